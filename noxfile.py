@@ -1,0 +1,137 @@
+"""Every build, test, benchmark and demo entry point of Autokestra (`nox -l` is the menu).
+
+Packages are discovered from packages/*/pyproject.toml; a package's local dependencies are the
+sibling distributions named in its [project].dependencies.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
+
+ROOT = Path(__file__).parent
+TEST_DEPS = ["pytest>=8", "pytest-xdist>=3", "hypothesis>=6"]
+LINT_DEPS = ["ruff>=0.6"]
+TYPE_DEPS = ["mypy>=1.10", "types-PyYAML", "pytest>=8", "hypothesis>=6"]
+
+
+def _distribution_name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _discover() -> dict[str, tuple[Path, list[str]]]:
+    """Map each package folder name to (folder, local dependency folder names)."""
+    projects: dict[str, tuple[str, Path, list[str]]] = {}
+    for pyproject in sorted(ROOT.glob("packages/*/pyproject.toml")):
+        meta = tomllib.loads(pyproject.read_text())["project"]
+        deps = [_distribution_name(d) for d in meta.get("dependencies", [])]
+        projects[pyproject.parent.name] = (meta["name"].lower(), pyproject.parent, deps)
+    by_dist = {dist: folder for folder, (dist, _, _) in projects.items()}
+    return {
+        folder: (path, [by_dist[d] for d in deps if d in by_dist])
+        for folder, (_, path, deps) in projects.items()
+    }
+
+
+PACKAGES = _discover()
+
+
+def _closure(package: str) -> list[Path]:
+    """The package and every local package it depends on, transitively."""
+    seen: list[str] = []
+    stack = [package]
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.append(name)
+            stack.extend(PACKAGES[name][1])
+    return [PACKAGES[name][0] for name in seen]
+
+
+def _editable(paths: list[Path]) -> list[str]:
+    args: list[str] = []
+    for path in paths:
+        args += ["-e", str(path)]
+    return args
+
+
+def _all_packages() -> list[Path]:
+    return [path for path, _ in PACKAGES.values()]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check over packages, tests, tools and the noxfile."""
+    session.install(*LINT_DEPS)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package's source and tests."""
+    session.install(*TYPE_DEPS, *_editable(_all_packages()))
+    targets = [str(path / "src") for path in _all_packages()]
+    session.run("mypy", "--strict", *targets)
+
+
+@nox.session
+@nox.parametrize("package", sorted(PACKAGES))
+def tests(session: nox.Session, package: str) -> None:
+    """One package's unit tests, with only that package and its local dependencies installed."""
+    session.install(*TEST_DEPS, *_editable(_closure(package)))
+    tests_dir = PACKAGES[package][0] / "tests"
+    session.run("pytest", "-n", "auto", "-q", str(tests_dir), *session.posargs)
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """The end-to-end suite: every package installed, real processes, real database files."""
+    session.install(*TEST_DEPS, *_editable(_all_packages()))
+    session.run("pytest", "-n", "auto", "-q", "tests-integration", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the demo on the default embedded database (./.autokestra/autokestra.db)."""
+    session.install(*_editable(_all_packages()))
+    session.run("workflow", "db", "migrate")
+    session.run("workflow", "db", "status")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks in tools/bench/ (figures are ratios against same-run baselines)."""
+    session.install(*_editable(_all_packages()))
+    scripts = sorted((ROOT / "tools" / "bench").glob("*.py"))
+    selected = [s for s in scripts if not session.posargs or s.stem in session.posargs]
+    for script in selected:
+        session.run("python", str(script))
+
+
+@nox.session(venv_backend="none")
+def dev(session: nox.Session) -> None:
+    """Create .venv with every package editable plus the dev tools, and say how to use it."""
+    session.run("python3", "-m", "venv", ".venv", external=True)
+    pip = str(ROOT / ".venv" / "bin" / "pip")
+    session.run(pip, "install", "-q", "--upgrade", "pip", external=True)
+    session.run(
+        pip,
+        "install",
+        "-q",
+        *TEST_DEPS,
+        *LINT_DEPS,
+        *TYPE_DEPS,
+        "nox",
+        *_editable(_all_packages()),
+        external=True,
+    )
+    session.log("Activate with: source .venv/bin/activate   (then: workflow --help)")

@@ -1,0 +1,90 @@
+"""The application context every command receives: paths, consoles and lazy connections.
+
+The root group builds one :class:`AppContext` into ``ctx.obj``; commands take it with
+``@pass_app``. Connections open on first use and close when the command ends.
+
+    @click.command()
+    @pass_app
+    def show(app: AppContext) -> None:
+        conn = app.reader()
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import apsw
+import click
+from rich.console import Console
+
+from autokestra_obs_schema import Writer, open_reader, open_writer
+
+from ._errors import domain_errors
+
+DEFAULT_DB_PATH = Path(".autokestra") / "autokestra.db"
+DEFAULT_CONFIG_PATH = Path("autokestra.yaml")
+
+
+def color_wanted(no_color_flag: bool) -> bool:
+    """Colour only on a TTY, and never with ``--no-color`` or ``NO_COLOR`` set (CLI.md)."""
+    if no_color_flag or os.environ.get("NO_COLOR") is not None:
+        return False
+    return sys.stdout.isatty()
+
+
+def make_console(*, stderr: bool, color: bool) -> Console:
+    """A rich console that never interprets markup or emoji in what it prints.
+
+    Untrusted text (plugin output) must reach the terminal only as escaped ``Text``; turning
+    markup off by default means a stray ``[bold]`` in a message can never restyle output.
+    """
+    return Console(
+        stderr=stderr,
+        color_system="auto" if color else None,
+        no_color=not color,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What the global options resolved to, shared by every command of one invocation."""
+
+    db_path: Path
+    config_path: Path | None
+    color: bool
+    debug: bool
+    out: Console
+    err: Console
+    _open: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    def reader(self) -> apsw.Connection:
+        """A read-only connection, opened once and closed when the command ends."""
+        conn = self._open.get("reader")
+        if isinstance(conn, apsw.Connection):
+            return conn
+        with domain_errors():
+            opened = open_reader(self.db_path)
+        self._open["reader"] = opened
+        click.get_current_context().call_on_close(opened.close)
+        return opened
+
+    def writer(self) -> Writer:
+        """The process's one :class:`Writer`, migrated, closed when the command ends."""
+        writer = self._open.get("writer")
+        if isinstance(writer, Writer):
+            return writer
+        with domain_errors():
+            opened = open_writer(self.db_path)
+        self._open["writer"] = opened
+        click.get_current_context().call_on_close(opened.close)
+        return opened
+
+
+pass_app = click.make_pass_decorator(AppContext)

@@ -1,0 +1,43 @@
+"""Human formatting shared by the commands: durations and sizes.
+
+format_duration_ms(2500)      # -> '2.5s'
+format_duration_ms(90_000)    # -> '1m 30s'
+format_bytes(1_572_864)       # -> '1.5 MiB'
+"""
+
+from __future__ import annotations
+
+
+def format_duration_ms(ms: int | None) -> str:
+    """Render a duration the way CLI.md shows them: ``500ms``, ``2.5s``, ``1m 30s``, ``2h 5m``."""
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms}ms"
+    if ms < 60_000:
+        seconds = (ms // 100) / 10  # floor: 59,999 ms is 59.9s, not 60s
+        text = f"{seconds:.1f}".rstrip("0").rstrip(".")
+        return f"{text}s"
+    total_s = ms // 1000
+    if total_s < 3600:
+        minutes, seconds = divmod(total_s, 60)
+        return f"{minutes}m {seconds}s" if seconds else f"{minutes}m"
+    if total_s < 86_400:
+        hours, rest = divmod(total_s, 3600)
+        minutes = rest // 60
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, rest = divmod(total_s, 86_400)
+    hours = rest // 3600
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def format_bytes(size: int) -> str:
+    """Render a byte count with binary units (``512 B``, ``4.0 KiB``, ``1.5 MiB``)."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,116 @@
+"""Opening the database with Autokestra's explicit connection policy.
+
+Every connection of every process goes through :func:`connect`, so WAL, durability, busy
+handling and foreign keys are never left to SQLite's defaults.
+
+    conn = connect(Path(".autokestra/autokestra.db"))
+    reader = connect(Path(".autokestra/autokestra.db"), readonly=True)
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import apsw
+
+from ._errors import DatabaseNotFound, StorageError, UnsafeDatabasePath
+
+#: ``PRAGMA application_id`` of an Autokestra database ("AKst").
+APPLICATION_ID = 0x414B5374
+#: Milliseconds a connection waits for a lock before SQLITE_BUSY.
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _refuse_symlink(path: Path) -> None:
+    if path.is_symlink():
+        raise UnsafeDatabasePath(f"Refusing database path that is a symlink: {path}")
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file 0600 in a 0700 folder before SQLite sees it.
+
+    SQLite creates ``-wal`` and ``-shm`` with the permissions of the main file, so creating the
+    main file first with 0600 makes all three private.
+    """
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return
+    os.fchmod(fd, 0o600)
+    os.close(fd)
+
+
+def _apply_policy(conn: apsw.Connection, *, readonly: bool) -> None:
+    conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+    # DQS off: a misspelled column in double quotes is an error, not a string literal.
+    conn.config(apsw.SQLITE_DBCONFIG_DQS_DML, 0)
+    conn.config(apsw.SQLITE_DBCONFIG_DQS_DDL, 0)
+    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_FKEY, 1)
+    conn.config(apsw.SQLITE_DBCONFIG_ENABLE_TRIGGER, 1)
+    for pragma in (
+        "PRAGMA foreign_keys = ON",
+        "PRAGMA recursive_triggers = ON",
+        "PRAGMA secure_delete = ON",
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA temp_store = MEMORY",
+    ):
+        conn.execute(pragma)
+    if readonly:
+        return
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
+    if str(mode).lower() != "wal":
+        raise StorageError(f"Could not enable WAL journal mode (got {mode!r})")
+    current = conn.execute("PRAGMA application_id").fetchall()[0][0]
+    if current == 0:
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID:d}")  # integer constant, not input
+    elif current != APPLICATION_ID:
+        raise StorageError("Not an Autokestra database (application_id differs)")
+
+
+def connect(path: Path | str, *, readonly: bool = False) -> apsw.Connection:
+    """Open the database at ``path`` with the explicit connection policy.
+
+    A writable open creates the file (0600) and its folder (0700) when missing.
+
+    Args:
+        path: the database file.
+        readonly: open without write access; the file must exist.
+
+    Returns:
+        An apsw connection in autocommit mode: callers open explicit transactions.
+
+    Raises:
+        UnsafeDatabasePath: the path is a symlink.
+        DatabaseNotFound: ``readonly`` and no file exists.
+        StorageError: the file is not a usable Autokestra database.
+    """
+    db_path = Path(path)
+    _refuse_symlink(db_path)
+    if readonly:
+        if not db_path.exists():
+            raise DatabaseNotFound(f"No database at {db_path}")
+        flags = apsw.SQLITE_OPEN_READONLY
+    else:
+        _create_private_file(db_path)
+        flags = apsw.SQLITE_OPEN_READWRITE
+    flags |= apsw.SQLITE_OPEN_NOFOLLOW
+    try:
+        conn = apsw.Connection(str(db_path), flags=flags)
+        _apply_policy(conn, readonly=readonly)
+    except apsw.NotADBError as exc:
+        raise StorageError(f"Not a database: {db_path}") from exc
+    except apsw.CantOpenError as exc:
+        raise StorageError(f"Cannot open database {db_path}: {exc}") from exc
+    return conn
+
+
+def file_mode(path: Path) -> int:
+    """Return the permission bits of ``path`` (for status output and tests)."""
+    return stat.S_IMODE(path.stat().st_mode)

@@ -1,0 +1,168 @@
+"""Versioned migrations: apply, roll back and report the schema version.
+
+Each step commits in its own ``BEGIN IMMEDIATE`` transaction together with its row in
+``schema_migrations``, so a crash leaves the database at a whole version.
+
+    conn = connect(path)
+    migrate(conn)            # to the latest version; a no-op when already there
+    rollback(conn, steps=1)  # undo the newest step
+    status(conn).current     # -> 5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import apsw
+
+from ._errors import SchemaVersionError
+from ._steps import LATEST_VERSION, STEPS, MigrationStep
+from ._time import now_ms
+from ._writer import translate_error
+
+_BOOKKEEPING = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY NOT NULL,
+    name       TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationStatus:
+    """Where a database stands against the code's migration registry."""
+
+    current: int
+    latest: int
+    applied: tuple[str, ...]
+    pending: tuple[str, ...]
+
+
+def _has_bookkeeping(conn: apsw.Connection) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    return row is not None
+
+
+def current_version(conn: apsw.Connection) -> int:
+    """Return the newest applied version, 0 for an empty database."""
+    if not _has_bookkeeping(conn):
+        return 0
+    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _refuse_newer(version: int) -> None:
+    if version > LATEST_VERSION:
+        raise SchemaVersionError(
+            f"Database schema version {version} is newer than this Autokestra supports "
+            f"(version {LATEST_VERSION}); upgrade Autokestra to use it"
+        )
+
+
+def _run_step(conn: apsw.Connection, sql: str, bookkeeping: tuple[str, tuple[object, ...]]) -> None:
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(sql)
+            conn.execute(*bookkeeping)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except apsw.Error as exc:
+        raise translate_error(exc) from exc
+
+
+def migrate(
+    conn: apsw.Connection, target: int | None = None, steps: Sequence[MigrationStep] = STEPS
+) -> list[MigrationStep]:
+    """Apply every pending step up to ``target`` (default: the latest).
+
+    Returns:
+        The steps applied, oldest first; empty when the database was already there.
+
+    Raises:
+        SchemaVersionError: the database is newer than the code, or ``target`` is unknown.
+    """
+    latest = steps[-1].version if steps else 0
+    goal = latest if target is None else target
+    if not 0 <= goal <= latest:
+        raise SchemaVersionError(f"Unknown schema version {goal} (latest is {latest})")
+    conn.execute(_BOOKKEEPING)
+    version = current_version(conn)
+    _refuse_newer(version)
+    applied: list[MigrationStep] = []
+    for step in steps:
+        if version < step.version <= goal:
+            _run_step(
+                conn,
+                step.up,
+                (
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (step.version, step.name, now_ms()),
+                ),
+            )
+            applied.append(step)
+    return applied
+
+
+def rollback(
+    conn: apsw.Connection, steps: int = 1, registry: Sequence[MigrationStep] = STEPS
+) -> list[MigrationStep]:
+    """Undo the newest ``steps`` applied steps, newest first.
+
+    Returns:
+        The steps rolled back, in the order they were undone.
+
+    Raises:
+        SchemaVersionError: ``steps`` is negative or the database is newer than the code.
+    """
+    if steps < 0:
+        raise SchemaVersionError("Cannot roll back a negative number of steps")
+    version = current_version(conn)
+    _refuse_newer(version)
+    undone: list[MigrationStep] = []
+    for step in sorted(registry, key=lambda s: s.version, reverse=True):
+        if len(undone) == steps:
+            break
+        if step.version > version:
+            continue
+        _run_step(
+            conn,
+            step.down,
+            ("DELETE FROM schema_migrations WHERE version = ?", (step.version,)),
+        )
+        undone.append(step)
+    return undone
+
+
+def status(conn: apsw.Connection, registry: Sequence[MigrationStep] = STEPS) -> MigrationStatus:
+    """Report the applied and pending steps of the database."""
+    version = current_version(conn)
+    latest = registry[-1].version if registry else 0
+    return MigrationStatus(
+        current=version,
+        latest=latest,
+        applied=tuple(f"{s.version:04d}_{s.name}" for s in registry if s.version <= version),
+        pending=tuple(f"{s.version:04d}_{s.name}" for s in registry if s.version > version),
+    )
+
+
+def require_current(conn: apsw.Connection) -> None:
+    """Refuse a database whose schema is not exactly the code's (for read-only users).
+
+    Raises:
+        SchemaVersionError: with the command that fixes it.
+    """
+    version = current_version(conn)
+    _refuse_newer(version)
+    if version < LATEST_VERSION:
+        raise SchemaVersionError(
+            f"Database schema is at version {version}, this Autokestra needs "
+            f"{LATEST_VERSION}: run `workflow db migrate`"
+        )

@@ -1,0 +1,43 @@
+"""The two ways the rest of Autokestra opens the database.
+
+writer = open_writer(path)   # creates and migrates; the process's one write path
+conn = open_reader(path)     # read-only; refuses a schema of another version
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apsw
+
+from ._connection import connect
+from ._migrations import migrate, require_current
+from ._writer import Writer
+
+
+def open_writer(path: Path | str) -> Writer:
+    """Open (creating if needed) the database for writing, migrated to the latest schema."""
+    writer = Writer(path)
+    try:
+        with writer.locked() as conn:
+            migrate(conn)
+    except BaseException:
+        writer.close()
+        raise
+    return writer
+
+
+def open_reader(path: Path | str) -> apsw.Connection:
+    """Open the database read-only after checking its schema version.
+
+    Raises:
+        DatabaseNotFound: there is no database at ``path``.
+        SchemaVersionError: the schema is older or newer than the code.
+    """
+    conn = connect(path, readonly=True)
+    try:
+        require_current(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn

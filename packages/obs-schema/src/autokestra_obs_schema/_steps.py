@@ -1,0 +1,228 @@
+"""The schema, as an ordered list of migration steps (the only DDL in the project).
+
+Column names are part of the public contract: ``--json`` output mirrors them (DESIGN.md §2).
+A step is never edited once released; a change is a new step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Name of the SQL function the retention code registers on its own connection. The audit
+#: table's DELETE trigger calls it, so a connection without it (a plain ``sqlite3`` shell)
+#: cannot delete audit rows at all, and retention can delete only rows older than its cutoff.
+RETENTION_GUARD_FUNCTION = "autokestra_retention_allows"  # spelled out in AUDIT_EVENTS.up
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationStep:
+    """One versioned schema change with its inverse."""
+
+    version: int
+    name: str
+    up: str
+    down: str
+
+
+_STATES = "('PENDING', 'RUNNING', 'WAITING', 'SUCCESS', 'FAILED', 'CANCELLED')"
+
+EXECUTIONS_AND_TASKS = MigrationStep(
+    version=1,
+    name="executions_and_tasks",
+    up=f"""
+CREATE TABLE executions (
+    execution_id        TEXT PRIMARY KEY NOT NULL,
+    workflow_id         TEXT NOT NULL,
+    state               TEXT NOT NULL CHECK (state IN {_STATES}),
+    trigger_type        TEXT NOT NULL DEFAULT 'manual',
+    reason_code         TEXT,
+    message             TEXT,
+    failed_task_id      TEXT,
+    created_at          INTEGER NOT NULL,
+    started_at          INTEGER,
+    ended_at            INTEGER,
+    updated_at          INTEGER NOT NULL,
+    log_entry_count     INTEGER NOT NULL DEFAULT 0,
+    cancel_requested_at INTEGER,
+    cancelled_by        TEXT,
+    cancel_reason       TEXT,
+    inputs              TEXT CHECK (inputs IS NULL OR json_valid(inputs)),
+    workflow_source     TEXT
+);
+CREATE INDEX idx_executions_created ON executions (created_at);
+CREATE INDEX idx_executions_workflow ON executions (workflow_id, created_at);
+CREATE INDEX idx_executions_state ON executions (state, created_at);
+
+CREATE TABLE task_runs (
+    execution_id  TEXT NOT NULL REFERENCES executions (execution_id),
+    task_id       TEXT NOT NULL,
+    position      INTEGER NOT NULL DEFAULT 0,
+    type          TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN {_STATES}),
+    reason_code   TEXT,
+    needs         TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(needs)),
+    attempt_count INTEGER NOT NULL DEFAULT 0,
+    inputs        TEXT CHECK (inputs IS NULL OR json_valid(inputs)),
+    outputs       TEXT CHECK (outputs IS NULL OR json_valid(outputs)),
+    error         TEXT CHECK (error IS NULL OR json_valid(error)),
+    created_at    INTEGER NOT NULL,
+    queued_at     INTEGER,
+    started_at    INTEGER,
+    ended_at      INTEGER,
+    duration_ms   INTEGER,
+    PRIMARY KEY (execution_id, task_id)
+);
+
+CREATE TABLE task_attempts (
+    execution_id TEXT NOT NULL,
+    task_id      TEXT NOT NULL,
+    attempt      INTEGER NOT NULL CHECK (attempt >= 1),
+    state        TEXT NOT NULL CHECK (state IN {_STATES}),
+    reason       TEXT,
+    started_at   INTEGER,
+    ended_at     INTEGER,
+    duration_ms  INTEGER,
+    exit_code    INTEGER,
+    error        TEXT CHECK (error IS NULL OR json_valid(error)),
+    PRIMARY KEY (execution_id, task_id, attempt),
+    FOREIGN KEY (execution_id, task_id) REFERENCES task_runs (execution_id, task_id)
+);
+""",
+    down="""
+DROP TABLE task_attempts;
+DROP TABLE task_runs;
+DROP TABLE executions;
+""",
+)
+
+EXECUTION_LOGS = MigrationStep(
+    version=2,
+    name="execution_logs",
+    up="""
+CREATE TABLE execution_logs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL REFERENCES executions (execution_id),
+    task_id      TEXT,
+    attempt      INTEGER,
+    timestamp    INTEGER NOT NULL,
+    level        TEXT NOT NULL CHECK (level IN ('DEBUG', 'INFO', 'WARN', 'ERROR')),
+    source       TEXT NOT NULL,
+    message      TEXT NOT NULL,
+    metadata     TEXT CHECK (metadata IS NULL OR json_valid(metadata))
+);
+CREATE INDEX idx_logs_execution ON execution_logs (execution_id, timestamp);
+CREATE INDEX idx_logs_task ON execution_logs (task_id, timestamp);
+-- The follow cursor (execution_id = ? AND id > ?) is a range scan only on this index:
+-- idx_logs_execution puts timestamp before the rowid.
+CREATE INDEX idx_logs_cursor ON execution_logs (execution_id, id);
+""",
+    down="""
+DROP TABLE execution_logs;
+""",
+)
+
+AUDIT_EVENTS = MigrationStep(
+    version=3,
+    name="audit_events",
+    up="""
+CREATE TABLE execution_audit_events (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL REFERENCES executions (execution_id),
+    event_type   TEXT NOT NULL CHECK (event_type IN
+                 ('CREATED', 'STARTED', 'STATE_CHANGE', 'COMPLETED', 'FAILED', 'CANCELLED',
+                  'TIMEOUT')),
+    timestamp    INTEGER NOT NULL,
+    metadata     TEXT NOT NULL CHECK (json_valid(metadata)),
+    prev_hash    TEXT,
+    hash         TEXT NOT NULL
+);
+CREATE INDEX idx_audit_execution ON execution_audit_events (execution_id, timestamp);
+
+CREATE TRIGGER audit_events_no_update
+BEFORE UPDATE ON execution_audit_events
+BEGIN
+    SELECT RAISE(ABORT, 'execution_audit_events is append-only: UPDATE refused');
+END;
+
+-- REPLACE and upserts resolve a conflict by deleting the old row, and that delete fires no
+-- trigger on a connection with recursive_triggers off: refuse the insert before it happens.
+CREATE TRIGGER audit_events_no_replace
+BEFORE INSERT ON execution_audit_events
+WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM execution_audit_events WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, 'execution_audit_events is append-only: REPLACE refused');
+END;
+
+CREATE TRIGGER audit_events_delete_guard
+BEFORE DELETE ON execution_audit_events
+WHEN NOT autokestra_retention_allows(OLD.timestamp)
+BEGIN
+    SELECT RAISE(ABORT, 'execution_audit_events is append-only: DELETE refused');
+END;
+""",
+    down="""
+DROP TRIGGER audit_events_delete_guard;
+DROP TRIGGER audit_events_no_replace;
+DROP TRIGGER audit_events_no_update;
+DROP TABLE execution_audit_events;
+""",
+)
+
+ENGINE_OWNERSHIP = MigrationStep(
+    version=4,
+    name="engine_ownership",
+    up="""
+-- Which engine process runs an execution, so a restarted engine can tell a live owner from a
+-- dead one (crash recovery), and which process group each attempt ran in (to kill orphans).
+ALTER TABLE executions ADD COLUMN engine_id TEXT;
+ALTER TABLE executions ADD COLUMN engine_pid INTEGER;
+ALTER TABLE executions ADD COLUMN engine_host TEXT;
+ALTER TABLE executions ADD COLUMN heartbeat_at INTEGER;
+ALTER TABLE task_attempts ADD COLUMN pid INTEGER;
+ALTER TABLE task_attempts ADD COLUMN pgid INTEGER;
+CREATE INDEX idx_executions_engine ON executions (engine_id, state);
+""",
+    down="""
+DROP INDEX idx_executions_engine;
+ALTER TABLE task_attempts DROP COLUMN pgid;
+ALTER TABLE task_attempts DROP COLUMN pid;
+ALTER TABLE executions DROP COLUMN heartbeat_at;
+ALTER TABLE executions DROP COLUMN engine_host;
+ALTER TABLE executions DROP COLUMN engine_pid;
+ALTER TABLE executions DROP COLUMN engine_id;
+""",
+)
+
+WORKFLOW_REGISTRY = MigrationStep(
+    version=5,
+    name="workflow_registry",
+    up="""
+-- Workflows registered with `workflow apply`, whose cron triggers the server fires.
+CREATE TABLE workflows (
+    workflow_id   TEXT PRIMARY KEY NOT NULL,
+    source        TEXT NOT NULL,
+    source_path   TEXT,
+    enabled       INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    trigger_type  TEXT NOT NULL DEFAULT 'manual',
+    schedule      TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    last_fired_at INTEGER,
+    next_fire_at  INTEGER
+);
+CREATE INDEX idx_workflows_next_fire ON workflows (enabled, next_fire_at);
+""",
+    down="""
+DROP TABLE workflows;
+""",
+)
+
+#: Every step, in order. Versions are 1..N without gaps.
+STEPS: tuple[MigrationStep, ...] = (
+    EXECUTIONS_AND_TASKS,
+    EXECUTION_LOGS,
+    AUDIT_EVENTS,
+    ENGINE_OWNERSHIP,
+    WORKFLOW_REGISTRY,
+)
+LATEST_VERSION = STEPS[-1].version

@@ -1,0 +1,36 @@
+"""Time as the schema stores it: integer Unix milliseconds, UTC, shown as ISO-8601.
+
+>>> iso_from_ms(0)
+'1970-01-01T00:00:00.000Z'
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def now_ms() -> int:
+    """Return the current wall-clock time as integer Unix milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def iso_from_ms(ms: int) -> str:
+    """Format Unix milliseconds as ISO-8601 UTC with millisecond precision and a ``Z``."""
+    moment = _EPOCH + timedelta(milliseconds=ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def ms_from_iso(text: str) -> int:
+    """Parse an ISO-8601 timestamp that carries a zone (``Z`` or ``+01:00``) to Unix ms.
+
+    Raises:
+        ValueError: the text is not ISO-8601 or has no zone.
+    """
+    parsed = datetime.fromisoformat(text.strip())
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp has no zone: {text!r}")
+    # Integer arithmetic on timedelta: float timestamps lose the last millisecond.
+    return (parsed - _EPOCH) // timedelta(milliseconds=1)
