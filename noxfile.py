@@ -77,7 +77,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every package's source and tests."""
+    """mypy --strict over every package's source."""
     session.install(*TYPE_DEPS, *_editable(_all_packages()))
     targets = [str(path / "src") for path in _all_packages()]
     session.run("mypy", "--strict", *targets)

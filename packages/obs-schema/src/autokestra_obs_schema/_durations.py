@@ -12,8 +12,8 @@ import re
 
 _UNIT_MS: dict[str, int] = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
 _ORDER = ("d", "h", "m", "s", "ms")
-# "ms" must be tried before "m"; at most 12 digits per part keeps integers small.
-_PART = re.compile(r"(\d{1,12})(ms|d|h|m|s)")
+# "ms" must be tried before "m"; ASCII digits only (\d would take "٣"); at most 12 digits.
+_PART = re.compile(r"([0-9]{1,12})(ms|d|h|m|s)")
 #: The longest duration accepted (100 years): beyond it a "since" would precede the epoch.
 MAX_DURATION_MS = 36_500 * 86_400_000
 

@@ -1,0 +1,54 @@
+"""Pins the public API: changing it must be a deliberate act."""
+
+from __future__ import annotations
+
+import autokestra_obs_schema
+
+
+class TestPublicApi:
+    def test_all_is_pinned_and_sorted(self) -> None:
+        """__all__ lists exactly the public names, sorted."""
+        assert autokestra_obs_schema.__all__ == sorted(autokestra_obs_schema.__all__)
+        assert set(autokestra_obs_schema.__all__) == {
+            "APPLICATION_ID",
+            "BUSY_TIMEOUT_MS",
+            "DatabaseNotFound",
+            "LATEST_VERSION",
+            "MAX_DURATION_MS",
+            "MigrationStatus",
+            "MigrationStep",
+            "RETENTION_GUARD_FUNCTION",
+            "STEPS",
+            "SchemaVersionError",
+            "StorageBusy",
+            "StorageError",
+            "StorageFull",
+            "StorageStats",
+            "TABLE_SIZE_WARNING_BYTES",
+            "TableStats",
+            "UnsafeDatabasePath",
+            "Writer",
+            "audit_digest",
+            "canonical_metadata",
+            "connect",
+            "current_version",
+            "file_mode",
+            "iso_from_ms",
+            "migrate",
+            "ms_from_iso",
+            "now_ms",
+            "open_reader",
+            "open_writer",
+            "parse_duration_ms",
+            "register_retention_guard",
+            "require_current",
+            "rollback",
+            "status",
+            "storage_stats",
+            "translate_error",
+        }
+
+    def test_every_name_resolves(self) -> None:
+        """Every name in __all__ is importable from the package."""
+        for name in autokestra_obs_schema.__all__:
+            assert getattr(autokestra_obs_schema, name) is not None
