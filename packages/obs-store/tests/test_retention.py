@@ -106,7 +106,12 @@ class TestRetentionPolicy:
         assert RetentionPolicy.from_settings(env, config_days=90).days == 7
         assert RetentionPolicy.from_settings({}, config_days=90).days == 90
 
-    @pytest.mark.parametrize("raw", ["", "abc", "-1", "0", "1.5", "36501", "٣"])
+    def test_empty_environment_counts_as_unset(self) -> None:
+        """An empty AUTOKESTRA_LOG_RETENTION_DAYS falls back to the config value."""
+        env = {"AUTOKESTRA_LOG_RETENTION_DAYS": " "}
+        assert RetentionPolicy.from_settings(env, config_days="12").days == 12
+
+    @pytest.mark.parametrize("raw", ["abc", "-1", "0", "1.5", "36501", "٣"])
     def test_invalid_environment_is_a_clear_error(self, raw: str) -> None:
         """A value that is not a whole number of days in range names the variable."""
         with pytest.raises(RetentionConfigError, match="AUTOKESTRA_LOG_RETENTION_DAYS"):

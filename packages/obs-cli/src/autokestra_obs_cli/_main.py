@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ._cleanup import logs_group
 from ._context import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, AppContext, color_wanted, make_console
 from ._db import db
 from ._errors import EXIT_INTERRUPTED
@@ -124,6 +125,7 @@ def execution() -> None:
 
 
 cli.add_command(db)
+cli.add_command(logs_group)
 
 
 def main() -> None:

@@ -130,9 +130,9 @@ class RetentionPolicy:
         Raises:
             RetentionConfigError: the chosen value is not a whole number of days in range.
         """
-        raw = env.get(RETENTION_ENV)
-        if raw is not None:
-            return cls(_parse_days(raw.strip(), RETENTION_ENV))
+        raw = env.get(RETENTION_ENV, "").strip()
+        if raw:  # an empty variable counts as unset, as for every AUTOKESTRA_* setting
+            return cls(_parse_days(raw, RETENTION_ENV))
         if config_days is not None:
             if isinstance(config_days, bool) or not isinstance(config_days, int | str):
                 raise RetentionConfigError(
