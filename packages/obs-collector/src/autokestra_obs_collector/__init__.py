@@ -1,0 +1,39 @@
+"""autokestra_obs_collector: the write side of execution logs.
+
+A buffered, batching ``LogCollector`` (one transaction per batch through the process's
+``Writer``), ``AttemptCapture`` for plugin stdout/stderr, and the ``Redactor`` every entry
+passes through before it is buffered.
+
+    from autokestra_obs_collector import LogCollector, LogLevel, Redactor
+
+    collector = LogCollector(writer)
+    collector.set_redactor(execution_id, Redactor(secret_values))
+    collector.log(execution_id, LogLevel.INFO, "scheduler", "execution started")
+    collector.flush_execution(execution_id)
+    collector.shutdown()
+"""
+
+from ._capture import LEVEL_PREFIXES, AttemptCapture, CaptureCounts, Sink, level_of
+from ._collector import COLLECTOR_SOURCE, CollectorStats, LogCollector
+from ._levels import LogEntry, LogLevel
+from ._lines import LineSplitter, Piece
+from ._redact import MASK, MIN_SECRET_LENGTH, Redactor, secret_forms
+
+__all__ = [
+    "AttemptCapture",
+    "COLLECTOR_SOURCE",
+    "CaptureCounts",
+    "CollectorStats",
+    "LEVEL_PREFIXES",
+    "LineSplitter",
+    "LogCollector",
+    "LogEntry",
+    "LogLevel",
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "Piece",
+    "Redactor",
+    "Sink",
+    "level_of",
+    "secret_forms",
+]

@@ -1,0 +1,559 @@
+"""The buffered log collector: many producers, one flush thread, one transaction per batch.
+
+Producers (scheduler, workers, capture sinks) call :meth:`LogCollector.log`, which redacts,
+stamps and appends to a bounded buffer and never raises. One background thread writes the
+buffer through the process's ``Writer`` when it holds ``max_batch`` entries or its oldest
+entry is ``max_age_s`` old; under a backlog one transaction takes up to ``max_txn_entries``.
+Failed writes are kept and retried with backoff; see ``docs/logging.md``.
+
+    collector = LogCollector(writer)
+    collector.log(execution_id, LogLevel.INFO, "scheduler", "execution started")
+    collector.flush_execution(execution_id)   # every entry of it is on disk
+    collector.shutdown()
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import apsw
+
+from autokestra_obs_schema import StorageError, Writer, now_ms
+
+from ._levels import LogLevel
+from ._redact import Redactor
+
+#: Source of the entries the collector writes about itself (drop counts).
+COLLECTOR_SOURCE = "collector"
+_INSERT = (
+    "INSERT INTO execution_logs"
+    " (execution_id, task_id, attempt, timestamp, level, source, message, metadata)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_COUNT = "UPDATE executions SET log_entry_count = log_entry_count + ? WHERE execution_id = ?"
+#: Constraint failures that belong to one entry, not to the database: retrying cannot help.
+_POISON_CODES = frozenset(
+    {
+        apsw.SQLITE_CONSTRAINT_FOREIGNKEY,
+        apsw.SQLITE_CONSTRAINT_CHECK,
+        apsw.SQLITE_CONSTRAINT_NOTNULL,
+    }
+)
+_COMMIT_SAMPLES = 4096
+
+# One buffered row, in INSERT column order; tuples keep log() cheap under a flood.
+_Row = tuple[str, str | None, int | None, int, str, str, str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorStats:
+    """Counters of a collector since it started.
+
+    Attributes:
+        logged: entries accepted into the buffer.
+        written: entries committed to the database.
+        dropped: entries lost (buffer full while the database failed, refused by a
+            constraint, logged after shutdown, or left at a shutdown deadline).
+        pending: entries buffered or in flight now.
+        transactions: committed log transactions.
+        failures: failed write attempts (each retried).
+        commit_p99_ms: 99th percentile duration of recent commits, BEGIN to COMMIT.
+    """
+
+    logged: int
+    written: int
+    dropped: int
+    pending: int
+    transactions: int
+    failures: int
+    commit_p99_ms: float
+
+
+def _metadata_json(metadata: Any) -> str | None:
+    if metadata is None:
+        return None
+    try:
+        return json.dumps(metadata, ensure_ascii=False, allow_nan=False, default=str)
+    except (TypeError, ValueError):
+        # NaN, a cycle, a non-string key...: keep the entry, say why its metadata is missing.
+        return json.dumps({"unserializable_metadata": type(metadata).__name__})
+
+
+class LogCollector:
+    """Buffers log entries of any number of threads and writes them in batches.
+
+    Thread-safe. ``log()`` never raises into the caller and blocks only while the buffer is
+    full, at most ``put_timeout_s``. Do not call ``log()``, ``flush()`` or
+    ``flush_execution()`` while holding ``writer.transaction()``: the flush thread needs the
+    writer, so a full buffer or a flush would wait out its deadline.
+    """
+
+    def __init__(
+        self,
+        writer: Writer,
+        *,
+        max_batch: int = 100,
+        max_age_s: float = 1.0,
+        max_buffer: int = 10_000,
+        clock: Callable[[], int] = now_ms,
+        report: TextIO | None = None,
+        max_txn_entries: int = 1000,
+        put_timeout_s: float = 5.0,
+        retry_initial_s: float = 0.05,
+        retry_max_s: float = 2.0,
+    ) -> None:
+        """Start a collector and its flush thread.
+
+        Args:
+            writer: the process's one ``Writer``.
+            max_batch: write when this many entries are buffered.
+            max_age_s: write when the oldest buffered entry is this old (by ``clock``).
+            max_buffer: the most entries buffered; producers wait when it is full.
+            clock: Unix milliseconds for timestamps and ages (inject one in tests).
+            report: where failure episodes are reported (default ``sys.stderr``).
+            max_txn_entries: the most entries one transaction takes from a backlog.
+            put_timeout_s: how long ``log()`` waits for room before dropping an entry.
+            retry_initial_s: first backoff after a failed write (doubles each failure).
+            retry_max_s: the longest backoff.
+        """
+        if max_batch < 1 or max_buffer < 1 or max_txn_entries < 1:
+            raise ValueError("max_batch, max_buffer and max_txn_entries must be positive")
+        self._writer = writer
+        self._max_batch = max_batch
+        self._max_age_ms = max(0, int(max_age_s * 1000))
+        self._max_buffer = max_buffer
+        self._max_txn = max(max_txn_entries, max_batch)
+        self._clock = clock
+        self._report_stream = report
+        self._put_timeout_s = put_timeout_s
+        self._retry_initial_s = retry_initial_s
+        self._retry_max_s = retry_max_s
+
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # room freed / entries written
+        self._wake = threading.Event()
+        self._stop = threading.Event()  # interrupts backoff waits at shutdown
+        self._buffer: deque[_Row] = deque()
+        self._redactors: dict[str, Redactor] = {}
+        self._last_ts = 0
+        self._logged = 0  # sequence number of the last buffered entry
+        self._done = 0  # entries written or refused, in buffer order
+        self._taken = 0  # entries moved from the buffer to the flush thread
+        self._force = 0  # flush everything up to this sequence number regardless of age
+        self._written = 0
+        self._dropped = 0
+        self._dropped_by_execution: dict[str, int] = {}
+        self._transactions = 0
+        self._failures = 0
+        self._commit_ms: deque[float] = deque(maxlen=_COMMIT_SAMPLES)
+        self._closing = False
+        self._abandoned = False
+        self._shutdown_done = False
+        self._shedding = False  # an episode of dropped entries is in progress
+        self._thread = threading.Thread(
+            target=self._run, name="autokestra-log-collector", daemon=True
+        )
+        self._thread.start()
+
+    # -- producers ------------------------------------------------------------------------
+
+    def set_redactor(self, execution_id: str, redactor: Redactor) -> None:
+        """Redact every later entry of ``execution_id`` with ``redactor``."""
+        self._redactors[execution_id] = redactor
+
+    def clear_redactor(self, execution_id: str) -> None:
+        """Forget the execution's redactor (call after its last entry was logged)."""
+        self._redactors.pop(execution_id, None)
+
+    def log(
+        self,
+        execution_id: str,
+        level: LogLevel | str,
+        source: str,
+        message: str,
+        *,
+        task_id: str | None = None,
+        attempt: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Buffer one entry; redacted with the execution's redactor first. Never raises.
+
+        Args:
+            execution_id: the execution (its ``executions`` row must exist by flush time).
+            level: a ``LogLevel`` or its name in any case (an unknown name logs as INFO).
+            source: ``scheduler``, ``worker``, ``plugin:<ns>/<plugin>.<action>``...
+            message: the text; secrets are masked before it is buffered.
+            task_id: the task, or ``None`` for an execution-level entry.
+            attempt: the task attempt, or ``None``.
+            metadata: JSON-serializable extra data, redacted recursively.
+        """
+        try:
+            row = self._prepare(
+                execution_id=execution_id,
+                level=level,
+                source=source,
+                message=message,
+                task_id=task_id,
+                attempt=attempt,
+                metadata=metadata,
+            )
+            self._put(row)
+        except Exception as exc:  # the one promise of log(): never break the caller
+            self._report(f"autokestra: a log entry could not be buffered ({exc!r}); dropped")
+            with self._lock:
+                self._count_drop(execution_id, "log entries could not be buffered; dropping")
+
+    def _prepare(
+        self,
+        *,
+        execution_id: str,
+        level: LogLevel | str,
+        source: str,
+        message: str,
+        task_id: str | None,
+        attempt: int | None,
+        metadata: dict[str, Any] | None,
+    ) -> tuple[str, str | None, int | None, str, str, str, str | None]:
+        try:
+            level_name = LogLevel.parse(level).value
+        except ValueError:
+            level_name = LogLevel.INFO.value
+        # Typed as str, but a caller's stray object must not break log().
+        text = str(message)
+        redactor = self._redactors.get(execution_id)
+        if redactor:
+            text = redactor.redact(text)
+            metadata = redactor.redact_value(metadata)
+        return (
+            execution_id,
+            task_id,
+            attempt,
+            level_name,
+            str(source),
+            text,
+            _metadata_json(metadata),
+        )
+
+    def _put(self, prepared: tuple[str, str | None, int | None, str, str, str, str | None]) -> None:
+        execution_id, task_id, attempt, level, source, text, meta = prepared
+        with self._lock:
+            if self._closing and not self._thread.is_alive():
+                self._count_drop(execution_id, "log() called after the collector shut down")
+                return
+            if len(self._buffer) >= self._max_buffer and not self._wait_for_room():
+                self._count_drop(
+                    execution_id,
+                    "log buffer full and the database is not writable: dropping log entries "
+                    "until writes succeed (the count will be logged)",
+                )
+                return
+            # Stamped under the lock, in buffer order: ids follow timestamps.
+            ts = self._clock()
+            ts = self._last_ts if ts < self._last_ts else ts
+            self._last_ts = ts
+            self._buffer.append((execution_id, task_id, attempt, ts, level, source, text, meta))
+            self._logged += 1
+            size = len(self._buffer)
+            due = size == 1 or size >= self._max_batch
+            if not due:
+                due = ts - self._buffer[0][3] >= self._max_age_ms
+        if due:
+            self._wake.set()
+
+    def _wait_for_room(self) -> bool:
+        """Wait (lock held) until the buffer has room; ``False`` at the deadline.
+
+        While an episode of drops is in progress nobody waits: one producer already waited
+        the whole deadline, and making every entry wait again would stall the engine.
+        """
+        if self._shedding or self._abandoned:
+            return False
+        deadline = time.monotonic() + self._put_timeout_s
+        while len(self._buffer) >= self._max_buffer:
+            self._wake.set()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._gave_up():
+                return False
+            self._changed.wait(remaining)
+        return True
+
+    def _gave_up(self) -> bool:
+        """Another producer started dropping, or shutdown abandoned the buffer (lock held)."""
+        return self._shedding or self._abandoned
+
+    def _count_drop(self, execution_id: str, why: str) -> None:
+        """Count one lost entry (lock held); reported once per episode."""
+        self._dropped += 1
+        self._dropped_by_execution[execution_id] = (
+            self._dropped_by_execution.get(execution_id, 0) + 1
+        )
+        if not self._shedding:
+            self._shedding = True
+            self._report(f"autokestra: {why}")
+
+    # -- flushing -------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write every entry buffered before the call, whatever its age.
+
+        Args:
+            timeout: seconds to wait; ``None`` waits until done.
+
+        Returns:
+            ``True`` when all of them were written (or refused by a constraint and counted),
+            ``False`` at the timeout.
+        """
+        with self._lock:
+            target = self._logged
+            if self._done >= target:
+                return True
+            self._force = max(self._force, target)
+        self._wake.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._done < target:
+                if not self._thread.is_alive():
+                    return False
+                if deadline is None:
+                    self._changed.wait(0.5)
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(remaining, 0.5))
+            return True
+
+    def flush_execution(self, execution_id: str, timeout: float = 10.0) -> bool:
+        """Synchronously write every buffered entry of ``execution_id`` (and older ones).
+
+        Call it when an execution ends, before reporting it terminal.
+
+        Args:
+            execution_id: the execution that ended.
+            timeout: seconds to wait.
+
+        Returns:
+            ``True`` when its entries are on disk; ``False`` at the timeout.
+        """
+        with self._lock:
+            if not any(row[0] == execution_id for row in self._buffer) and self._done >= (
+                self._taken
+            ):
+                return True
+        return self.flush(timeout)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Write what is buffered and stop the flush thread; idempotent.
+
+        Entries still unwritten at the deadline (a database failing throughout) are counted
+        as dropped and reported. Later ``log()`` calls drop their entries.
+        """
+        with self._lock:
+            if self._shutdown_done:
+                return
+            self._shutdown_done = True
+            self._closing = True
+            self._force = self._logged
+        self._wake.set()
+        self._thread.join(timeout)
+        with self._lock:
+            if self._thread.is_alive():
+                self._abandoned = True
+                self._stop.set()
+                lost = self._logged - self._done
+                self._dropped += lost
+                self._report(f"autokestra: {lost} log entries could not be written before shutdown")
+            self._changed.notify_all()
+        self._thread.join(0.5)
+
+    def stats(self) -> CollectorStats:
+        """A snapshot of the collector's counters."""
+        with self._lock:
+            samples = sorted(self._commit_ms)
+            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))] if samples else 0.0
+            return CollectorStats(
+                logged=self._logged,
+                written=self._written,
+                dropped=self._dropped,
+                pending=self._logged - self._done,
+                transactions=self._transactions,
+                failures=self._failures,
+                commit_p99_ms=p99,
+            )
+
+    # -- the flush thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        batch: list[_Row] = []
+        while True:
+            try:
+                if not batch:
+                    batch = self._next_batch()
+                    if not batch:
+                        return
+                batch = self._write_with_retry(batch)
+            except Exception as exc:  # a bug here must not silently end all logging
+                self._report(f"autokestra: log flush thread error: {exc!r}")
+                if self._stop.wait(self._retry_max_s):
+                    return
+
+    def _next_batch(self) -> list[_Row]:
+        """Block until a batch is due and take it; empty list means: stop."""
+        while True:
+            with self._lock:
+                if self._abandoned:
+                    return []
+                size = len(self._buffer)
+                if size:
+                    age = self._clock() - self._buffer[0][3]
+                    if (
+                        size >= self._max_batch
+                        or age >= self._max_age_ms
+                        or self._force > self._taken
+                        or self._closing
+                    ):
+                        take = min(size, self._max_txn)
+                        batch = [self._buffer.popleft() for _ in range(take)]
+                        self._taken += take
+                        self._changed.notify_all()  # room for waiting producers
+                        return batch
+                    wait: float | None = (self._max_age_ms - age) / 1000
+                elif self._closing:
+                    return []
+                else:
+                    wait = None
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _write_with_retry(self, batch: list[_Row]) -> list[_Row]:
+        """Write ``batch``; retry until it succeeds. Returns what is left (empty when done)."""
+        delay = self._retry_initial_s
+        failing = False
+        attempts = 0
+        while True:
+            if self._abandoned:
+                return []
+            try:
+                self._write(batch)
+            except Exception as exc:
+                attempts += 1
+                with self._lock:
+                    self._failures += 1
+                if not failing:
+                    failing = True
+                    self._report(
+                        f"autokestra: cannot write logs ({_describe(exc)}); keeping "
+                        f"{len(batch)} entries and retrying"
+                    )
+                if self._stop.wait(delay):
+                    return batch
+                delay = min(delay * 2, self._retry_max_s)
+                continue
+            if failing:
+                self._report(f"autokestra: log writes recovered after {attempts} failed attempts")
+            self._after_success()
+            return []
+
+    def _write(self, batch: list[_Row]) -> None:
+        started = time.perf_counter()
+        try:
+            written = self._insert(batch, rowwise=False)
+        except StorageError as exc:
+            cause = exc.__cause__
+            if not (
+                isinstance(cause, apsw.ConstraintError)
+                and getattr(cause, "extendedresult", None) in _POISON_CODES
+            ):
+                raise
+            # One entry the database will never accept (unknown execution, bad JSON) must
+            # not block everything behind it: write the rest, drop and count that one.
+            written = self._insert(batch, rowwise=True)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        refused = [row for row, ok in zip(batch, written, strict=True) if not ok]
+        with self._lock:
+            self._transactions += 1
+            self._commit_ms.append(elapsed_ms)
+            self._written += len(batch) - len(refused)
+            self._done += len(batch)
+            self._dropped += len(refused)
+            self._changed.notify_all()
+        if refused:
+            self._report(
+                f"autokestra: {len(refused)} log entries refused by the database "
+                "(unknown execution or invalid data); dropped"
+            )
+
+    def _insert(self, batch: list[_Row], *, rowwise: bool) -> list[bool]:
+        ok = [True] * len(batch)
+        counts: dict[str, int] = {}
+        with self._writer.transaction() as conn:
+            if rowwise:
+                for i, row in enumerate(batch):
+                    try:
+                        conn.execute(_INSERT, row)
+                    except apsw.ConstraintError as exc:
+                        if getattr(exc, "extendedresult", None) not in _POISON_CODES:
+                            raise
+                        ok[i] = False
+            else:
+                conn.executemany(_INSERT, batch)
+            for row, stored in zip(batch, ok, strict=True):
+                if stored:
+                    counts[row[0]] = counts.get(row[0], 0) + 1
+            conn.executemany(_COUNT, [(n, eid) for eid, n in counts.items()])
+        return ok
+
+    def _after_success(self) -> None:
+        """After a commit: end a shedding episode by logging how many entries were lost."""
+        with self._lock:
+            if not self._dropped_by_execution:
+                self._shedding = False
+                return
+            dropped, self._dropped_by_execution = self._dropped_by_execution, {}
+            self._shedding = False
+            for execution_id, count in dropped.items():
+                ts = max(self._clock(), self._last_ts)
+                self._last_ts = ts
+                self._buffer.append(
+                    (
+                        execution_id,
+                        None,
+                        None,
+                        ts,
+                        LogLevel.WARN.value,
+                        COLLECTOR_SOURCE,
+                        f"{count} log entries were dropped: the log buffer was full while "
+                        "the database could not be written",
+                        json.dumps({"dropped_entries": count}),
+                    )
+                )
+                self._logged += 1
+            self._force = max(self._force, self._logged)
+        self._report(
+            "autokestra: log writes work again; "
+            f"{sum(dropped.values())} dropped entries counted in WARN entries"
+        )
+        self._wake.set()
+
+    def _report(self, text: str) -> None:
+        stream = self._report_stream if self._report_stream is not None else sys.stderr
+        try:
+            stream.write(text + "\n")
+            stream.flush()
+        except Exception:  # a closed stderr must not take logging down with it
+            return
+
+
+def _describe(exc: BaseException) -> str:
+    cause = exc.__cause__
+    text = str(exc) or type(exc).__name__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text}: {cause}"
+    return text

@@ -1,0 +1,155 @@
+"""Secret redaction: every stored form of an execution's secrets becomes ``***SECRET***``.
+
+A secret leaks in more shapes than its plain text: base64 (at any byte alignment inside a
+larger blob, padded or not, standard or URL-safe alphabet), URL encoding, JSON string escaping,
+and one line of a multi-line value (a PEM key printed line by line). The redactor knows them
+all and replaces them in one pass of one regular expression, longest form first.
+
+    redactor = Redactor(["hunter2-token"])
+    redactor.redact("login with hunter2-token")          # 'login with ***SECRET***'
+    redactor.redact_value({"auth": ["hunter2-token"]})   # {'auth': ['***SECRET***']}
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+#: What every secret form is replaced with.
+MASK = "***SECRET***"
+#: Shorter secrets are not substring-redacted: masking every "abc" would mangle every log.
+#: A string that *equals* a short secret is still masked by :meth:`Redactor.redact_value`.
+MIN_SECRET_LENGTH = 4
+
+#: Leading base64 characters that also depend on the bytes before the secret, per alignment.
+_B64_LEAD = {0: 0, 1: 2, 2: 3}
+_HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def _base64_forms(raw: bytes) -> set[str]:
+    """The base64 texts that reveal ``raw`` wherever it sits inside a larger encoded blob."""
+    forms: set[str] = set()
+    for align in (0, 1, 2):
+        encoded = base64.b64encode(b"\0" * align + raw).decode("ascii")
+        body = encoded[_B64_LEAD[align] :]
+        stripped = body.rstrip("=")
+        # The last 4-char group mixes the secret's final bits with the next byte (or padding
+        # bits at the end of data): without it, the core matches wherever the secret sits.
+        remainder = (align + len(raw)) % 3
+        core = stripped if remainder == 0 else stripped[:-1]
+        for text in (core, stripped, body):
+            if len(text) >= MIN_SECRET_LENGTH:
+                forms.add(text)
+                forms.add(text.replace("+", "-").replace("/", "_"))
+    return forms
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every text form of one secret value that the redactor masks.
+
+    Args:
+        secret: the clear secret value.
+
+    Returns:
+        The secret itself, its base64 forms, URL-encoded and JSON-escaped forms, and the same
+        for each line of a multi-line secret; forms shorter than :data:`MIN_SECRET_LENGTH`
+        are left out. Empty for a secret shorter than that.
+    """
+    if len(secret) < MIN_SECRET_LENGTH:
+        return set()
+    forms = {secret}
+    raw = secret.encode("utf-8", "surrogatepass")
+    forms |= _base64_forms(raw)
+    for encoded in (quote(secret, safe=""), quote(secret), quote_plus(secret)):
+        forms.add(encoded)
+        forms.add(_HEX_ESCAPE.sub(lambda m: m.group(0).lower(), encoded))
+    forms.add(json.dumps(secret)[1:-1])
+    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    lines = secret.splitlines()
+    if len(lines) > 1:
+        for line in lines:
+            forms |= secret_forms(line.strip())
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+class Redactor:
+    """Masks one execution's secret values in text and in nested structures.
+
+    Immutable after construction and safe to share between threads. ``Redactor()`` (no
+    secrets) is a no-op.
+    """
+
+    __slots__ = ("_exact", "_pattern", "_secrets")
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        """Build the redactor for a set of secret values.
+
+        Args:
+            secrets: the clear secret values; empty strings are ignored.
+        """
+        self._secrets = frozenset(s for s in secrets if s)
+        forms: set[str] = set()
+        for secret in self._secrets:
+            forms |= secret_forms(secret)
+        # Whole-string equality still masks a value that IS a short secret.
+        self._exact = self._secrets | forms
+        self._pattern: re.Pattern[str] | None = None
+        if forms:
+            # Longest first: a form that contains another (padded vs unpadded base64) must
+            # win, or a fragment of it would survive next to the mask.
+            ordered = sorted(forms, key=lambda form: (-len(form), form))
+            self._pattern = re.compile("|".join(re.escape(form) for form in ordered))
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def __len__(self) -> int:
+        return len(self._secrets)
+
+    def union(self, secrets: Iterable[str]) -> Redactor:
+        """Return a redactor that also masks ``secrets``."""
+        return Redactor([*self._secrets, *secrets])
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every form of every secret replaced by :data:`MASK`."""
+        if not self._secrets:
+            return text
+        if text in self._exact:
+            return MASK
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(MASK, text)
+
+    def redact_value(self, value: Any) -> Any:
+        """Redact strings inside ``value`` recursively (dict keys and values, lists, tuples).
+
+        Other scalars (numbers, booleans, ``None``) are returned unchanged; tuples come back
+        as lists, the shape JSON gives them anyway.
+        """
+        if not self._secrets:
+            return value
+        return self._walk(value, depth=0)
+
+    def _walk(self, value: Any, depth: int) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if depth > _MAX_DEPTH:
+            # A cycle or absurd nesting: never emit something unredacted.
+            return MASK
+        if isinstance(value, dict):
+            return {
+                (self.redact(k) if isinstance(k, str) else k): self._walk(v, depth + 1)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self._walk(item, depth + 1) for item in value]
+        if isinstance(value, bytes | bytearray):
+            return self.redact(bytes(value).decode("utf-8", "replace"))
+        return value
+
+
+_MAX_DEPTH = 64
