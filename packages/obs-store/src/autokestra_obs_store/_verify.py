@@ -1,0 +1,166 @@
+"""Verification of an execution's audit trail: hash chain and state-machine invariants.
+
+obs-store reads the table itself and recomputes each link with the schema's own
+``audit_digest``, so it needs neither obs-audit nor the engine. The first problem found, in
+event order, is reported; an intact trail gives ``None``.
+
+    rows = conn.execute("SELECT id, event_type, timestamp, metadata, prev_hash, hash ...")
+    violation = find_violation(execution_id, "SUCCESS", rows)
+
+The implied-state model: CREATED puts the execution in PENDING; STARTED moves PENDING to
+RUNNING; STATE_CHANGE moves ``from_state`` to ``to_state``; COMPLETED implies SUCCESS, FAILED
+and TIMEOUT imply FAILED (a workflow timeout ends FAILED, DESIGN.md §5), CANCELLED implies
+CANCELLED. A STATE_CHANGE that restates the transition the previous event implied (an engine
+may record both ``STARTED`` and ``PENDING -> RUNNING``) is not a second transition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from autokestra_obs_schema import audit_digest
+
+from ._inspect_model import TERMINAL_EVENTS, TERMINAL_STATES, Violation
+
+_STATES = frozenset({"PENDING", "RUNNING", "WAITING", "SUCCESS", "FAILED", "CANCELLED"})
+#: The state each terminal event leaves the execution in.
+_TERMINAL_IMPLIES = {
+    "COMPLETED": "SUCCESS",
+    "FAILED": "FAILED",
+    "TIMEOUT": "FAILED",
+    "CANCELLED": "CANCELLED",
+}
+
+
+def _check_chain(execution_id: str, rows: list[tuple[Any, ...]]) -> Violation | None:
+    expected_prev: str | None = None
+    for event_id, event_type, timestamp, metadata, prev_hash, stored_hash in rows:
+        if prev_hash != expected_prev:
+            if expected_prev is None:
+                message = (
+                    f"Audit event #{event_id} links to a predecessor that is missing "
+                    "(the first event of the chain was deleted)"
+                )
+            else:
+                message = (
+                    f"Audit event #{event_id} does not link to the event before it "
+                    "(an event was deleted or reordered)"
+                )
+            return Violation("chain", event_id, message)
+        digest = audit_digest(prev_hash, execution_id, event_type, timestamp, metadata)
+        if digest != stored_hash:
+            return Violation(
+                "chain",
+                event_id,
+                f"Audit event #{event_id} ({event_type}) was modified: its hash does not match "
+                "its content",
+            )
+        expected_prev = stored_hash
+    return None
+
+
+def _transition(
+    event_id: int, event_type: str, metadata: dict[str, Any], state: str
+) -> tuple[str, str] | Violation:
+    """The (from, to) transition an event implies from ``state``, or why it cannot."""
+    if event_type == "CREATED":
+        return Violation("transition", event_id, f"Audit event #{event_id}: CREATED recorded twice")
+    if event_type == "STARTED":
+        return (state, "RUNNING")
+    if event_type == "STATE_CHANGE":
+        source, target = metadata.get("from_state"), metadata.get("to_state")
+        if source not in _STATES or target not in _STATES:
+            return Violation(
+                "transition",
+                event_id,
+                f"Audit event #{event_id}: STATE_CHANGE without a valid from_state/to_state",
+            )
+        return (str(source), str(target))
+    return (state, _TERMINAL_IMPLIES[event_type])
+
+
+def _check_sequence(state_now: str, rows: list[tuple[Any, ...]]) -> Violation | None:
+    if not rows:
+        if state_now in TERMINAL_STATES:
+            return Violation("terminal", None, f"No audit events for a {state_now} execution")
+        return None
+    first_id, first_type = rows[0][0], rows[0][1]
+    if first_type != "CREATED":
+        return Violation(
+            "first_event", first_id, f"Audit event #{first_id} is {first_type}, not CREATED"
+        )
+    state = "PENDING"
+    previous: tuple[str, str] = ("", "PENDING")
+    terminal_id: int | None = None
+    for event_id, event_type, _, metadata_text, _, _ in rows[1:]:
+        metadata = json.loads(metadata_text)
+        step = _transition(event_id, event_type, metadata, state)
+        if isinstance(step, Violation):
+            return step
+        source, target = step
+        restatement = step == previous or (
+            event_type != "STATE_CHANGE" and state == target and previous[1] == target
+        )
+        if event_type in TERMINAL_EVENTS:
+            if terminal_id is not None:
+                return Violation(
+                    "terminal",
+                    event_id,
+                    f"Audit event #{event_id}: a second terminal event ({event_type}) after "
+                    f"event #{terminal_id}",
+                )
+            terminal_id = event_id
+        elif terminal_id is not None and not restatement:
+            return Violation(
+                "terminal",
+                event_id,
+                f"Audit event #{event_id}: {event_type} after the terminal event #{terminal_id}",
+            )
+        if restatement:
+            previous = step
+            continue
+        if source != state:
+            return Violation(
+                "transition",
+                event_id,
+                f"Audit event #{event_id}: {event_type} from {source}, but the execution "
+                f"was {state}",
+            )
+        if state in TERMINAL_STATES or source == target:
+            return Violation(
+                "transition",
+                event_id,
+                f"Audit event #{event_id}: illegal transition {source} -> {target}",
+            )
+        state, previous = target, step
+    if state_now in TERMINAL_STATES and terminal_id is None:
+        return Violation(
+            "terminal",
+            None,
+            f"The execution is {state_now} but has no terminal audit event "
+            "(COMPLETED, FAILED, CANCELLED or TIMEOUT)",
+        )
+    if state != state_now:
+        return Violation(
+            "state",
+            rows[-1][0],
+            f"The execution is {state_now} but its last audit event implies {state}",
+        )
+    return None
+
+
+def find_violation(
+    execution_id: str, state: str, rows: Iterable[tuple[Any, ...]]
+) -> Violation | None:
+    """Return the first violation of an execution's audit trail, or None.
+
+    Args:
+        execution_id: the execution the rows belong to (part of every digest).
+        state: the execution's current state (``executions.state``).
+        rows: ``(id, event_type, timestamp, metadata, prev_hash, hash)`` in id order, with
+            metadata as the stored JSON text.
+    """
+    ordered = list(rows)
+    return _check_chain(execution_id, ordered) or _check_sequence(state, ordered)

@@ -1,0 +1,139 @@
+"""The timeline model: lanes, wait/run segments, backoff gaps and the critical path."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from autokestra_obs_schema import Writer, open_reader, open_writer
+from autokestra_obs_store import ExecutionInspector, Segment, Timeline
+from autokestra_obs_store._inspect_fixtures import (
+    T0,
+    ExecutionRecord,
+    cancelled_execution,
+    failure_execution,
+    retry_execution,
+    running_execution,
+    success_execution,
+    wide_execution,
+    write_execution,
+)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[tuple[Writer, Path]]:
+    path = tmp_path / "timeline.db"
+    writer = open_writer(path)
+    yield writer, path
+    writer.close()
+
+
+def _timeline(db: tuple[Writer, Path], record: ExecutionRecord, now: int = T0 + 10_000) -> Timeline:
+    eid = write_execution(db[0], record)
+    conn = open_reader(db[1])
+    try:
+        return ExecutionInspector(conn, clock=lambda: now).timeline(eid)
+    finally:
+        conn.close()
+
+
+class TestLanes:
+    def test_offsets_are_relative_to_execution_start(self, db: tuple[Writer, Path]) -> None:
+        """Queued, start and end offsets count from the execution's started_at."""
+        record = success_execution()
+        timeline = _timeline(db, record)
+        assert timeline.origin == record.started
+        fetch = timeline.lanes[0]
+        assert (fetch.queued_ms, fetch.start_ms, fetch.end_ms) == (0, 10, 1210)
+        assert record.ended is not None and record.started is not None
+        assert timeline.span_ms == record.ended - record.started
+
+    def test_parallel_tasks_overlap(self, db: tuple[Writer, Path]) -> None:
+        """Tasks that ran at the same time have overlapping run segments."""
+        timeline = _timeline(db, success_execution())
+        lanes = {lane.task_id: lane for lane in timeline.lanes}
+        transform = next(s for s in lanes["transform"].segments if s.kind == "run")
+        notify = next(s for s in lanes["notify"].segments if s.kind == "run")
+        assert notify.start_ms < transform.end_ms
+        assert transform.start_ms < notify.end_ms
+
+    def test_retries_show_backoff_gaps(self, db: tuple[Writer, Path]) -> None:
+        """A retried task has a run segment per attempt and a wait segment for each backoff."""
+        timeline = _timeline(db, retry_execution())
+        flaky = timeline.lanes[0]
+        kinds = [(s.kind, s.attempt, s.state) for s in flaky.segments]
+        assert kinds == [
+            ("wait", 1, None),
+            ("run", 1, "FAILED"),
+            ("wait", 2, None),
+            ("run", 2, "FAILED"),
+            ("wait", 3, None),
+            ("run", 3, "SUCCESS"),
+        ]
+        backoffs = [s.end_ms - s.start_ms for s in flaky.segments if s.kind == "wait"][1:]
+        assert backoffs == [1000, 2000]
+        assert [s.failed for s in flaky.segments if s.kind == "run"] == [True, True, False]
+
+    def test_never_started_task_has_empty_lane(self, db: tuple[Writer, Path]) -> None:
+        """A task cancelled before it started has no segments."""
+        timeline = _timeline(db, failure_execution())
+        test = next(lane for lane in timeline.lanes if lane.task_id == "test")
+        assert test.segments == ()
+        assert test.start_ms is None
+
+    def test_cancelled_attempt_ends_at_cancellation(self, db: tuple[Writer, Path]) -> None:
+        """A cancelled running attempt's segment stops when it was cancelled."""
+        record = cancelled_execution()
+        timeline = _timeline(db, record)
+        run = timeline.lanes[0].segments[-1]
+        assert run.state == "CANCELLED"
+        assert run.end_ms == 1800
+
+
+class TestLiveTimeline:
+    def test_running_and_waiting_lanes_reach_now(self, db: tuple[Writer, Path]) -> None:
+        """A running attempt and a retry backoff in progress both extend to the clock's now."""
+        record = running_execution()
+        now = T0 + 10_000
+        timeline = _timeline(db, record, now=now)
+        lanes = {lane.task_id: lane for lane in timeline.lanes}
+        assert record.started is not None
+        now_offset = now - record.started
+        assert lanes["download"].running
+        assert lanes["download"].segments[-1] == Segment("run", 1015, now_offset, 1, "RUNNING")
+        probe_tail = lanes["probe"].segments[-1]
+        assert (probe_tail.kind, probe_tail.attempt, probe_tail.end_ms) == ("wait", 2, now_offset)
+        assert lanes["extract"].segments == ()
+        assert timeline.span_ms == now_offset
+
+
+class TestCriticalPath:
+    def test_chain_through_the_slowest_dependency(self, db: tuple[Writer, Path]) -> None:
+        """The critical path follows the dependency that ended last back from the last task."""
+        timeline = _timeline(db, success_execution())
+        assert timeline.critical_path == ("fetch", "transform", "load")
+        marked = [lane.task_id for lane in timeline.lanes if lane.critical]
+        assert marked == ["fetch", "transform", "load"]
+
+    def test_cancelled_tasks_are_not_on_the_path(self, db: tuple[Writer, Path]) -> None:
+        """Tasks that never ran are never on the critical path."""
+        timeline = _timeline(db, failure_execution())
+        assert timeline.critical_path == ("checkout", "lint")
+
+    def test_path_is_a_dependency_chain(self, db: tuple[Writer, Path]) -> None:
+        """In a 120-task DAG each task on the path needs the one before it."""
+        record = wide_execution(120, seed=5)
+        needs = {t.task_id: set(t.needs) for t in record.tasks}
+        timeline = _timeline(db, record)
+        path = timeline.critical_path
+        assert len(path) >= 2
+        for before, after in itertools.pairwise(path):
+            assert before in needs[after]
+        last = max(
+            (lane for lane in timeline.lanes if lane.end_ms is not None),
+            key=lambda lane: lane.end_ms or 0,
+        )
+        assert path[-1] == last.task_id

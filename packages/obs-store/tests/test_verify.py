@@ -1,0 +1,198 @@
+"""Audit trail verification: hash chain, terminal event, transitions, final state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autokestra_obs_schema import Writer, open_reader, open_writer
+from autokestra_obs_store import ExecutionInspector, Violation
+from autokestra_obs_store._inspect_fixtures import (
+    T0,
+    ExecutionRecord,
+    cancelled_execution,
+    failure_execution,
+    retry_execution,
+    running_execution,
+    success_execution,
+    timeout_execution,
+    wide_execution,
+    write_execution,
+)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[tuple[Writer, Path]]:
+    path = tmp_path / "verify.db"
+    writer = open_writer(path)
+    yield writer, path
+    writer.close()
+
+
+def _verify(path: Path, execution_id: str) -> Violation | None:
+    conn = open_reader(path)
+    try:
+        return ExecutionInspector(conn).verify(execution_id)
+    finally:
+        conn.close()
+
+
+def _event_ids(writer: Writer, execution_id: str) -> list[int]:
+    with writer.transaction() as conn:
+        rows = conn.execute(
+            "SELECT id FROM execution_audit_events WHERE execution_id = ? ORDER BY id",
+            (execution_id,),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _with_events(events: list[tuple[str, int, dict[str, Any]]], state: str) -> ExecutionRecord:
+    record = success_execution(seed=99)
+    record.events = events
+    record.state = state
+    return record
+
+
+CREATED = ("CREATED", T0, {"workflow_id": "etl", "trigger_type": "manual"})
+STARTED = ("STARTED", T0 + 5, {})
+COMPLETED = ("COMPLETED", T0 + 9, {"duration_ms": 4, "task_count": 4})
+
+
+class TestIntactTrails:
+    @pytest.mark.parametrize(
+        "build",
+        [
+            success_execution,
+            failure_execution,
+            retry_execution,
+            timeout_execution,
+            cancelled_execution,
+            running_execution,
+        ],
+    )
+    def test_engine_shaped_trails_verify(self, db: tuple[Writer, Path], build: Any) -> None:
+        """Every realistic execution's trail verifies without a violation."""
+        eid = write_execution(db[0], build())
+        assert _verify(db[1], eid) is None
+
+    def test_large_execution_verifies(self, db: tuple[Writer, Path]) -> None:
+        """A 500-task failed execution's trail verifies."""
+        eid = write_execution(db[0], wide_execution(500, fail_task=100))
+        assert _verify(db[1], eid) is None
+
+    def test_restated_transitions_are_accepted(self, db: tuple[Writer, Path]) -> None:
+        """STATE_CHANGE events restating STARTED or COMPLETED are not extra transitions."""
+        events = [
+            CREATED,
+            STARTED,
+            ("STATE_CHANGE", T0 + 5, {"from_state": "PENDING", "to_state": "RUNNING"}),
+            ("STATE_CHANGE", T0 + 8, {"from_state": "RUNNING", "to_state": "SUCCESS"}),
+            COMPLETED,
+        ]
+        eid = write_execution(db[0], _with_events(events, "SUCCESS"))
+        assert _verify(db[1], eid) is None
+
+
+class TestTampering:
+    def test_edited_row_with_triggers_dropped(self, db: tuple[Writer, Path]) -> None:
+        """An audit row edited after dropping the append-only triggers breaks the chain there."""
+        eid = write_execution(db[0], cancelled_execution())
+        ids = _event_ids(db[0], eid)
+        with db[0].transaction() as conn:
+            conn.execute("DROP TRIGGER audit_events_no_update")
+            conn.execute(
+                "UPDATE execution_audit_events SET metadata = ? WHERE id = ?",
+                ('{"cancelled_by":"system","pending_task_count":1}', ids[2]),
+            )
+        violation = _verify(db[1], eid)
+        assert violation is not None
+        assert violation.kind == "chain"
+        assert violation.event_id == ids[2]
+        assert "was modified" in str(violation)
+
+    def test_deleted_middle_row(self, db: tuple[Writer, Path]) -> None:
+        """Deleting an event (triggers dropped) is caught at the next event's link."""
+        eid = write_execution(db[0], success_execution())
+        ids = _event_ids(db[0], eid)
+        with db[0].transaction() as conn:
+            conn.execute("DROP TRIGGER audit_events_delete_guard")
+            conn.execute("DELETE FROM execution_audit_events WHERE id = ?", (ids[1],))
+        violation = _verify(db[1], eid)
+        assert violation is not None
+        assert (violation.kind, violation.event_id) == ("chain", ids[2])
+        assert "does not link" in violation.message
+
+    def test_deleted_first_row(self, db: tuple[Writer, Path]) -> None:
+        """Deleting the first event leaves a chain whose start links to nothing."""
+        eid = write_execution(db[0], success_execution())
+        ids = _event_ids(db[0], eid)
+        with db[0].transaction() as conn:
+            conn.execute("DROP TRIGGER audit_events_delete_guard")
+            conn.execute("DELETE FROM execution_audit_events WHERE id = ?", (ids[0],))
+        violation = _verify(db[1], eid)
+        assert violation is not None
+        assert (violation.kind, violation.event_id) == ("chain", ids[1])
+
+    def test_state_column_edited(self, db: tuple[Writer, Path]) -> None:
+        """An execution row whose state disagrees with its last event is reported."""
+        eid = write_execution(db[0], failure_execution())
+        with db[0].transaction() as conn:
+            conn.execute("UPDATE executions SET state = 'SUCCESS' WHERE execution_id = ?", (eid,))
+        violation = _verify(db[1], eid)
+        assert violation is not None
+        assert violation.kind == "state"
+        assert (
+            violation.message == "The execution is SUCCESS but its last audit event implies FAILED"
+        )
+
+
+class TestInvariants:
+    def test_two_terminal_events(self, db: tuple[Writer, Path]) -> None:
+        """A second terminal event is a violation even with an intact chain."""
+        failed = ("FAILED", T0 + 10, {"error_message": "x"})
+        eid = write_execution(db[0], _with_events([CREATED, STARTED, COMPLETED, failed], "FAILED"))
+        violation = _verify(db[1], eid)
+        assert violation is not None
+        assert violation.kind == "terminal"
+        assert "second terminal event (FAILED)" in violation.message
+
+    def test_missing_terminal_event(self, db: tuple[Writer, Path]) -> None:
+        """A finished execution without a terminal event is a violation."""
+        eid = write_execution(db[0], _with_events([CREATED, STARTED], "SUCCESS"))
+        violation = _verify(db[1], eid)
+        assert violation is not None
+        assert (violation.kind, violation.event_id) == ("terminal", None)
+
+    def test_first_event_not_created(self, db: tuple[Writer, Path]) -> None:
+        """A trail that does not begin with CREATED is a violation."""
+        eid = write_execution(db[0], _with_events([STARTED, COMPLETED], "SUCCESS"))
+        violation = _verify(db[1], eid)
+        assert violation is not None
+        assert violation.kind == "first_event"
+
+    def test_transition_from_wrong_state(self, db: tuple[Writer, Path]) -> None:
+        """A STATE_CHANGE whose from_state is not the current state is a violation."""
+        wrong = ("STATE_CHANGE", T0 + 6, {"from_state": "WAITING", "to_state": "RUNNING"})
+        eid = write_execution(db[0], _with_events([CREATED, STARTED, wrong, COMPLETED], "SUCCESS"))
+        violation = _verify(db[1], eid)
+        assert violation is not None
+        assert violation.kind == "transition"
+        assert "from WAITING, but the execution was RUNNING" in violation.message
+
+    def test_event_after_terminal(self, db: tuple[Writer, Path]) -> None:
+        """A STARTED after the terminal event is a violation."""
+        eid = write_execution(
+            db[0], _with_events([CREATED, STARTED, COMPLETED, STARTED], "SUCCESS")
+        )
+        violation = _verify(db[1], eid)
+        assert violation is not None
+        assert violation.kind == "terminal"
+        assert "after the terminal event" in violation.message
+
+    def test_running_execution_needs_no_terminal(self, db: tuple[Writer, Path]) -> None:
+        """A live execution with CREATED and STARTED only is consistent."""
+        eid = write_execution(db[0], _with_events([CREATED, STARTED], "RUNNING"))
+        assert _verify(db[1], eid) is None
