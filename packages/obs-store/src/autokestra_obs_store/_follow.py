@@ -1,0 +1,123 @@
+"""Following a running execution's log: what exists, then new entries as they commit.
+
+The follower reads, in one statement, the execution's state and the highest log id ``H``
+visible. Every id at or below ``H`` is already committed: SQLite lets one writer at a time
+commit, and an AUTOINCREMENT id is assigned inside its write transaction, so a transaction
+that commits later always holds larger ids. The follower prints the existing entries
+``id <= H`` in ``(timestamp, id)`` order (filters and ``tail`` applied), then polls for
+``H_prev < id <= H_new`` in id order on ``idx_logs_cursor``. Nothing is skipped or repeated,
+whatever the interleaving of writers, and an idle poll is one index seek.
+
+It ends once a poll that started after the execution was seen terminal finds nothing new.
+
+    follower = LogFollower(store, execution_id, LogFilter(), poll_s=0.1)
+    for record in follower:
+        print(record.message)
+    print(follower.final_state)  # 'SUCCESS'
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator, Iterator
+
+from ._log_filter import LogFilter
+from ._log_sql import PAGE_SIZE, Shape
+from ._log_store import TERMINAL_STATES, LogRecord, LogStore, _Query, records_from_rows
+
+#: Seconds between polls (CLI.md: every 100 ms).
+DEFAULT_POLL_S = 0.1
+
+
+class LogFollower:
+    """An iterator over an execution's log that waits for new entries until it ends.
+
+    Args:
+        store: the store to read with.
+        execution_id: the execution to follow.
+        filters: the same filters as a plain query; ``tail`` applies to the entries that
+            exist at the start, ``since`` and the others to every entry.
+        poll_s: seconds between polls that found nothing new.
+        stop: when set, the iterator ends at the next poll (``final_state`` stays ``None``).
+
+    Raises:
+        ExecutionNotFound: at construction, when no execution has this id.
+    """
+
+    def __init__(
+        self,
+        store: LogStore,
+        execution_id: str,
+        filters: LogFilter | None = None,
+        *,
+        poll_s: float = DEFAULT_POLL_S,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self._store = store
+        self._execution_id = execution_id
+        self._filters = filters if filters is not None else LogFilter()
+        self._poll_s = poll_s
+        self._stop = stop
+        state, self._cursor = store.state_and_high_water(execution_id)
+        self._state = state
+        #: The terminal state the execution ended in, once the iterator is exhausted.
+        self.final_state: str | None = None
+        #: Number of polls made after the existing entries were read (for tests/benchmarks).
+        self.polls = 0
+
+    @property
+    def last_state(self) -> str:
+        """The execution state seen by the latest poll."""
+        return self._state
+
+    def __iter__(self) -> Iterator[LogRecord]:
+        return self._run()
+
+    def _run(self) -> Iterator[LogRecord]:
+        yield from self._store.existing(self._execution_id, self._filters, self._cursor)
+        # The state seen *before* a read: only a read that starts after the execution was seen
+        # terminal can prove that nothing more will come.
+        seen_terminal = self._state in TERMINAL_STATES
+        while True:
+            if self._stop is not None and self._stop.is_set():
+                return
+            advanced = yield from self.poll()
+            if seen_terminal and not advanced:
+                self.final_state = self._state
+                return
+            seen_terminal = self._state in TERMINAL_STATES
+            if not advanced and not seen_terminal:
+                self._sleep()
+
+    def poll(self) -> Generator[LogRecord, None, bool]:
+        """One poll: yield the matching entries committed since the previous poll.
+
+        Returns (as the generator's value) whether any entry was committed since, matching
+        or not.
+        """
+        self.polls += 1
+        state, high = self._store.state_and_high_water(self._execution_id)
+        self._state = state
+        if high <= self._cursor:
+            return False
+        query = _Query(self._execution_id, self._filters, high, since=True)
+        conn = self._store.connection
+        cursor = self._cursor
+        while True:
+            rows = query.fetch(conn, Shape.AFTER_ID, cursor, PAGE_SIZE)
+            if rows:
+                yield from records_from_rows(rows)
+            if len(rows) < PAGE_SIZE:
+                break
+            cursor = rows[-1][0]
+        # Everything up to `high` is read, matching or not: the next poll starts there, so
+        # entries a filter rejects are never scanned twice.
+        self._cursor = high
+        return True
+
+    def _sleep(self) -> None:
+        if self._stop is not None:
+            self._stop.wait(self._poll_s)
+        else:
+            time.sleep(self._poll_s)

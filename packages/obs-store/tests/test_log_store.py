@@ -1,0 +1,294 @@
+"""LogStore queries on a real database file: filters, ordering, pagination, tail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import apsw
+import pytest
+
+from autokestra_obs_schema import Writer, open_reader, open_writer
+from autokestra_obs_store import (
+    ExecutionNotFound,
+    InvalidFilter,
+    LogFilter,
+    LogRecord,
+    LogStore,
+)
+from autokestra_obs_store._log_sql import PAGE_SIZE
+
+Entry = tuple[str | None, int | None, int, str, str, str, str | None]
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> Iterator[Writer]:
+    """A migrated database and its writer."""
+    w = open_writer(tmp_path / "logs.db")
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def store(writer: Writer) -> Iterator[LogStore]:
+    """A LogStore on a read-only connection to the writer's database."""
+    conn = open_reader(writer.path)
+    yield LogStore(conn)
+    conn.close()
+
+
+def add_execution(writer: Writer, execution_id: str, state: str = "RUNNING") -> None:
+    """Insert an executions row (logs need it: foreign keys are on)."""
+    with writer.transaction() as conn:
+        conn.execute(
+            "INSERT INTO executions (execution_id, workflow_id, state, created_at, updated_at)"
+            " VALUES (?, 'wf', ?, 0, 0)",
+            (execution_id, state),
+        )
+
+
+def add_logs(writer: Writer, execution_id: str, entries: Sequence[Entry]) -> None:
+    """Insert log rows (task_id, attempt, timestamp, level, source, message, metadata)."""
+    with writer.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO execution_logs (execution_id, task_id, attempt, timestamp, level,"
+            " source, message, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(execution_id, *entry) for entry in entries],
+        )
+
+
+def entry(
+    message: str,
+    timestamp: int,
+    *,
+    task: str | None = "build",
+    attempt: int | None = 1,
+    level: str = "INFO",
+    source: str = "plugin:core/shell.run",
+    metadata: dict[str, Any] | None = None,
+) -> Entry:
+    """One log entry tuple for :func:`add_logs`."""
+    meta = None if metadata is None else json.dumps(metadata)
+    return (task, attempt, timestamp, level, source, message, meta)
+
+
+def messages(records: Iterator[LogRecord]) -> list[str]:
+    """The messages of ``records``, in order."""
+    return [record.message for record in records]
+
+
+class TestLogsForExecution:
+    def test_returns_records_oldest_first_with_parsed_metadata(
+        self, writer: Writer, store: LogStore
+    ) -> None:
+        """Entries come back ordered by timestamp, with every column and metadata parsed."""
+        add_execution(writer, "e1")
+        add_logs(
+            writer,
+            "e1",
+            [
+                entry("second", 20, metadata={"k": [1, 2]}),
+                entry("first", 10, task=None, attempt=None, source="scheduler"),
+            ],
+        )
+        records = list(store.logs_for_execution("e1", LogFilter()))
+        assert [r.message for r in records] == ["first", "second"]
+        first, second = records
+        assert first == LogRecord(2, "e1", None, None, 10, "INFO", "scheduler", "first", None)
+        assert second.metadata == {"k": [1, 2]}
+        assert second.task_id == "build" and second.attempt == 1
+
+    def test_unknown_execution_raises_at_call_time(self, store: LogStore) -> None:
+        """An unknown id raises ExecutionNotFound before any iteration."""
+        with pytest.raises(ExecutionNotFound, match="Execution not found: nope"):
+            store.logs_for_execution("nope", LogFilter())
+
+    def test_empty_execution_yields_nothing(self, writer: Writer, store: LogStore) -> None:
+        """An execution without logs yields an empty iterator."""
+        add_execution(writer, "e1")
+        assert list(store.logs_for_execution("e1")) == []
+
+    def test_other_executions_are_excluded(self, writer: Writer, store: LogStore) -> None:
+        """Only the requested execution's entries are returned."""
+        add_execution(writer, "e1")
+        add_execution(writer, "e2")
+        add_logs(writer, "e1", [entry("mine", 1)])
+        add_logs(writer, "e2", [entry("theirs", 1)])
+        assert messages(store.logs_for_execution("e1")) == ["mine"]
+
+    def test_equal_timestamps_are_ordered_by_id_across_pages(
+        self, writer: Writer, store: LogStore
+    ) -> None:
+        """A burst of entries sharing one millisecond pages in id order, none lost."""
+        add_execution(writer, "e1")
+        count = PAGE_SIZE * 2 + 37
+        add_logs(writer, "e1", [entry(f"line {i}", 5) for i in range(count)])
+        add_logs(writer, "e1", [entry("later", 6), entry("earlier", 4)])
+        got = messages(store.logs_for_execution("e1"))
+        assert got == ["earlier", *[f"line {i}" for i in range(count)], "later"]
+
+    def test_pagination_over_many_pages_with_mixed_timestamps(
+        self, writer: Writer, store: LogStore
+    ) -> None:
+        """Thousands of entries with repeated timestamps come back complete and sorted."""
+        add_execution(writer, "e1")
+        rows = [entry(f"{i}", (i * 7919) % 997) for i in range(5_500)]
+        add_logs(writer, "e1", rows)
+        records = list(store.logs_for_execution("e1"))
+        assert len(records) == 5_500
+        keys = [(r.timestamp, r.id) for r in records]
+        assert keys == sorted(keys)
+        assert len({r.id for r in records}) == 5_500
+
+    def test_snapshot_excludes_rows_written_after_the_call(
+        self, writer: Writer, store: LogStore
+    ) -> None:
+        """Entries committed after the call (even mid-iteration) are left to follow."""
+        add_execution(writer, "e1")
+        add_logs(writer, "e1", [entry(f"{i}", i) for i in range(PAGE_SIZE + 5)])
+        iterator = store.logs_for_execution("e1")
+        next(iterator)
+        add_logs(writer, "e1", [entry("late", 10_000)])
+        assert len(list(iterator)) == PAGE_SIZE + 4
+
+
+class TestFilters:
+    @pytest.fixture
+    def loaded(self, writer: Writer) -> None:
+        """An execution with varied levels, tasks, sources, attempts and times."""
+        add_execution(writer, "e1")
+        add_logs(
+            writer,
+            "e1",
+            [
+                entry("scheduled", 100, task=None, attempt=None, source="scheduler"),
+                entry("compiling", 200, level="DEBUG"),
+                entry("Build FAILED", 300, level="ERROR"),
+                entry("retrying", 400, level="WARN", source="worker"),
+                entry("compiling again", 500, attempt=2),
+                entry("test ok", 600, task="test", source="plugin:acme/probe.run"),
+                entry("100% done_now", 700, task="test"),
+                entry("path C:\\tmp it's", 800, task="test"),
+            ],
+        )
+
+    @pytest.mark.usefixtures("loaded")
+    @pytest.mark.parametrize(
+        ("flt", "expected"),
+        [
+            (LogFilter(levels=frozenset({"ERROR", "WARN"})), ["Build FAILED", "retrying"]),
+            (LogFilter(levels=frozenset({"DEBUG"})), ["compiling"]),
+            (LogFilter(since_ms=600), ["test ok", "100% done_now", "path C:\\tmp it's"]),
+            (LogFilter(task_id="test"), ["test ok", "100% done_now", "path C:\\tmp it's"]),
+            (LogFilter(source="plugin:acme"), ["test ok"]),
+            (LogFilter(source="sched"), ["scheduled"]),
+            (LogFilter(source="Sched"), []),
+            (LogFilter(text="COMPIL"), ["compiling", "compiling again"]),
+            (LogFilter(text="failed"), ["Build FAILED"]),
+            (LogFilter(text="%"), ["100% done_now"]),
+            (LogFilter(text="_"), ["100% done_now"]),
+            (LogFilter(text="0%"), ["100% done_now"]),
+            (LogFilter(text="C:\\t"), ["path C:\\tmp it's"]),
+            (LogFilter(text="'"), ["path C:\\tmp it's"]),
+            (LogFilter(text="%_"), []),
+            (LogFilter(attempt=2), ["compiling again"]),
+            (LogFilter(attempt=1, task_id="build", levels=frozenset({"INFO"})), []),
+            (LogFilter(tail=2), ["100% done_now", "path C:\\tmp it's"]),
+            (LogFilter(tail=2, task_id="build"), ["retrying", "compiling again"]),
+            (LogFilter(tail=50, since_ms=700), ["100% done_now", "path C:\\tmp it's"]),
+            (
+                LogFilter(levels=frozenset({"INFO"}), since_ms=200, source="plugin"),
+                ["compiling again", "test ok", "100% done_now", "path C:\\tmp it's"],
+            ),
+        ],
+    )
+    def test_filter_selects_exactly(
+        self, store: LogStore, flt: LogFilter, expected: list[str]
+    ) -> None:
+        """Each filter (and combination) selects exactly the matching entries, in order."""
+        assert messages(store.logs_for_execution("e1", flt)) == expected
+
+    @pytest.mark.usefixtures("loaded")
+    def test_logs_for_task(self, store: LogStore) -> None:
+        """logs_for_task restricts to one task, keeping other filters."""
+        flt = LogFilter(text="ok")
+        assert messages(store.logs_for_task("e1", "test", flt)) == ["test ok"]
+        assert messages(store.logs_for_task("e1", "nope")) == []
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"levels": frozenset()},
+            {"levels": frozenset({"TRACE"})},
+            {"attempt": 0},
+            {"tail": 0},
+        ],
+    )
+    def test_invalid_filter_values_are_refused(self, kwargs: dict[str, Any]) -> None:
+        """A filter with an impossible value raises InvalidFilter."""
+        with pytest.raises(InvalidFilter):
+            LogFilter(**kwargs)
+
+
+class TestTail:
+    def test_large_tail_streams_the_last_entries(self, writer: Writer, store: LogStore) -> None:
+        """A tail larger than a page returns exactly the last N entries, oldest first."""
+        add_execution(writer, "e1")
+        add_logs(writer, "e1", [entry(f"{i}", i // 3) for i in range(4_000)])
+        got = messages(store.logs_for_execution("e1", LogFilter(tail=2_501)))
+        assert got == [f"{i}" for i in range(1_499, 4_000)]
+
+    def test_tail_larger_than_the_log_returns_everything(
+        self, writer: Writer, store: LogStore
+    ) -> None:
+        """A tail above the number of entries returns them all."""
+        add_execution(writer, "e1")
+        add_logs(writer, "e1", [entry(f"{i}", 1) for i in range(1_500)])
+        for tail in (1_500, 1_501, 10_000):
+            got = messages(store.logs_for_execution("e1", LogFilter(tail=tail)))
+            assert got == [f"{i}" for i in range(1_500)]
+
+    def test_large_tail_with_filters_and_since(self, writer: Writer, store: LogStore) -> None:
+        """Tail counts only matching entries at or after since."""
+        add_execution(writer, "e1")
+        add_logs(
+            writer,
+            "e1",
+            [entry(f"{i}", i, level="ERROR" if i % 2 else "INFO") for i in range(5_000)],
+        )
+        flt = LogFilter(tail=1_200, levels=frozenset({"ERROR"}), since_ms=3_001)
+        got = messages(store.logs_for_execution("e1", flt))
+        assert got == [f"{i}" for i in range(3_001, 5_000, 2)]
+        flt = LogFilter(tail=1_100, levels=frozenset({"ERROR"}))
+        got = messages(store.logs_for_execution("e1", flt))
+        assert got == [f"{i}" for i in range(2_801, 5_000, 2)]
+
+
+class TestQueryPlans:
+    def test_store_reads_one_page_per_statement(self, writer: Writer, tmp_path: Path) -> None:
+        """No statement stays open between pages: a checkpoint can truncate mid-iteration."""
+        add_execution(writer, "e1")
+        add_logs(writer, "e1", [entry(f"{i}", i) for i in range(PAGE_SIZE * 3)])
+        conn = open_reader(writer.path)
+        try:
+            iterator = LogStore(conn).logs_for_execution("e1")
+            next(iterator)
+            add_logs(writer, "e1", [entry("x", 1)])
+            assert not conn.in_transaction
+            assert writer.checkpoint() is True
+            assert sum(1 for _ in iterator) == PAGE_SIZE * 3 - 1
+        finally:
+            conn.close()
+
+    def test_readonly_connection_is_enough(self, writer: Writer) -> None:
+        """The store works on a connection that cannot write."""
+        add_execution(writer, "e1")
+        conn = open_reader(writer.path)
+        try:
+            with pytest.raises(apsw.ReadOnlyError):
+                conn.execute("DELETE FROM execution_logs")
+            assert list(LogStore(conn).logs_for_execution("e1")) == []
+        finally:
+            conn.close()
