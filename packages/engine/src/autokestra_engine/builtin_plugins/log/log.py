@@ -1,0 +1,27 @@
+"""core/log.emit: print the message with a ::level:: prefix, echo it as the output."""
+
+import json
+import os
+import sys
+
+LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
+
+
+def main() -> None:
+    inputs = json.load(sys.stdin)
+    message = inputs.get("message")
+    if not isinstance(message, str):
+        message = json.dumps(message)
+    level = str(inputs.get("level") or "INFO").upper()
+    if level not in LEVELS:
+        sys.stderr.write(f"core/log.emit: level must be one of {', '.join(LEVELS)}\n")
+        sys.exit(2)
+    prefix = f"::{level.lower()}::"
+    for line in message.split("\n") or [""]:
+        sys.stdout.write(prefix + line + "\n")
+    sys.stdout.flush()
+    with open(os.environ["AUTOKESTRA_OUTPUTS"], "w", encoding="utf-8") as handle:
+        json.dump({"message": message}, handle)
+
+
+main()
