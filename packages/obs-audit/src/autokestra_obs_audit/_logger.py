@@ -1,0 +1,87 @@
+"""Writing audit events inside the caller's transaction, each linked into a hash chain.
+
+The event commits or rolls back with the state change it records, because it is written on
+the caller's open transaction; there is deliberately no update or delete API.
+
+    audit = AuditLogger()
+    with writer.transaction(durable=True) as conn:
+        conn.execute("UPDATE executions SET state = 'RUNNING' WHERE execution_id = ?", (eid,))
+        audit.emit(conn, eid, AuditEventType.STARTED, {})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import apsw
+
+from autokestra_obs_schema import audit_digest, canonical_metadata, now_ms
+
+from ._events import AuditEventType, InvalidAuditMetadata, NotInTransaction, validate_metadata
+
+_LAST = "SELECT hash FROM execution_audit_events WHERE execution_id = ? ORDER BY id DESC LIMIT 1"
+_INSERT = (
+    "INSERT INTO execution_audit_events"
+    " (execution_id, event_type, timestamp, metadata, prev_hash, hash)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+class AuditLogger:
+    """Appends validated, hash-chained audit events. Stateless apart from its clock."""
+
+    def __init__(self, clock: Callable[[], int] = now_ms) -> None:
+        """Create a logger.
+
+        Args:
+            clock: Unix milliseconds for events emitted without an explicit timestamp.
+        """
+        self._clock = clock
+
+    def emit(
+        self,
+        conn: apsw.Connection,
+        execution_id: str,
+        event_type: AuditEventType | str,
+        metadata: Mapping[str, Any],
+        *,
+        timestamp: int | None = None,
+    ) -> int:
+        """Append one event to the execution's audit trail, inside the open transaction.
+
+        The metadata must already be redacted: audit rows can never be corrected later.
+
+        Args:
+            conn: the writer's connection, inside ``writer.transaction(durable=True)``.
+            execution_id: the execution (its row must exist).
+            event_type: an ``AuditEventType`` or its name.
+            metadata: the event's data; required keys depend on the type (extra keys kept).
+            timestamp: Unix ms of the event; the clock's now when omitted.
+
+        Returns:
+            The new event's id.
+
+        Raises:
+            NotInTransaction: ``conn`` has no open transaction.
+            InvalidAuditMetadata: unknown event type or metadata not valid for it.
+            apsw.Error: the database refused the row (unknown execution...); the caller's
+                transaction then rolls back as a whole.
+        """
+        if not conn.in_transaction:
+            raise NotInTransaction(
+                "AuditLogger.emit must run inside an open write transaction "
+                "(writer.transaction(durable=True)), so the event commits with its state change"
+            )
+        try:
+            kind = AuditEventType(event_type)
+        except ValueError:
+            raise InvalidAuditMetadata(f"Unknown audit event type: {event_type!r}") from None
+        validate_metadata(kind, metadata)
+        metadata_json = canonical_metadata(dict(metadata))
+        when = self._clock() if timestamp is None else int(timestamp)
+        rows = conn.execute(_LAST, (execution_id,)).fetchall()
+        prev_hash = str(rows[0][0]) if rows else None
+        digest = audit_digest(prev_hash, execution_id, kind.value, when, metadata_json)
+        conn.execute(_INSERT, (execution_id, kind.value, when, metadata_json, prev_hash, digest))
+        return int(conn.last_insert_rowid())
