@@ -9,41 +9,21 @@ Would delete 1200 log entries and 35 audit events (310.2 KiB would be freed)
 
 from __future__ import annotations
 
-import os
 import time
 
 import click
 
 from autokestra_obs_schema import iso_from_ms, now_ms, parse_duration_ms
-from autokestra_obs_store import PurgeReport, RetentionConfigError, RetentionPolicy, purge
+from autokestra_obs_store import PurgeReport, purge
 
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
 from ._format import format_bytes, format_duration_ms
+from ._settings import configured_retention_days
 
 #: Seconds between progress lines on stderr (a short cleanup prints none).
 PROGRESS_INTERVAL_S = 2.0
 DAY_MS = 86_400_000
-
-
-def configured_retention_days(app: AppContext) -> int:
-    """The retention window: ``AUTOKESTRA_LOG_RETENTION_DAYS``, else the config file, else 30.
-
-    Raises:
-        CliError: the setting is invalid (one line naming it).
-    """
-    try:
-        from autokestra_engine import ConfigError, load_config
-    except ImportError:  # pragma: no cover - the engine is a declared dependency
-        try:
-            return RetentionPolicy.from_settings(os.environ).days
-        except RetentionConfigError as exc:
-            raise CliError(str(exc)) from exc
-    try:
-        config = load_config(app.config_path, os.environ, app.db_path)
-        return RetentionPolicy(config.retention_days).days
-    except (ConfigError, RetentionConfigError) as exc:
-        raise CliError(str(exc)) from exc
 
 
 class _Progress:

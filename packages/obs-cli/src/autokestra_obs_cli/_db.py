@@ -24,6 +24,7 @@ from autokestra_obs_schema import (
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
 from ._format import format_bytes
+from ._settings import configured_size_warning
 
 
 @click.group()
@@ -96,19 +97,21 @@ def db_rollback(app: AppContext, steps: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
     "--size-warning",
-    default=TABLE_SIZE_WARNING_BYTES,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=1),
-    help="Warn when a table (with its indexes) exceeds this many bytes.",
+    help="Warn when a table (with its indexes) exceeds this many bytes "
+    f"[default: logging.table_size_warning, else {TABLE_SIZE_WARNING_BYTES}].",
 )
 @pass_app
-def db_status(app: AppContext, as_json: bool, size_warning: int) -> None:
+def db_status(app: AppContext, as_json: bool, size_warning: int | None) -> None:
     """Show the schema version, pending migrations, and rows and bytes per table.
 
     \b
     Example:
       workflow db status --json
     """
+    if size_warning is None:
+        size_warning = configured_size_warning(app)
     with domain_errors():
         conn = connect(app.db_path, readonly=True)
         try:

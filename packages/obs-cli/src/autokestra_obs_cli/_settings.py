@@ -1,0 +1,46 @@
+"""Engine settings the operations commands need, resolved the one way the engine does.
+
+``load_config`` owns precedence (defaults < config file < ``AUTOKESTRA_*`` < ``--db``); these
+helpers only turn its errors into the CLI's one-line ``Error:``.
+
+    days = configured_retention_days(app)      # AUTOKESTRA_LOG_RETENTION_DAYS, file, or 30
+"""
+
+from __future__ import annotations
+
+import os
+
+from autokestra_engine import ConfigError, EngineConfig, load_config
+from autokestra_obs_store import RetentionConfigError, RetentionPolicy
+
+from ._context import AppContext
+from ._errors import CliError
+
+
+def engine_config(app: AppContext) -> EngineConfig:
+    """The engine configuration of this invocation (``--config``, environment, ``--db``).
+
+    Raises:
+        CliError: the config file or an ``AUTOKESTRA_*`` variable is invalid.
+    """
+    try:
+        return load_config(app.config_path, os.environ, cli_db=app.db_path)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def configured_retention_days(app: AppContext) -> int:
+    """The retention window: ``AUTOKESTRA_LOG_RETENTION_DAYS``, else the file, else 30 days.
+
+    Raises:
+        CliError: the setting is invalid (one line naming it).
+    """
+    try:
+        return RetentionPolicy(engine_config(app).retention_days).days
+    except RetentionConfigError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def configured_size_warning(app: AppContext) -> int:
+    """The table size warning threshold: ``logging.table_size_warning``, else 1 GiB."""
+    return engine_config(app).table_size_warning_bytes
