@@ -7,6 +7,7 @@ workflow = load_workflow(Path("examples/workflows/hello.yaml"), registry)
 """
 
 from ._config import DEFAULT_DB_PATH, EngineConfig, load_config, parse_size_bytes
+from ._executor import AttemptRequest, AttemptResult, PluginExecutor
 from ._inputs import bind_inputs
 from ._model import (
     INPUT_TYPES,
@@ -38,6 +39,8 @@ from ._templates import (
 
 __all__ = [
     "ActionSpec",
+    "AttemptRequest",
+    "AttemptResult",
     "ConfigError",
     "DEFAULT_DB_PATH",
     "EngineConfig",
@@ -45,6 +48,7 @@ __all__ = [
     "InputDecl",
     "InputSpec",
     "PluginError",
+    "PluginExecutor",
     "PluginInfo",
     "PluginRegistry",
     "Problem",

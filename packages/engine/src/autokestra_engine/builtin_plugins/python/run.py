@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+import traceback
 
 
 def finish() -> None:
@@ -30,6 +31,11 @@ def main() -> None:
         if exc.code in (None, 0):
             finish()
         raise
+    except BaseException as exc:
+        # Show the user's frames only: this wrapper's own frames are noise in the log.
+        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        traceback.print_exception(type(exc), exc, tb)
+        sys.exit(1)
     finish()
 
 
