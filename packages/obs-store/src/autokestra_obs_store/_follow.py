@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 from ._log_filter import LogFilter
 from ._log_sql import PAGE_SIZE, Shape
@@ -40,6 +40,8 @@ class LogFollower:
             exist at the start, ``since`` and the others to every entry.
         poll_s: seconds between polls that found nothing new.
         stop: when set, the iterator ends at the next poll (``final_state`` stays ``None``).
+        on_idle: called before each wait for new entries (a CLI flushes its output there, so
+            a line never waits in a buffer while the follower sleeps).
 
     Raises:
         ExecutionNotFound: at construction, when no execution has this id.
@@ -53,8 +55,10 @@ class LogFollower:
         *,
         poll_s: float = DEFAULT_POLL_S,
         stop: threading.Event | None = None,
+        on_idle: Callable[[], object] | None = None,
     ) -> None:
         self._store = store
+        self._on_idle = on_idle
         self._execution_id = execution_id
         self._filters = filters if filters is not None else LogFilter()
         self._poll_s = poll_s
@@ -117,6 +121,8 @@ class LogFollower:
         return True
 
     def _sleep(self) -> None:
+        if self._on_idle is not None:
+            self._on_idle()
         if self._stop is not None:
             self._stop.wait(self._poll_s)
         else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -151,6 +151,7 @@ class LogStore:
         *,
         poll_s: float = 0.1,
         stop: threading.Event | None = None,
+        on_idle: Callable[[], object] | None = None,
     ) -> LogFollower:
         """Follow the execution's log until it ends: see :class:`LogFollower`.
 
@@ -159,7 +160,7 @@ class LogStore:
         """
         from ._follow import LogFollower
 
-        return LogFollower(self, execution_id, filters, poll_s=poll_s, stop=stop)
+        return LogFollower(self, execution_id, filters, poll_s=poll_s, stop=stop, on_idle=on_idle)
 
     # -- execution state -------------------------------------------------------------
 

@@ -1,0 +1,86 @@
+"""Rendering log records: one text line per entry, or one JSON object.
+
+Text: ``<ISO ts> <LEVEL padded to 5> [<source>] <task_id or -> <message>``; continuation
+lines of a multi-line message are indented to the column where the message starts. Every
+untrusted field (source, task id, message) goes through :func:`escape_control`, so terminal
+escapes from plugin output are shown, never interpreted; rich never sees a markup string.
+
+    renderer = TextRenderer()
+    sys.stdout.write(renderer.line(record))
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.cells import cell_len
+from rich.text import Text
+
+from autokestra_obs_schema import iso_from_ms
+from autokestra_obs_store import LogRecord
+
+from ._escape import escape_control
+
+#: rich styles by level (CLI.md: ERROR red, WARN yellow, INFO default, DEBUG dim).
+LEVEL_STYLES: dict[str, str] = {"ERROR": "red", "WARN": "yellow", "DEBUG": "dim"}
+
+
+class IsoClock:
+    """``iso_from_ms`` with the seconds part cached: log timestamps come in bursts."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def iso(self, ms: int) -> str:
+        """Return ``ms`` as ``2026-11-25T18:52:01.123Z``."""
+        second, millis = divmod(ms, 1000)
+        if second != self._second:
+            self._second = second
+            self._prefix = iso_from_ms(second * 1000)[:-4]  # drop "000Z"
+        return f"{self._prefix}{millis:03d}Z"
+
+
+class TextRenderer:
+    """Formats records as the human text lines of CLI.md (without colour)."""
+
+    def __init__(self) -> None:
+        self._clock = IsoClock()
+
+    def line(self, record: LogRecord) -> str:
+        """The entry as text, ending with a newline (several lines if the message has some)."""
+        prefix = (
+            f"{self._clock.iso(record.timestamp)} {record.level:<5} "
+            f"[{escape_control(record.source, keep_newlines=False)}] "
+            f"{escape_control(record.task_id or '-', keep_newlines=False)} "
+        )
+        message = escape_control(record.message)
+        if "\n" in message:
+            indent = "\n" + " " * cell_len(prefix)
+            message = message.replace("\n", indent)
+        return prefix + message + "\n"
+
+    def styled(self, record: LogRecord) -> Text:
+        """The entry as rich ``Text``, coloured by level (for a terminal)."""
+        return Text(self.line(record), style=LEVEL_STYLES.get(record.level, ""))
+
+
+def record_object(record: LogRecord, clock: IsoClock) -> dict[str, Any]:
+    """The JSON object of one entry (CLI.md's keys; timestamp as ISO-8601)."""
+    return {
+        "id": record.id,
+        "execution_id": record.execution_id,
+        "task_id": record.task_id,
+        "attempt": record.attempt,
+        "timestamp": clock.iso(record.timestamp),
+        "level": record.level,
+        "source": record.source,
+        "message": record.message,
+        "metadata": record.metadata,
+    }
+
+
+def to_json(value: object) -> str:
+    """Compact-ish, ASCII-only JSON (CLI.md: ``ensure_ascii``; never colour)."""
+    return json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
