@@ -17,6 +17,7 @@ from ._cleanup import logs_group
 from ._context import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, AppContext, color_wanted, make_console
 from ._db import db
 from ._errors import EXIT_INTERRUPTED
+from ._logs import logs_command
 
 
 def _debug_enabled() -> bool:
@@ -125,6 +126,7 @@ def execution() -> None:
 
 
 cli.add_command(db)
+execution.add_command(logs_command)
 cli.add_command(logs_group)
 
 
