@@ -7,6 +7,7 @@ workflow = load_workflow(Path("examples/workflows/hello.yaml"), registry)
 """
 
 from ._config import DEFAULT_DB_PATH, EngineConfig, load_config, parse_size_bytes
+from ._dsl import check_secrets, load_workflow, parse_workflow, secret_references
 from ._executor import AttemptRequest, AttemptResult, PluginExecutor
 from ._inputs import bind_inputs
 from ._model import (
@@ -28,6 +29,17 @@ from ._problems import (
     TemplateError,
     UnknownAction,
     WorkflowInvalid,
+)
+from ._registry import (
+    RegisteredWorkflow,
+    RegistryError,
+    WorkflowNotRegistered,
+    WorkflowRegistry,
+    describe_trigger,
+    get_workflow,
+    list_workflows,
+    next_fire_ms,
+    validate_schedule,
 )
 from ._secrets import SecretStore
 from ._templates import (
@@ -52,6 +64,8 @@ __all__ = [
     "PluginInfo",
     "PluginRegistry",
     "Problem",
+    "RegisteredWorkflow",
+    "RegistryError",
     "ResolvedInputs",
     "RetryPolicy",
     "SECRET_MASK",
@@ -64,9 +78,20 @@ __all__ = [
     "UnknownAction",
     "Workflow",
     "WorkflowInvalid",
+    "WorkflowNotRegistered",
+    "WorkflowRegistry",
     "bind_inputs",
+    "check_secrets",
+    "describe_trigger",
+    "get_workflow",
+    "list_workflows",
     "load_config",
     "load_manifest",
+    "load_workflow",
+    "next_fire_ms",
     "parse_size_bytes",
+    "parse_workflow",
     "resolve_task_inputs",
+    "secret_references",
+    "validate_schedule",
 ]

@@ -1,0 +1,583 @@
+"""The workflow DSL: YAML in, a validated :class:`Workflow` out, or every problem at once.
+
+Each problem carries the path of the offending value (``tasks[2].needs[0]: unknown task
+'fetch'``); YAML syntax errors carry ``line:column``. Checked: keys and their types, ids,
+task types against the plugin registry, task inputs against the action's declarations,
+dependencies (unknown, duplicate, cycles, named), durations, cron schedules, and templates
+(a ``tasks.<id>.outputs`` reference must name an upstream dependency).
+
+    registry = PluginRegistry.discover([Path("plugins")])
+    try:
+        workflow = load_workflow(Path("hello.yaml"), registry)
+    except WorkflowInvalid as exc:
+        for problem in exc.problems:
+            print(problem)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+from croniter import croniter
+
+from autokestra_obs_schema import parse_duration_ms
+
+from ._inputs import canonical_type, type_error
+from ._model import ActionSpec, InputSpec, RetryPolicy, TaskSpec, Trigger, TriggerType, Workflow
+from ._plugins import PluginRegistry
+from ._problems import Problem, UnknownAction, WorkflowInvalid
+from ._secrets import SecretStore
+from ._templates import TEMPLATE, Reference, iter_templates
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TYPE_PATTERN = re.compile(r"^[a-z0-9-]+/[a-z0-9-]+\.[a-z0-9-]+$")
+MAX_RETRIES = 100
+_TOP_KEYS = ("id", "description", "enabled", "trigger", "inputs", "timeout", "tasks")
+_TASK_KEYS = ("id", "type", "description", "needs", "inputs", "retry", "timeout")
+_INPUT_KEYS = ("type", "default", "required", "description")
+_TRIGGER_KEYS = ("type", "schedule")
+_RETRY_KEYS = ("max", "backoff")
+_BACKOFF_KEYS = ("type", "delay", "max_delay")
+_TRIGGER_TYPES = ("manual", "cron", "webhook")
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML loading that notes duplicate mapping keys instead of silently keeping one."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[Problem] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                mark = key_node.start_mark
+                self.duplicates.append(
+                    Problem(f"{mark.line + 1}:{mark.column + 1}", f"duplicate key {key!r}")
+                )
+            if isinstance(key, str | int | float | bool):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str) -> tuple[Any, list[Problem]]:
+    loader = _Loader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark is not None else "yaml"
+        message = " ".join(part for part in (exc.context, exc.problem) if part)
+        return None, [Problem(where, message or "invalid YAML")]
+    except yaml.YAMLError as exc:
+        return None, [Problem("yaml", str(exc))]
+    finally:
+        loader.dispose()
+    return data, loader.duplicates
+
+
+class _Checker:
+    """Walks a parsed workflow, collecting problems with their paths."""
+
+    def __init__(self, registry: PluginRegistry) -> None:
+        self.registry = registry
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def mapping(self, value: Any, path: str, allowed: Iterable[str]) -> dict[str, Any]:
+        """The value as a mapping (unknown keys reported), or {} after reporting."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.add(path, f"expected a mapping, got {_kind(value)}")
+            return {}
+        allowed = tuple(allowed)
+        for key in value:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else str(key)
+                self.add(where, f"unknown key (allowed: {', '.join(allowed)})")
+        return {str(k): v for k, v in value.items()}
+
+    def ident(self, value: Any, path: str, what: str) -> str | None:
+        if value is None:
+            self.add(path, f"missing required {what} id")
+            return None
+        if not isinstance(value, str) or not ID_PATTERN.match(value):
+            self.add(path, f"invalid {what} id {value!r}: 1-64 letters, digits, '_' or '-' only")
+            return None
+        return value
+
+    def duration(self, value: Any, path: str) -> int | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.add(path, f"expected a duration such as 30s, 5m or 1h30m, got {_kind(value)}")
+            return None
+        try:
+            return parse_duration_ms(value)
+        except ValueError as exc:
+            self.add(path, f"invalid duration: {exc} (examples: 250ms, 30s, 5m, 1h30m)")
+            return None
+
+    def text(self, value: Any, path: str) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            self.add(path, f"expected a string, got {_kind(value)}")
+            return ""
+        return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "mapping",
+    }.get(type(value), type(value).__name__)
+
+
+def _trigger(check: _Checker, raw: Any) -> Trigger:
+    body = check.mapping(raw, "trigger", _TRIGGER_KEYS)
+    kind = body.get("type", "manual")
+    if kind not in _TRIGGER_TYPES:
+        check.add("trigger.type", f"unknown trigger type {kind!r} (use manual, cron or webhook)")
+        kind = "manual"
+    schedule = body.get("schedule")
+    if kind == "cron":
+        if not isinstance(schedule, str) or not schedule.strip():
+            check.add("trigger.schedule", "a cron trigger needs a schedule, e.g. '*/5 * * * *'")
+            schedule = None
+        elif not croniter.is_valid(schedule):
+            check.add("trigger.schedule", f"invalid cron expression {schedule!r}")
+    elif schedule is not None:
+        check.add("trigger.schedule", f"only cron triggers take a schedule (type is {kind})")
+        schedule = None
+    return Trigger(type=cast(TriggerType, kind), schedule=schedule)
+
+
+def _workflow_inputs(check: _Checker, raw: Any) -> dict[str, InputSpec]:
+    specs: dict[str, InputSpec] = {}
+    if raw is None:
+        return specs
+    if not isinstance(raw, dict):
+        check.add("inputs", f"expected a mapping of input name to declaration, got {_kind(raw)}")
+        return specs
+    for name, decl in raw.items():
+        path = f"inputs.{name}"
+        if not isinstance(name, str) or not ID_PATTERN.match(name):
+            check.add(path, "input names use 1-64 letters, digits, '_' or '-'")
+            continue
+        body = check.mapping(decl, path, _INPUT_KEYS)
+        type_name = canonical_type(str(body.get("type", "string")))
+        if type_name is None:
+            check.add(f"{path}.type", f"unknown type {body.get('type')!r}")
+            type_name = "any"
+        default = body.get("default")
+        if default is not None and (problem := type_error(default, type_name)):
+            check.add(f"{path}.default", problem)
+        required = body.get("required", False)
+        if not isinstance(required, bool):
+            check.add(f"{path}.required", "expected true or false")
+            required = False
+        specs[name] = InputSpec(
+            type=type_name,
+            default=default,
+            required=required,
+            description=check.text(body.get("description"), f"{path}.description"),
+        )
+    return specs
+
+
+def _retry(check: _Checker, raw: Any, path: str) -> RetryPolicy:
+    body = check.mapping(raw, path, _RETRY_KEYS)
+    policy = RetryPolicy()
+    maximum = body.get("max", 0)
+    if isinstance(maximum, bool) or not isinstance(maximum, int) or maximum < 0:
+        check.add(f"{path}.max", f"expected a whole number >= 0, got {maximum!r}")
+        maximum = 0
+    elif maximum > MAX_RETRIES:
+        check.add(f"{path}.max", f"at most {MAX_RETRIES} retries")
+        maximum = MAX_RETRIES
+    backoff_raw = body.get("backoff")
+    if isinstance(backoff_raw, str):  # shorthand: `backoff: exponential`
+        backoff_raw = {"type": backoff_raw}
+    backoff = check.mapping(backoff_raw, f"{path}.backoff", _BACKOFF_KEYS)
+    kind = backoff.get("type", "fixed")
+    if kind not in ("fixed", "exponential"):
+        check.add(f"{path}.backoff.type", f"expected fixed or exponential, got {kind!r}")
+        kind = "fixed"
+    delay = check.duration(backoff.get("delay"), f"{path}.backoff.delay")
+    max_delay = check.duration(backoff.get("max_delay"), f"{path}.backoff.max_delay")
+    return RetryPolicy(
+        max=maximum,
+        backoff=kind,
+        delay_ms=policy.delay_ms if delay is None else delay,
+        max_delay_ms=policy.max_delay_ms if max_delay is None else max_delay,
+    )
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    return False
+
+
+def _task_inputs(check: _Checker, raw: Any, path: str, action: ActionSpec | None) -> dict[str, Any]:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        check.add(path, f"expected a mapping of input name to value, got {_kind(raw)}")
+        return {}
+    inputs = {str(k): v for k, v in raw.items()}
+    if action is None:
+        return inputs
+    declared = ", ".join(action.inputs) or "none"
+    for name, value in inputs.items():
+        decl = action.inputs.get(name)
+        if decl is None:
+            check.add(
+                f"{path}.{name}",
+                f"input {name!r} is not declared by {action.type} (declared: {declared})",
+            )
+            continue
+        whole_template = isinstance(value, str) and TEMPLATE.fullmatch(value) is not None
+        if value is None or whole_template:
+            continue
+        if _has_template(value) and decl.type in ("string", "any"):
+            continue
+        if problem := type_error(value, decl.type):
+            check.add(f"{path}.{name}", problem)
+        elif decl.enum is not None and value not in decl.enum:
+            allowed = ", ".join(str(v) for v in decl.enum)
+            check.add(f"{path}.{name}", f"must be one of {allowed}, got {value!r}")
+    for name, decl in action.inputs.items():
+        if decl.required and decl.default is None and inputs.get(name) is None:
+            check.add(path, f"missing required input {name!r} of {action.type}")
+    return inputs
+
+
+def _ancestors(needs: Mapping[str, tuple[str, ...]]) -> dict[str, set[str]]:
+    """Every task's transitive dependencies (cycles tolerated)."""
+    result: dict[str, set[str]] = {}
+    for task in needs:
+        seen: set[str] = set()
+        stack = list(needs[task])
+        while stack:
+            item = stack.pop()
+            if item not in seen and item in needs:
+                seen.add(item)
+                stack.extend(needs[item])
+        result[task] = seen
+    return result
+
+
+def find_cycles(needs: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
+    """Each dependency cycle once, as the task ids along it (first id repeated at the end).
+
+    Self-dependencies are left out (they are reported on their own). Deterministic: tasks
+    are visited in mapping order.
+    """
+    order = {task: index for index, task in enumerate(needs)}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    cycles: list[list[str]] = []
+    seen_sets: set[frozenset[str]] = set()
+
+    def visit(task: str, path: list[str]) -> None:
+        state[task] = 1
+        path.append(task)
+        for dep in needs.get(task, ()):
+            if dep == task or dep not in needs:
+                continue
+            if state.get(dep) == 1:
+                loop = path[path.index(dep) :]
+                members = frozenset(loop)
+                if members not in seen_sets:
+                    seen_sets.add(members)
+                    start = min(loop, key=order.__getitem__)
+                    at = loop.index(start)
+                    # Written in dependency order: a needs b needs c needs a.
+                    ordered = loop[at:] + loop[:at]
+                    cycles.append([*ordered, ordered[0]])
+            elif dep not in state:
+                visit(dep, path)
+        path.pop()
+        state[task] = 2
+
+    for task in needs:
+        if task not in state:
+            visit(task, [])
+    return cycles
+
+
+def _check_templates(
+    check: _Checker,
+    tasks: list[tuple[int, TaskSpec]],
+    inputs: Mapping[str, InputSpec],
+    ancestors: Mapping[str, set[str]],
+) -> None:
+    task_ids = {task.id for _, task in tasks}
+    for index, task in tasks:
+        for path, found in iter_templates(task.inputs, f"tasks[{index}].inputs"):
+            if isinstance(found, str):
+                check.add(path, found)
+                continue
+            ref: Reference = found
+            if ref.kind == "inputs" and ref.name not in inputs:
+                declared = ", ".join(inputs) or "none"
+                check.add(
+                    path,
+                    f"{{{{ {ref.text} }}}}: unknown workflow input {ref.name!r} "
+                    f"(declared: {declared})",
+                )
+            elif ref.kind == "tasks" and ref.task_id is not None:
+                if ref.task_id not in task_ids:
+                    check.add(path, f"{{{{ {ref.text} }}}}: unknown task {ref.task_id!r}")
+                elif ref.task_id == task.id:
+                    check.add(path, f"{{{{ {ref.text} }}}}: a task cannot read its own outputs")
+                elif ref.task_id not in ancestors.get(task.id, set()):
+                    check.add(
+                        path,
+                        f"{{{{ {ref.text} }}}}: task {ref.task_id!r} is not an upstream "
+                        f"dependency of {task.id!r} (add it to needs)",
+                    )
+
+
+def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None = None) -> Workflow:
+    """Parse and validate a workflow from YAML text.
+
+    Args:
+        text: the YAML source.
+        registry: the plugins task types are checked against.
+        filename: where the text came from (kept as ``source_path``; used in the message).
+
+    Returns:
+        The validated workflow.
+
+    Raises:
+        WorkflowInvalid: with every problem found, each with its path.
+    """
+    data, problems = _load_yaml(text)
+    if problems and data is None:
+        raise WorkflowInvalid(problems, filename=filename)
+    check = _Checker(registry)
+    check.problems.extend(problems)
+    if not isinstance(data, dict):
+        check.add("workflow", f"expected a mapping at the top level, got {_kind(data)}")
+        raise WorkflowInvalid(check.problems, filename=filename)
+    if "secrets" in data:
+        check.add(
+            "secrets",
+            "a workflow may not declare secrets: reference them as {{ secrets.NAME }} and "
+            "provide AUTOKESTRA_SECRET_NAME or the secrets file",
+        )
+    top = check.mapping({k: v for k, v in data.items() if k != "secrets"}, "", _TOP_KEYS)
+    workflow_id = check.ident(top.get("id"), "id", "workflow")
+    description = check.text(top.get("description"), "description")
+    enabled = top.get("enabled", True)
+    if not isinstance(enabled, bool):
+        check.add("enabled", f"expected true or false, got {_kind(enabled)}")
+        enabled = True
+    trigger = _trigger(check, top.get("trigger"))
+    inputs = _workflow_inputs(check, top.get("inputs"))
+    timeout_ms = check.duration(top.get("timeout"), "timeout")
+    tasks_raw = top.get("tasks")
+    if tasks_raw is None:
+        check.add("tasks", "missing required key: a workflow needs at least one task")
+        tasks_raw = []
+    elif not isinstance(tasks_raw, list):
+        check.add("tasks", f"expected a list of tasks, got {_kind(tasks_raw)}")
+        tasks_raw = []
+    elif not tasks_raw:
+        check.add("tasks", "a workflow needs at least one task")
+
+    parsed: list[tuple[int, TaskSpec]] = []
+    first_seen: dict[str, int] = {}
+    raw_needs: list[tuple[int, str | None, list[tuple[int, Any]]]] = []
+    for index, raw in enumerate(tasks_raw):
+        path = f"tasks[{index}]"
+        body = check.mapping(raw, path, _TASK_KEYS)
+        if not isinstance(raw, dict):
+            continue
+        task_id = check.ident(body.get("id"), f"{path}.id", "task")
+        if task_id is not None:
+            if task_id in first_seen:
+                check.add(
+                    f"{path}.id",
+                    f"duplicate task id {task_id!r} (first at tasks[{first_seen[task_id]}])",
+                )
+                task_id = None
+            else:
+                first_seen[task_id] = index
+        type_str = body.get("type")
+        action: ActionSpec | None = None
+        if type_str is None:
+            check.add(f"{path}.type", "missing required task type (namespace/plugin.action)")
+        elif not isinstance(type_str, str) or not TYPE_PATTERN.match(type_str):
+            check.add(
+                f"{path}.type",
+                f"invalid task type {type_str!r}: expected namespace/plugin.action "
+                "(lowercase letters, digits and '-')",
+            )
+        else:
+            try:
+                action = registry.action(type_str)
+            except UnknownAction as exc:
+                check.add(f"{path}.type", str(exc))
+        needs_raw = body.get("needs")
+        needs_items: list[tuple[int, Any]] = []
+        if isinstance(needs_raw, str):
+            needs_raw = [needs_raw]  # `needs: build` reads as one dependency
+        if isinstance(needs_raw, list):
+            needs_items = list(enumerate(needs_raw))
+        elif needs_raw is not None:
+            check.add(f"{path}.needs", f"expected a list of task ids, got {_kind(needs_raw)}")
+        raw_needs.append((index, task_id, needs_items))
+        task_inputs = _task_inputs(check, body.get("inputs"), f"{path}.inputs", action)
+        retry = _retry(check, body.get("retry"), f"{path}.retry")
+        task_timeout = check.duration(body.get("timeout"), f"{path}.timeout")
+        if task_id is not None:
+            parsed.append(
+                (
+                    index,
+                    TaskSpec(
+                        id=task_id,
+                        type=str(type_str),
+                        needs=(),
+                        inputs=task_inputs,
+                        retry=retry,
+                        timeout_ms=task_timeout,
+                        position=index,
+                        description=check.text(body.get("description"), f"{path}.description"),
+                    ),
+                )
+            )
+
+    # Dependencies are checked once every id is known (a task may need a later one).
+    needs_by_task: dict[str, tuple[str, ...]] = {}
+    for index, task_id, items in raw_needs:
+        valid: list[str] = []
+        for position, dep in items:
+            where = f"tasks[{index}].needs[{position}]"
+            if not isinstance(dep, str):
+                check.add(where, f"expected a task id, got {_kind(dep)}")
+            elif dep not in first_seen:
+                check.add(where, f"unknown task {dep!r}")
+            elif dep == task_id:
+                check.add(where, "a task cannot need itself")
+            elif dep in valid:
+                check.add(where, f"duplicate dependency {dep!r}")
+            else:
+                valid.append(dep)
+        if task_id is not None:
+            needs_by_task[task_id] = tuple(valid)
+    for cycle in find_cycles(needs_by_task):
+        index = first_seen[cycle[0]]
+        check.add(f"tasks[{index}].needs", "dependency cycle: " + " -> ".join(cycle))
+    tasks = [(index, _with_needs(task, needs_by_task.get(task.id, ()))) for index, task in parsed]
+    _check_templates(check, tasks, inputs, _ancestors(needs_by_task))
+
+    if check.problems or workflow_id is None:
+        raise WorkflowInvalid(sorted(check.problems, key=_file_order), filename=filename)
+    return Workflow(
+        id=workflow_id,
+        description=description,
+        enabled=enabled,
+        trigger=trigger,
+        inputs=inputs,
+        timeout_ms=timeout_ms,
+        tasks=tuple(task for _, task in tasks),
+        source=text,
+        source_path=filename,
+    )
+
+
+def _file_order(problem: Problem) -> tuple[int, int]:
+    """Sort key keeping top-level problems first, then each task's problems together."""
+    match = re.match(r"tasks\[(\d+)\]", problem.path)
+    return (1, int(match.group(1))) if match else (0, 0)
+
+
+def _with_needs(task: TaskSpec, needs: tuple[str, ...]) -> TaskSpec:
+    return TaskSpec(
+        id=task.id,
+        type=task.type,
+        needs=needs,
+        inputs=task.inputs,
+        retry=task.retry,
+        timeout_ms=task.timeout_ms,
+        position=task.position,
+        description=task.description,
+    )
+
+
+def load_workflow(path: Path, registry: PluginRegistry) -> Workflow:
+    """Read and validate a workflow file.
+
+    Args:
+        path: the YAML file.
+        registry: the plugins task types are checked against.
+
+    Returns:
+        The validated workflow (``source_path`` is ``str(path)``).
+
+    Raises:
+        WorkflowInvalid: unreadable file, or every problem found.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WorkflowInvalid(
+            [Problem("file", f"cannot read: {exc.strerror or exc}")], filename=str(path)
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise WorkflowInvalid(
+            [Problem("file", f"not UTF-8 text: {exc.reason}")], filename=str(path)
+        ) from exc
+    return parse_workflow(text, registry, filename=str(path))
+
+
+def secret_references(workflow: Workflow) -> dict[str, list[str]]:
+    """Every ``{{ secrets.NAME }}`` used by the workflow: name -> paths where it appears."""
+    found: dict[str, list[str]] = {}
+    for task in workflow.tasks:
+        for path, ref in iter_templates(task.inputs, f"tasks[{task.position}].inputs"):
+            if isinstance(ref, Reference) and ref.kind == "secrets":
+                found.setdefault(ref.name, []).append(path)
+    return found
+
+
+def check_secrets(workflow: Workflow, secrets: SecretStore) -> None:
+    """Fail before running when a referenced secret has no value.
+
+    Raises:
+        WorkflowInvalid: one problem per use of an unknown secret.
+    """
+    problems = [
+        Problem(
+            path,
+            f"unknown secret {name!r}: set AUTOKESTRA_SECRET_{name} or add {name} to the "
+            "secrets file",
+        )
+        for name, paths in secret_references(workflow).items()
+        if name not in secrets
+        for path in paths
+    ]
+    if problems:
+        raise WorkflowInvalid(problems, filename=workflow.source_path)
