@@ -18,6 +18,7 @@ from ._context import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, AppContext, color_wa
 from ._db import db
 from ._errors import EXIT_INTERRUPTED
 from ._logs import logs_command
+from ._validate import validate_command
 
 
 def _debug_enabled() -> bool:
@@ -104,6 +105,11 @@ def cli(ctx: click.Context, db_path: Path | None, config_path: Path | None, no_c
     """
     if config_path is None and DEFAULT_CONFIG_PATH.is_file():
         config_path = DEFAULT_CONFIG_PATH
+    if db_path is None and config_path is not None:
+        # Neither --db nor AUTOKESTRA_DB: the config file's storage.path comes next.
+        from ._config_cli import configured_db_path
+
+        db_path = configured_db_path(config_path)
     color = color_wanted(no_color)
     ctx.obj = AppContext(
         db_path=db_path if db_path is not None else DEFAULT_DB_PATH,
@@ -128,6 +134,7 @@ def execution() -> None:
 cli.add_command(db)
 execution.add_command(logs_command)
 cli.add_command(logs_group)
+cli.add_command(validate_command)
 
 
 def main() -> None:

@@ -1,0 +1,73 @@
+"""The engine configuration as the CLI sees it: ``--config``, ``--db``, ``--plugin-path``.
+
+Precedence for the database path: ``--db`` > ``AUTOKESTRA_DB`` > ``storage.path`` in the
+config file > ``./.autokestra/autokestra.db``. The root group resolves the first two itself
+and asks :func:`configured_db_path` for the third. ``--plugin-path`` folders are searched
+before the configured ones.
+
+    config = cli_engine_config(app, plugin_paths)
+    registry = PluginRegistry.discover(config.plugin_paths)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from autokestra_engine import (
+    ConfigError,
+    EngineConfig,
+    PluginRegistry,
+    SecretsError,
+    WorkflowInvalid,
+    load_config,
+)
+
+from ._context import AppContext
+from ._errors import CliError, register_domain_error
+
+for _kind in (ConfigError, SecretsError, WorkflowInvalid):
+    register_domain_error(_kind)
+
+
+def configured_db_path(config_path: Path) -> Path | None:
+    """``storage.path`` of the config file (relative to the file's folder), or None.
+
+    Called by the root group only when neither ``--db`` nor ``AUTOKESTRA_DB`` was given.
+
+    Raises:
+        CliError: the config file is unreadable or invalid.
+    """
+    try:
+        config = load_config(config_path, os.environ)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    default = EngineConfig().db_path
+    return None if config.db_path == default else config.db_path
+
+
+def cli_engine_config(app: AppContext, plugin_paths: Sequence[Path] = ()) -> EngineConfig:
+    """The engine configuration of this invocation.
+
+    Args:
+        app: the root group's context (config file and the resolved database path).
+        plugin_paths: ``--plugin-path`` folders, searched before the configured ones.
+
+    Raises:
+        CliError: the config file or an ``AUTOKESTRA_*`` variable is invalid.
+    """
+    try:
+        config = load_config(app.config_path, os.environ, cli_db=app.db_path)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    if not plugin_paths:
+        return config
+    searched = [*plugin_paths, *(p for p in config.plugin_paths if p not in plugin_paths)]
+    return dataclasses.replace(config, plugin_paths=searched)
+
+
+def cli_registry(config: EngineConfig) -> PluginRegistry:
+    """The built-in plugins plus every plugin found on ``config.plugin_paths``."""
+    return PluginRegistry.discover(config.plugin_paths)
