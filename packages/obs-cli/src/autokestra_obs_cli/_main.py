@@ -19,6 +19,7 @@ from ._db import db
 from ._errors import EXIT_INTERRUPTED
 from ._logs import logs_command
 from ._validate import validate_command
+from ._workflows import apply_command, delete_command, list_command
 
 
 def _debug_enabled() -> bool:
@@ -135,6 +136,9 @@ cli.add_command(db)
 execution.add_command(logs_command)
 cli.add_command(logs_group)
 cli.add_command(validate_command)
+cli.add_command(apply_command)
+cli.add_command(list_command)
+cli.add_command(delete_command)
 
 
 def main() -> None:
