@@ -10,6 +10,7 @@ informational messages ("No logs found ...") to stderr.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from typing import TextIO
@@ -234,15 +235,21 @@ def logs_command(
             records = store.logs_for_execution(execution_id, flt)
     except ExecutionNotFound as exc:
         raise _not_found(execution_id) from exc
-    output.start()
     try:
-        for record in records:
-            output.add(record)
-    except KeyboardInterrupt:
-        # Leave valid JSON behind even when interrupted; the root group then exits 130.
+        output.start()
+        try:
+            for record in records:
+                output.add(record)
+        except KeyboardInterrupt:
+            # Leave valid JSON behind even when interrupted; the root group then exits 130.
+            output.finish()
+            raise
         output.finish()
-        raise
-    output.finish()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly with success, like the root group's
+        # policy (click >= 8.2 would otherwise turn EPIPE into a silent exit 1 itself).
+        _silence_stdout()
+        return 0
     state = follower.final_state if follow else None
     if follow and mode == "jsonl" and state is not None:
         output.end_record(execution_id, state)
@@ -255,6 +262,17 @@ def logs_command(
         if state in UNSUCCESSFUL_STATES:
             return 1
     return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _no_logs(app: AppContext, execution_id: str, task_id: str | None) -> None:
