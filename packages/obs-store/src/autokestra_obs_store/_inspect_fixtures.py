@@ -20,7 +20,7 @@ from autokestra_obs_schema import Writer, audit_digest, canonical_metadata
 
 MASK = "***SECRET***"
 #: A fixed start time (2026-11-25T18:40:00Z) so generated docs are reproducible.
-T0 = 1_764_096_000_000
+T0 = 1_795_632_000_000
 
 
 def make_execution_id(ms: int, rng: random.Random) -> str:
@@ -289,8 +289,13 @@ def timeout_execution(t0: int = T0, seed: int = 4) -> ExecutionRecord:
     """A workflow that hit its 3s timeout: FAILED with reason TIMEOUT, terminal event TIMEOUT."""
     eid = make_execution_id(t0, random.Random(seed))
     s = t0 + 5
-    killed: dict[str, Any] = {"message": "Execution timed out after 3s", "type": "Timeout", "exit_code": None,
-              "signal": 15, "stderr_tail": []}  # fmt: skip
+    killed: dict[str, Any] = {
+        "message": "Execution timed out after 3s",
+        "type": "Timeout",
+        "exit_code": None,
+        "signal": 15,
+        "stderr_tail": [],
+    }
     tasks = [
         TaskRecord("prepare", "core/wait.sleep", queued=s, attempts=[AttemptRecord(
             "SUCCESS", s + 5, s + 505, "exit code 0", 0)], inputs={"duration": "500ms"},
