@@ -126,7 +126,8 @@ class LogCollector:
         if max_batch < 1 or max_buffer < 1 or max_txn_entries < 1:
             raise ValueError("max_batch, max_buffer and max_txn_entries must be positive")
         self._writer = writer
-        self._max_batch = max_batch
+        # A buffer smaller than a batch must still flush when it is full.
+        self._max_batch = min(max_batch, max_buffer)
         self._max_age_ms = max(0, int(max_age_s * 1000))
         self._max_buffer = max_buffer
         self._max_txn = max(max_txn_entries, max_batch)

@@ -23,7 +23,26 @@ from ._capture import AttemptCapture
 from ._levels import LogEntry, LogLevel
 from ._redact import Redactor
 
-__all__ = ["CapturedLine", "MemoryCollector", "MemorySink", "capture"]
+__all__ = ["CapturedLine", "ManualClock", "MemoryCollector", "MemorySink", "capture"]
+
+
+class ManualClock:
+    """A Unix-milliseconds clock that moves only when told (inject as ``clock=``)."""
+
+    def __init__(self, start_ms: int = 1_764_000_000_000) -> None:
+        self._lock = threading.Lock()
+        self._now = start_ms
+
+    def __call__(self) -> int:
+        """The current fake time."""
+        with self._lock:
+            return self._now
+
+    def advance(self, ms: int) -> int:
+        """Move forward (or, to test monotonic stamping, backward) by ``ms``; return now."""
+        with self._lock:
+            self._now += ms
+            return self._now
 
 
 @dataclass(frozen=True, slots=True)
