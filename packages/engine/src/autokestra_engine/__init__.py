@@ -8,7 +8,9 @@ workflow = load_workflow(Path("examples/workflows/hello.yaml"), registry)
 
 from ._config import DEFAULT_DB_PATH, EngineConfig, load_config, parse_size_bytes
 from ._dsl import check_secrets, load_workflow, parse_workflow, secret_references
+from ._engine import Engine, referenced_secrets, request_cancel
 from ._executor import AttemptRequest, AttemptResult, PluginExecutor
+from ._ids import new_engine_id, new_execution_id, uuid7
 from ._inputs import bind_inputs
 from ._model import (
     INPUT_TYPES,
@@ -19,6 +21,16 @@ from ._model import (
     TaskSpec,
     Trigger,
     Workflow,
+)
+from ._persistence import (
+    CancelOutcome,
+    EngineOwner,
+    ExecutionAlreadyFinished,
+    ExecutionNotFound,
+    ExecutionOwned,
+    ExecutionRow,
+    ExecutionStore,
+    load_execution,
 )
 from ._plugins import PluginInfo, PluginRegistry, load_manifest
 from ._problems import (
@@ -41,22 +53,45 @@ from ._registry import (
     next_fire_ms,
     validate_schedule,
 )
+from ._scheduler import CANCEL_POLL_S, Dag
 from ._secrets import SecretStore
+from ._states import (
+    TERMINAL_STATES,
+    TRANSITIONS,
+    IllegalTransition,
+    Reason,
+    State,
+    check_transition,
+)
 from ._templates import (
     SECRET_MASK,
     ResolvedInputs,
     TemplateContext,
     resolve_task_inputs,
 )
+from ._worker import CancelToken, EngineEvent, WorkerPool
 
 __all__ = [
     "ActionSpec",
     "AttemptRequest",
     "AttemptResult",
+    "CANCEL_POLL_S",
+    "CancelOutcome",
+    "CancelToken",
     "ConfigError",
     "DEFAULT_DB_PATH",
+    "Dag",
+    "Engine",
     "EngineConfig",
+    "EngineEvent",
+    "EngineOwner",
+    "ExecutionAlreadyFinished",
+    "ExecutionNotFound",
+    "ExecutionOwned",
+    "ExecutionRow",
+    "ExecutionStore",
     "INPUT_TYPES",
+    "IllegalTransition",
     "InputDecl",
     "InputSpec",
     "PluginError",
@@ -64,6 +99,7 @@ __all__ = [
     "PluginInfo",
     "PluginRegistry",
     "Problem",
+    "Reason",
     "RegisteredWorkflow",
     "RegistryError",
     "ResolvedInputs",
@@ -71,27 +107,38 @@ __all__ = [
     "SECRET_MASK",
     "SecretStore",
     "SecretsError",
+    "State",
+    "TERMINAL_STATES",
+    "TRANSITIONS",
     "TaskSpec",
     "TemplateContext",
     "TemplateError",
     "Trigger",
     "UnknownAction",
+    "WorkerPool",
     "Workflow",
     "WorkflowInvalid",
     "WorkflowNotRegistered",
     "WorkflowRegistry",
     "bind_inputs",
     "check_secrets",
+    "check_transition",
     "describe_trigger",
     "get_workflow",
     "list_workflows",
     "load_config",
+    "load_execution",
     "load_manifest",
     "load_workflow",
+    "new_engine_id",
+    "new_execution_id",
     "next_fire_ms",
     "parse_size_bytes",
     "parse_workflow",
+    "referenced_secrets",
+    "request_cancel",
     "resolve_task_inputs",
     "secret_references",
+    "uuid7",
     "validate_schedule",
 ]

@@ -118,7 +118,7 @@ _SELECT_EXECUTION = (
 
 def load_execution(conn: apsw.Connection, execution_id: str) -> ExecutionRow | None:
     """Read one execution through any connection (the writer's or a read-only one)."""
-    rows = conn.execute(_SELECT_EXECUTION, (execution_id,)).fetchall()
+    rows: list[tuple[Any, ...]] = conn.execute(_SELECT_EXECUTION, (execution_id,)).fetchall()
     if not rows:
         return None
     row = rows[0]
@@ -361,7 +361,7 @@ class ExecutionStore:
     # -- task runs --------------------------------------------------------------------------
 
     def _task_state(self, conn: apsw.Connection, execution_id: str, task_id: str) -> State:
-        rows = conn.execute(
+        rows: list[tuple[Any, ...]] = conn.execute(
             "SELECT state FROM task_runs WHERE execution_id = ? AND task_id = ?",
             (execution_id, task_id),
         ).fetchall()

@@ -17,8 +17,10 @@ from ._cleanup import logs_group
 from ._context import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, AppContext, color_wanted, make_console
 from ._db import db
 from ._errors import EXIT_INTERRUPTED
+from ._executions import cancel_command, execution_list_command
 from ._inspect import inspect_command
 from ._logs import logs_command
+from ._run import run_command
 from ._validate import validate_command
 from ._workflows import apply_command, delete_command, list_command
 
@@ -135,6 +137,9 @@ def execution() -> None:
 
 cli.add_command(db)
 execution.add_command(logs_command)
+execution.add_command(execution_list_command)
+execution.add_command(cancel_command)
+cli.add_command(run_command)
 execution.add_command(inspect_command)
 cli.add_command(logs_group)
 cli.add_command(validate_command)

@@ -1,0 +1,330 @@
+"""The engine facade: create executions, run them to the end, cancel them from anywhere.
+
+One :class:`Engine` per process owns the worker pool and an engine id; the caller owns the
+Writer and the LogCollector (one of each per process) and closes them after :meth:`close`.
+
+    engine = Engine(config, writer=writer, collector=collector, registry=registry,
+                    secrets=SecretStore.load(config, os.environ))
+    execution_id = engine.create_execution(workflow, {"name": "ops"})
+    final_state = engine.run(execution_id)
+    engine.close()
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from autokestra_obs_audit import AuditEventType
+from autokestra_obs_collector import LogCollector, LogLevel
+from autokestra_obs_schema import Writer, connect
+
+from ._config import EngineConfig
+from ._dsl import check_secrets, parse_workflow, secret_references
+from ._executor import PluginExecutor
+from ._ids import new_engine_id, new_execution_id
+from ._inputs import bind_inputs
+from ._model import Workflow
+from ._persistence import (
+    CancelOutcome,
+    EngineOwner,
+    ExecutionNotFound,
+    ExecutionStore,
+    NewExecution,
+    NewTask,
+    load_execution,
+)
+from ._plugins import PluginRegistry
+from ._problems import WorkflowInvalid
+from ._scheduler import SCHEDULER, ExecutionRun
+from ._secrets import SecretStore
+from ._states import Reason, State
+from ._worker import EventCallback, ExecutionContext, TaskRunner, WorkerPool
+
+
+def referenced_secrets(workflow: Workflow) -> list[str]:
+    """Names of the secrets a workflow's task inputs reference, sorted."""
+    return sorted(secret_references(workflow))
+
+
+class Engine:
+    """Runs workflows: the scheduler, the worker pool and the write path of one process.
+
+    Args:
+        config: the engine configuration (concurrency, default task timeout).
+        writer: the process's one Writer.
+        collector: the process's LogCollector (over the same Writer).
+        registry: discovered plugins.
+        secrets: the secret store templates read.
+        executor: the plugin executor (default: one over ``registry`` in the working folder).
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        writer: Writer,
+        collector: LogCollector,
+        registry: PluginRegistry,
+        secrets: SecretStore,
+        executor: PluginExecutor | None = None,
+    ) -> None:
+        self.config = config
+        self.writer = writer
+        self.collector = collector
+        self.registry = registry
+        self.secrets = secrets
+        self.store = ExecutionStore(writer)
+        self.owner = EngineOwner(new_engine_id(), os.getpid(), socket.gethostname())
+        self._executor = executor or PluginExecutor(registry, workdir=Path.cwd())
+        self._runner = TaskRunner(
+            store=self.store,
+            executor=self._executor,
+            registry=registry,
+            default_timeout_ms=config.default_task_timeout_ms,
+        )
+        self._pool: WorkerPool | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def engine_id(self) -> str:
+        """This engine process's id (``executions.engine_id`` of what it runs)."""
+        return self.owner.engine_id
+
+    def _worker_pool(self) -> WorkerPool:
+        with self._pool_lock:
+            if self._pool is None:
+                size = self.config.max_concurrent_tasks
+                # Twice the threads: enough queued work to keep every thread busy, little
+                # enough that a cancel reaches queued tasks before they spawn anything.
+                self._pool = WorkerPool(size, queue_size=2 * size)
+            return self._pool
+
+    # -- creating ---------------------------------------------------------------------------
+
+    def create_execution(
+        self,
+        workflow: Workflow,
+        inputs: Mapping[str, Any],
+        trigger_type: str = "manual",
+        *,
+        detached: bool = False,
+    ) -> str:
+        """Store a new PENDING execution with its task runs and CREATED audit event.
+
+        Args:
+            workflow: the validated workflow.
+            inputs: input values by name (text is converted to the declared type).
+            trigger_type: ``manual``, ``cron`` or ``webhook``.
+            detached: leave it unowned (``run --detach``): a server picks it up. Otherwise
+                this engine owns it from the start, so no server can claim it first.
+
+        Returns:
+            The new execution id (a UUID7).
+
+        Raises:
+            WorkflowInvalid: inputs undeclared, mistyped or missing, or a referenced secret
+                that has no value.
+        """
+        values = bind_inputs(workflow, inputs)
+        check_secrets(workflow, self.secrets)
+        execution_id = new_execution_id()
+        self.store.create_execution(
+            NewExecution(
+                execution_id=execution_id,
+                workflow_id=workflow.id,
+                trigger_type=trigger_type,
+                inputs=values,
+                workflow_source=workflow.source,
+                tasks=[
+                    NewTask(task.id, task.type, tuple(task.needs), task.position)
+                    for task in workflow.tasks
+                ],
+                owner=None if detached else self.owner,
+            )
+        )
+        self.collector.log(
+            execution_id,
+            LogLevel.INFO,
+            SCHEDULER,
+            f"Execution created ({workflow.id}, trigger {trigger_type})",
+            metadata={
+                "workflow_id": workflow.id,
+                "trigger_type": trigger_type,
+                "task_count": len(workflow.tasks),
+                "detached": detached,
+            },
+        )
+        if detached:
+            self.collector.flush_execution(execution_id)
+        return execution_id
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(
+        self,
+        execution_id: str,
+        *,
+        on_event: EventCallback | None = None,
+        interrupt: threading.Event | None = None,
+    ) -> State:
+        """Run a PENDING execution to its terminal state, in the calling thread.
+
+        Args:
+            execution_id: the execution to run.
+            on_event: called (from any thread) on every task and execution state change.
+            interrupt: set it (e.g. from a SIGINT handler) to cancel the execution as
+                ``system`` with reason ``interrupted``.
+
+        Returns:
+            The final state; an execution that already ended is not run again.
+
+        Raises:
+            ExecutionNotFound: no such execution.
+            ExecutionOwned: another engine process owns it.
+        """
+        with self.writer.locked() as conn:
+            row = load_execution(conn, execution_id)
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        if row.state.terminal:
+            return row.state
+        try:
+            workflow = parse_workflow(
+                row.workflow_source, self.registry, filename=f"execution {execution_id}"
+            )
+        except WorkflowInvalid as exc:
+            return self._fail_unrunnable(execution_id, str(exc))
+        started = self.store.start_execution(execution_id, self.owner)
+        if started.state is not State.RUNNING:
+            return started.state
+        reader = connect(self.writer.path, readonly=True)
+        context = ExecutionContext(
+            execution_id=execution_id,
+            inputs=started.inputs,
+            secrets=self.secrets,
+            collector=self.collector,
+            base_secrets=self._secret_values(workflow),
+            on_event=on_event,
+        )
+        try:
+            self._log_start(context, workflow)
+            context.emit(None, State.RUNNING)
+            run = ExecutionRun(
+                workflow=workflow,
+                context=context,
+                store=self.store,
+                runner=self._runner,
+                pool=self._worker_pool(),
+                reader=reader,
+                engine_id=self.engine_id,
+                started_at_ms=started.started_at or started.created_at,
+                interrupt=interrupt,
+            )
+            return run.run()
+        finally:
+            reader.close()
+            self.collector.flush_execution(execution_id)
+            self.collector.clear_redactor(execution_id)
+
+    def _secret_values(self, workflow: Workflow) -> set[str]:
+        return {self.secrets.get(name) for name in referenced_secrets(workflow)}
+
+    def _log_start(self, context: ExecutionContext, workflow: Workflow) -> None:
+        context.log(
+            LogLevel.INFO,
+            "Execution state PENDING -> RUNNING",
+            source=SCHEDULER,
+            metadata={"from_state": "PENDING", "to_state": "RUNNING"},
+        )
+        context.log(
+            LogLevel.INFO,
+            f"Execution started: {len(workflow.tasks)} tasks,"
+            f" max_concurrent_tasks {self.config.max_concurrent_tasks}",
+            source=SCHEDULER,
+            metadata={
+                "workflow_id": workflow.id,
+                "task_count": len(workflow.tasks),
+                "max_concurrent_tasks": self.config.max_concurrent_tasks,
+                "timeout_ms": workflow.timeout_ms,
+                "engine_id": self.engine_id,
+                "engine_pid": self.owner.pid,
+            },
+        )
+        for name in self.secrets.short_names(referenced_secrets(workflow)):
+            context.log(
+                LogLevel.WARN,
+                f"Secret {name} is shorter than 4 characters: it is only masked where a"
+                " value equals it, not inside longer text",
+                source=SCHEDULER,
+                metadata={"secret": name},
+            )
+
+    def _fail_unrunnable(self, execution_id: str, message: str) -> State:
+        """A stored workflow that no longer loads (plugin removed): FAILED before start."""
+        self.store.cancel_open_tasks(execution_id, Reason.ENGINE_ERROR)
+        self.collector.log(execution_id, LogLevel.ERROR, SCHEDULER, message)
+        self.collector.flush_execution(execution_id)
+        self.store.finish_execution(
+            execution_id,
+            State.FAILED,
+            terminal_event=AuditEventType.FAILED,
+            terminal_metadata={"error_message": message, "reason": Reason.ENGINE_ERROR.value},
+            reason=Reason.ENGINE_ERROR,
+            message=message,
+        )
+        return State.FAILED
+
+    # -- cancelling -------------------------------------------------------------------------
+
+    def request_cancel(self, execution_id: str, by: str, reason: str | None) -> CancelOutcome:
+        """Record a cancellation request (any process); the owning engine acts within 250 ms.
+
+        Raises:
+            ExecutionNotFound: no such execution.
+            ExecutionAlreadyFinished: it already ended.
+        """
+        return request_cancel(self.writer, self.collector, execution_id, by=by, reason=reason)
+
+    def close(self) -> None:
+        """Stop the worker threads (after :meth:`run` returned); idempotent."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(timeout=5.0)
+
+
+def request_cancel(
+    writer: Writer,
+    collector: LogCollector,
+    execution_id: str,
+    *,
+    by: str,
+    reason: str | None,
+) -> CancelOutcome:
+    """Record a cancellation request without an engine (what ``execution cancel`` uses).
+
+    Raises:
+        ExecutionNotFound: no such execution.
+        ExecutionAlreadyFinished: it already ended.
+    """
+    outcome = ExecutionStore(writer).request_cancel(execution_id, by=by, reason=reason)
+    if outcome.cancelled_now:
+        why = f": {reason}" if reason else ""
+        collector.log(
+            execution_id,
+            LogLevel.WARN,
+            SCHEDULER,
+            f"Execution cancelled while queued, by {by}{why}",
+            metadata={
+                "cancelled_by": by,
+                "reason": reason,
+                "pending_task_count": outcome.pending_task_count,
+            },
+        )
+        collector.flush_execution(execution_id)
+    return outcome

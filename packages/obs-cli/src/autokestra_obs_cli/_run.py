@@ -1,0 +1,281 @@
+"""``workflow run``: run a workflow file in the foreground with live progress, or queue it.
+
+The first stdout line is ``Execution <id> started`` (or ``queued`` with ``--detach``), the last
+``Execution <id> <STATE> in <duration>``; exit 0 only on SUCCESS. On a terminal the tasks are
+shown live (state, attempt, elapsed); in a pipe each task state change is one plain line.
+Ctrl+C cancels the execution (``cancelled_by: system``, reason ``interrupted``), waits for its
+plugin processes to be stopped and its logs to be written, and exits 130.
+
+    $ workflow run examples/workflows/hello.yaml --input name=ops
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+from rich.console import Console, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from autokestra_engine import (
+    ConfigError,
+    Engine,
+    EngineEvent,
+    ExecutionNotFound,
+    PluginRegistry,
+    SecretsError,
+    SecretStore,
+    State,
+    Workflow,
+    WorkflowInvalid,
+    load_workflow,
+)
+from autokestra_obs_collector import LogCollector
+from autokestra_obs_schema import Writer, open_writer
+
+from ._config_cli import cli_engine_config, cli_registry
+from ._context import AppContext, pass_app
+from ._errors import CliError, domain_errors, register_domain_error
+from ._escape import escape_control
+from ._format import format_duration_ms
+
+for _kind in (ConfigError, SecretsError, ExecutionNotFound):
+    register_domain_error(_kind)
+
+_STYLES = {
+    State.PENDING: "dim",
+    State.RUNNING: "cyan",
+    State.WAITING: "yellow",
+    State.SUCCESS: "green",
+    State.FAILED: "red",
+    State.CANCELLED: "magenta",
+}
+
+
+def parse_input_options(values: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` options as a mapping (the value may itself contain ``=``).
+
+    Raises:
+        click.BadParameter: an option without ``=`` or with an empty key.
+    """
+    parsed: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--input")
+        parsed[key.strip()] = value
+    return parsed
+
+
+@dataclass
+class _TaskView:
+    state: State = State.PENDING
+    attempt: int | None = None
+    started: float | None = None
+    ended: float | None = None
+
+
+class Progress:
+    """Task states of the running execution, fed by engine events from any thread."""
+
+    def __init__(self, workflow: Workflow, console: Console, *, live: bool) -> None:
+        self._order = [task.id for task in workflow.tasks]
+        self._tasks = {task_id: _TaskView() for task_id in self._order}
+        self._console = console
+        self._live = live
+        self._lock = threading.Lock()
+        self._start = time.monotonic()
+
+    def on_event(self, event: EngineEvent) -> None:
+        """Record one engine event; in plain mode print it as one line."""
+        if event.task_id is None:
+            return
+        with self._lock:
+            view = self._tasks.get(event.task_id)
+            if view is None:
+                return
+            view.state = event.state
+            if event.attempt is not None:
+                view.attempt = event.attempt
+            if event.state is State.RUNNING and view.started is None:
+                view.started = event.timestamp
+            if event.state.terminal:
+                view.ended = event.timestamp
+            if not self._live:
+                self._print_line(event)
+
+    def _print_line(self, event: EngineEvent) -> None:
+        elapsed = format_duration_ms(int((event.timestamp - self._start) * 1000))
+        parts = [f"[{elapsed:>7}]", escape_control(event.task_id or "-"), str(event.state)]
+        if event.attempt is not None:
+            parts.append(f"(attempt {event.attempt})")
+        if event.reason:
+            parts.append(escape_control(str(event.reason)))
+        self._console.print(Text(" ".join(parts)))
+
+    def render(self) -> RenderableType:
+        """The live table: one row per task with state, attempt and elapsed time."""
+        table = Table(box=None, pad_edge=False, show_edge=False)
+        table.add_column("TASK")
+        table.add_column("STATE")
+        table.add_column("ATTEMPT", justify="right")
+        table.add_column("ELAPSED", justify="right")
+        now = time.monotonic()
+        with self._lock:
+            for task_id in self._order:
+                view = self._tasks[task_id]
+                elapsed = "-"
+                if view.started is not None:
+                    end = view.ended if view.ended is not None else now
+                    elapsed = format_duration_ms(int((end - view.started) * 1000))
+                table.add_row(
+                    Text(escape_control(task_id)),
+                    Text(str(view.state), style=_STYLES[view.state]),
+                    Text(str(view.attempt) if view.attempt is not None else "-"),
+                    Text(elapsed),
+                )
+        return table
+
+
+@contextmanager
+def _sigint_sets(event: threading.Event) -> Iterator[None]:
+    """While running, Ctrl+C only sets ``event``: the engine then cancels cleanly.
+
+    A KeyboardInterrupt raised in the middle of a database write would abandon the
+    execution half-recorded and leave its plugin processes running.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        event.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _load(file: Path, registry: PluginRegistry, app: AppContext) -> Workflow:
+    try:
+        return load_workflow(file, registry)
+    except WorkflowInvalid as exc:
+        for problem in exc.problems:
+            app.err.print(Text(escape_control(f"{file}: {problem}")))
+        count = len(exc.problems)
+        raise CliError(
+            f"{file}: invalid workflow ({count} problem{'s' if count != 1 else ''})"
+        ) from exc
+
+
+def _summary(writer: Writer, execution_id: str) -> tuple[State, int | None, str | None]:
+    with writer.locked() as conn:
+        rows: list[tuple[Any, ...]] = conn.execute(
+            "SELECT state, started_at, ended_at, created_at, message FROM executions"
+            " WHERE execution_id = ?",
+            (execution_id,),
+        ).fetchall()
+    state, started, ended, created, message = rows[0]
+    duration = None if ended is None else int(ended) - int(started or created)
+    return State(state), duration, None if message is None else str(message)
+
+
+@click.command("run")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--input",
+    "input_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Value of a declared workflow input (repeatable).",
+)
+@click.option("--detach", is_flag=True, help="Only queue the execution for `workflow server`.")
+@click.option(
+    "--plugin-path",
+    "plugin_paths",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder containing plugin folders (repeatable; searched first).",
+)
+@pass_app
+def run_command(
+    app: AppContext,
+    file: Path,
+    input_options: tuple[str, ...],
+    detach: bool,
+    plugin_paths: tuple[Path, ...],
+) -> None:
+    """Run a workflow file and show its tasks as they run.
+
+    Prints `Execution <id> started` first and `Execution <id> <STATE> in <duration>` last;
+    exits 0 only when the execution ends SUCCESS. Ctrl+C cancels it and exits 130.
+
+    \b
+    Example:
+      workflow run examples/workflows/hello.yaml --input name=ops
+      workflow run pipeline.yaml --detach
+    """
+    inputs = parse_input_options(input_options)
+    config = cli_engine_config(app, plugin_paths)
+    with domain_errors():
+        registry = cli_registry(config)
+    workflow = _load(file, registry, app)
+    with domain_errors():
+        secrets = SecretStore.load(config, os.environ)
+        writer = open_writer(config.db_path)
+    collector = LogCollector(
+        writer,
+        max_batch=config.buffer_max_entries,
+        max_age_s=config.buffer_max_age_ms / 1000,
+    )
+    engine = Engine(config, writer=writer, collector=collector, registry=registry, secrets=secrets)
+    interrupted = threading.Event()
+    try:
+        try:
+            with domain_errors():
+                execution_id = engine.create_execution(workflow, inputs, detached=detach)
+        except WorkflowInvalid as exc:
+            for problem in exc.problems:
+                app.err.print(Text(escape_control(f"{file}: {problem}")))
+            raise CliError(f"{file}: invalid inputs") from exc
+        if detach:
+            app.out.print(Text(f"Execution {execution_id} queued"))
+            return
+        app.out.print(Text(f"Execution {execution_id} started"))
+        progress = Progress(workflow, app.out, live=app.out.is_terminal)
+        with _sigint_sets(interrupted):
+            if app.out.is_terminal:
+                with Live(
+                    console=app.out,
+                    get_renderable=progress.render,
+                    refresh_per_second=8,
+                    transient=False,
+                ):
+                    engine.run(execution_id, on_event=progress.on_event, interrupt=interrupted)
+            else:
+                engine.run(execution_id, on_event=progress.on_event, interrupt=interrupted)
+        state, duration, message = _summary(writer, execution_id)
+    finally:
+        engine.close()
+        collector.shutdown()
+        writer.close()
+    if state is not State.SUCCESS and message:
+        app.err.print(Text(escape_control(f"Execution {state.lower()}: {message}")))
+    app.out.print(Text(f"Execution {execution_id} {state} in {format_duration_ms(duration)}"))
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+    if state is not State.SUCCESS:
+        click.get_current_context().exit(1)
