@@ -1,0 +1,268 @@
+"""The scheduler, driven through the Engine facade on real YAML, processes and database."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autokestra_engine import (
+    Dag,
+    Engine,
+    EngineConfig,
+    PluginExecutor,
+    PluginRegistry,
+    SecretStore,
+    State,
+    TaskSpec,
+    parse_workflow,
+)
+from autokestra_obs_collector import LogCollector
+from autokestra_obs_schema import open_reader, open_writer
+
+
+class Harness:
+    """An engine over a fresh database; workflows given as YAML text."""
+
+    def __init__(self, tmp_path: Path, concurrency: int = 2) -> None:
+        self.db = tmp_path / "db" / "autokestra.db"
+        self.writer = open_writer(self.db)
+        self.collector = LogCollector(self.writer, max_age_s=0.05)
+        self.registry = PluginRegistry.discover([])
+        config = dataclasses.replace(
+            EngineConfig(db_path=self.db), max_concurrent_tasks=concurrency
+        )
+        self.engine = Engine(
+            config,
+            writer=self.writer,
+            collector=self.collector,
+            registry=self.registry,
+            secrets=SecretStore(),
+            executor=PluginExecutor(self.registry, workdir=tmp_path, grace_ms=500),
+        )
+
+    def create(self, yaml_text: str, **inputs: Any) -> str:
+        """Create an execution of the workflow."""
+        workflow = parse_workflow(yaml_text, self.registry, filename="test.yaml")
+        return self.engine.create_execution(workflow, inputs)
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a query on a fresh read-only connection."""
+        conn = open_reader(self.db)
+        try:
+            return list(conn.execute(sql, params).fetchall())
+        finally:
+            conn.close()
+
+    def audit(self, eid: str) -> list[tuple[str, dict[str, Any]]]:
+        """The execution's audit trail."""
+        return [
+            (kind, json.loads(meta))
+            for kind, meta in self.rows(
+                "SELECT event_type, metadata FROM execution_audit_events"
+                " WHERE execution_id = ? ORDER BY id",
+                (eid,),
+            )
+        ]
+
+    def tasks(self, eid: str) -> dict[str, tuple[str, str | None]]:
+        """task_id -> (state, reason_code)."""
+        return {
+            task: (state, reason)
+            for task, state, reason in self.rows(
+                "SELECT task_id, state, reason_code FROM task_runs WHERE execution_id = ?", (eid,)
+            )
+        }
+
+    def close(self) -> None:
+        """Stop everything."""
+        self.engine.close()
+        self.collector.shutdown()
+        self.writer.close()
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    """A two-slot engine."""
+    h = Harness(tmp_path)
+    yield h
+    h.close()
+
+
+FAN_OUT = """
+id: fan
+tasks:
+  - {id: start, type: core/log.emit, inputs: {message: go}}
+  - {id: a, type: core/shell.run, needs: [start], inputs: {command: sleep 0.4}}
+  - {id: b, type: core/shell.run, needs: [start], inputs: {command: sleep 0.4}}
+  - {id: c, type: core/shell.run, needs: [start], inputs: {command: sleep 0.4}}
+  - {id: join, type: core/log.emit, needs: [a, b, c], inputs: {message: done}}
+"""
+
+FAILING = """
+id: failing
+tasks:
+  - {id: root, type: core/shell.run, inputs: {command: "true"}}
+  - {id: bad, type: core/shell.run, needs: [root], inputs: {command: "exit 4"}}
+  - {id: after, type: core/shell.run, needs: [bad], inputs: {command: "true"}}
+  - {id: after2, type: core/shell.run, needs: [after, side], inputs: {command: "true"}}
+  - {id: side, type: core/shell.run, needs: [root], inputs: {command: "sleep 0.3"}}
+"""
+
+SLOW = """
+id: slow
+tasks:
+  - {id: sleeper, type: core/shell.run, inputs: {command: "sleep 30"}}
+  - {id: later, type: core/log.emit, needs: [sleeper], inputs: {message: never}}
+  - {id: later2, type: core/log.emit, needs: [later], inputs: {message: never}}
+"""
+
+
+class TestDag:
+    def test_runnable_and_downstream(self) -> None:
+        """Runnable tasks have every upstream SUCCESS; downstream is transitive."""
+        dag = Dag(
+            [
+                TaskSpec(id="a", type="core/log.emit"),
+                TaskSpec(id="b", type="core/log.emit", needs=("a",)),
+                TaskSpec(id="c", type="core/log.emit", needs=("b",)),
+                TaskSpec(id="d", type="core/log.emit"),
+            ]
+        )
+        states = {t: State.PENDING for t in "abcd"}
+        assert dag.runnable(states, ()) == ["a", "d"]
+        assert dag.runnable(states, ("a",)) == ["d"]
+        states["a"] = State.SUCCESS
+        assert dag.runnable(states, ()) == ["b", "d"]
+        assert dag.downstream("a") == ["b", "c"]
+        assert dag.downstream("d") == []
+
+
+class TestScheduler:
+    def test_fan_out_runs_in_parallel_within_the_limit(self, harness: Harness) -> None:
+        """Independent tasks overlap in time, never more than max_concurrent_tasks at once."""
+        eid = harness.create(FAN_OUT)
+        assert harness.engine.run(eid) is State.SUCCESS
+        spans = harness.rows(
+            "SELECT task_id, started_at, ended_at FROM task_attempts"
+            " WHERE execution_id = ? AND task_id IN ('a', 'b', 'c')",
+            (eid,),
+        )
+        points = sorted([(s, 1) for _, s, _ in spans] + [(e, -1) for _, _, e in spans])
+        running = peak = 0
+        for _, step in points:
+            running += step
+            peak = max(peak, running)
+        assert peak == 2
+
+    def test_failure_cancels_dependants_only(self, harness: Harness) -> None:
+        """A failed task's dependants end UPSTREAM_FAILED; the independent branch finishes."""
+        eid = harness.create(FAILING)
+        assert harness.engine.run(eid) is State.FAILED
+        assert harness.tasks(eid) == {
+            "root": ("SUCCESS", None),
+            "bad": ("FAILED", "PLUGIN_ERROR"),
+            "after": ("CANCELLED", "UPSTREAM_FAILED"),
+            "after2": ("CANCELLED", "UPSTREAM_FAILED"),
+            "side": ("SUCCESS", None),
+        }
+        assert harness.rows("SELECT failed_task_id, reason_code FROM executions") == [
+            ("bad", "TASK_FAILED")
+        ]
+        trail = harness.audit(eid)
+        assert [k for k, _ in trail] == [
+            "CREATED",
+            "STARTED",
+            "STATE_CHANGE",
+            "STATE_CHANGE",
+            "FAILED",
+        ]
+        assert trail[-1][1]["failed_task_id"] == "bad"
+
+    def test_cancel_request_is_noticed_quickly(self, harness: Harness) -> None:
+        """A request recorded while a task runs stops it within a fraction of a second."""
+        eid = harness.create(SLOW)
+        asked: list[float] = []
+
+        def cancel_soon() -> None:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if harness.rows("SELECT pgid FROM task_attempts WHERE pgid IS NOT NULL"):
+                    break
+                time.sleep(0.02)
+            asked.append(time.monotonic())
+            # Its own store over the same writer, as `workflow execution cancel` would do.
+            harness.engine.request_cancel(eid, "user:tester", "changed my mind")
+
+        thread = threading.Thread(target=cancel_soon)
+        thread.start()
+        assert harness.engine.run(eid) is State.CANCELLED
+        ended = time.monotonic()
+        thread.join()
+        assert ended - asked[0] < 2.0  # poll <= 100 ms + SIGTERM to a sleeping shell
+        assert harness.tasks(eid) == {
+            "sleeper": ("CANCELLED", "CANCELLED_BY_USER"),
+            "later": ("CANCELLED", "CANCELLED_BY_USER"),
+            "later2": ("CANCELLED", "CANCELLED_BY_USER"),
+        }
+        kind, meta = harness.audit(eid)[-1]
+        assert kind == "CANCELLED"
+        assert meta["cancelled_by"] == "user:tester"
+        assert meta["reason"] == "changed my mind"
+        assert meta["pending_task_count"] == 2
+        warns = harness.rows(
+            "SELECT task_id, message FROM execution_logs WHERE level = 'WARN'"
+            " AND message LIKE 'Cancel%'"
+        )
+        assert (None, "Cancellation requested by user:tester: changed my mind") in warns
+        assert any(t == "sleeper" and "Cancelling task sleeper" in m for t, m in warns)
+
+    def test_workflow_timeout(self, harness: Harness) -> None:
+        """A workflow timeout ends FAILED/TIMEOUT with a TIMEOUT event and no FAILED event."""
+        eid = harness.create("timeout: 600ms\n" + SLOW)
+        started = time.monotonic()
+        assert harness.engine.run(eid) is State.FAILED
+        assert time.monotonic() - started < 5
+        assert harness.rows("SELECT reason_code FROM executions") == [("TIMEOUT",)]
+        trail = harness.audit(eid)
+        kinds = [k for k, _ in trail]
+        assert kinds[-1] == "TIMEOUT" and "FAILED" not in kinds
+        assert trail[-1][1]["timeout_ms"] == 600
+        assert trail[-1][1]["elapsed_ms"] >= 600
+        errors = harness.rows(
+            "SELECT message FROM execution_logs WHERE level = 'ERROR' AND task_id IS NULL"
+        )
+        assert any("timed out: limit 600ms, elapsed" in m for (m,) in errors)
+
+    def test_interrupt_cancels_as_system(self, harness: Harness) -> None:
+        """The interrupt event (Ctrl+C) records cancelled_by system, reason interrupted."""
+        eid = harness.create(SLOW)
+        interrupt = threading.Event()
+        threading.Timer(0.5, interrupt.set).start()
+        assert harness.engine.run(eid, interrupt=interrupt) is State.CANCELLED
+        assert harness.rows("SELECT cancelled_by, cancel_reason, reason_code FROM executions") == [
+            ("system", "interrupted", "CANCELLED_BY_SYSTEM")
+        ]
+
+    def test_finished_execution_is_not_run_again(self, harness: Harness) -> None:
+        """run() on a terminal execution returns its state and writes nothing."""
+        eid = harness.create(FAN_OUT.replace("sleep 0.4", "echo quick"))
+        assert harness.engine.run(eid) is State.SUCCESS
+        count = len(harness.audit(eid))
+        assert harness.engine.run(eid) is State.SUCCESS
+        assert len(harness.audit(eid)) == count
+
+    def test_log_entry_count_is_exact(self, harness: Harness) -> None:
+        """executions.log_entry_count equals the execution's rows in execution_logs."""
+        eid = harness.create(FAILING)
+        harness.engine.run(eid)
+        harness.collector.flush()
+        (count,) = harness.rows("SELECT log_entry_count FROM executions")[0]
+        assert harness.rows("SELECT count(*) FROM execution_logs") == [(count,)]
+        assert count > 10
