@@ -42,6 +42,7 @@ from ._problems import (
     UnknownAction,
     WorkflowInvalid,
 )
+from ._recovery import LostExecution, recover_lost_executions
 from ._registry import (
     RegisteredWorkflow,
     RegistryError,
@@ -55,6 +56,7 @@ from ._registry import (
 )
 from ._scheduler import CANCEL_POLL_S, Dag
 from ._secrets import SecretStore
+from ._server import Maintenance, Server, ServerTimings
 from ._states import (
     TERMINAL_STATES,
     TRANSITIONS,
@@ -94,6 +96,8 @@ __all__ = [
     "IllegalTransition",
     "InputDecl",
     "InputSpec",
+    "LostExecution",
+    "Maintenance",
     "PluginError",
     "PluginExecutor",
     "PluginInfo",
@@ -107,6 +111,8 @@ __all__ = [
     "SECRET_MASK",
     "SecretStore",
     "SecretsError",
+    "Server",
+    "ServerTimings",
     "State",
     "TERMINAL_STATES",
     "TRANSITIONS",
@@ -135,6 +141,7 @@ __all__ = [
     "next_fire_ms",
     "parse_size_bytes",
     "parse_workflow",
+    "recover_lost_executions",
     "referenced_secrets",
     "request_cancel",
     "resolve_task_inputs",

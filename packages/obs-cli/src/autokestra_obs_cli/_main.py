@@ -21,6 +21,7 @@ from ._executions import cancel_command, execution_list_command
 from ._inspect import inspect_command
 from ._logs import logs_command
 from ._run import run_command
+from ._server import server_group
 from ._validate import validate_command
 from ._workflows import apply_command, delete_command, list_command
 
@@ -146,6 +147,7 @@ cli.add_command(validate_command)
 cli.add_command(apply_command)
 cli.add_command(list_command)
 cli.add_command(delete_command)
+cli.add_command(server_group)
 
 
 def main() -> None:
