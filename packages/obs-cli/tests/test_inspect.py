@@ -158,7 +158,7 @@ class TestTaskMode:
     def test_task_with_attempts(self, db: tuple[Path, dict[str, str]]) -> None:
         """--task shows every attempt with number, state, reason, duration and exit code."""
         out = _inspect(db, db[1]["retry"], "--task", "flaky").stdout
-        assert out.startswith("Task flaky\n")
+        assert out.startswith(f"Task flaky of execution {db[1]['retry']} (healthcheck)\n")
         attempts = [line.split() for line in out.splitlines() if re.match(r"^    \d ", line)]
         assert [row[:2] for row in attempts] == [["1", "FAILED"], ["2", "FAILED"], ["3", "SUCCESS"]]
         assert "exit code 1; retry in 1s  800ms     1" in out

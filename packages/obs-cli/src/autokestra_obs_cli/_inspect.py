@@ -138,7 +138,7 @@ def _human(
     lines: list[Text] = []
     if task_id is not None:
         task = next(t for t in snapshot.tasks if t.task_id == task_id)
-        lines.extend(task_detail_lines(task, truncate=truncate))
+        lines.extend(task_detail_lines(task, execution, truncate=truncate))
     elif not (timeline or audit):
         lines.extend(overview_lines(execution))
         lines.append(Text(""))

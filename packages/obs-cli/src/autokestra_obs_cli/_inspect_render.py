@@ -231,7 +231,9 @@ def summary_hint(count: int) -> Text:
     )
 
 
-def task_detail_lines(task: TaskView, *, truncate: bool) -> list[Text]:
+def task_detail_lines(
+    task: TaskView, execution: ExecutionOverview, *, truncate: bool
+) -> list[Text]:
     """``--task ID``: dependencies and their states, every attempt, inputs, outputs, error."""
     state = _state(task.state)
     if task.reason_code:
@@ -247,7 +249,11 @@ def task_detail_lines(task: TaskView, *, truncate: bool) -> list[Text]:
     if not task.finished and task.started_at is not None:
         duration += " elapsed"
     lines = [
-        Text(f"Task {_plain(task.task_id)}", style="bold"),
+        Text(
+            f"Task {_plain(task.task_id)} of execution {_plain(execution.execution_id)} "
+            f"({_plain(execution.workflow_id)})",
+            style="bold",
+        ),
         _field("Type", _plain(task.type)),
         _field("State", state),
         _field("Needs", needs if task.needs else Text("-")),
