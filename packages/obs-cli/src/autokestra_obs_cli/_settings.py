@@ -8,11 +8,10 @@ helpers only turn its errors into the CLI's one-line ``Error:``.
 
 from __future__ import annotations
 
-import os
-
-from autokestra_engine import ConfigError, EngineConfig, load_config
+from autokestra_engine import EngineConfig
 from autokestra_obs_store import RetentionConfigError, RetentionPolicy
 
+from ._config_cli import cli_engine_config
 from ._context import AppContext
 from ._errors import CliError
 
@@ -23,10 +22,7 @@ def engine_config(app: AppContext) -> EngineConfig:
     Raises:
         CliError: the config file or an ``AUTOKESTRA_*`` variable is invalid.
     """
-    try:
-        return load_config(app.config_path, os.environ, cli_db=app.db_path)
-    except ConfigError as exc:
-        raise CliError(str(exc)) from exc
+    return cli_engine_config(app)
 
 
 def configured_retention_days(app: AppContext) -> int:
