@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console, RenderableType
@@ -169,16 +169,19 @@ def _sigint_sets(event: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _report_problems(app: AppContext, file: Path, exc: WorkflowInvalid, what: str) -> NoReturn:
+    """Every problem on its own line (``<file>: <path>: <problem>``), then one error."""
+    for problem in exc.problems:
+        app.err.print(Text(escape_control(f"{file}: {problem}")))
+    count = len(exc.problems)
+    raise CliError(f"{file}: {what} ({count} problem{'s' if count != 1 else ''})") from exc
+
+
 def _load(file: Path, registry: PluginRegistry, app: AppContext) -> Workflow:
     try:
         return load_workflow(file, registry)
     except WorkflowInvalid as exc:
-        for problem in exc.problems:
-            app.err.print(Text(escape_control(f"{file}: {problem}")))
-        count = len(exc.problems)
-        raise CliError(
-            f"{file}: invalid workflow ({count} problem{'s' if count != 1 else ''})"
-        ) from exc
+        _report_problems(app, file, exc, "invalid workflow")
 
 
 def _summary(writer: Writer, execution_id: str) -> tuple[State, int | None, str | None]:
@@ -244,13 +247,11 @@ def run_command(
     engine = Engine(config, writer=writer, collector=collector, registry=registry, secrets=secrets)
     interrupted = threading.Event()
     try:
-        try:
-            with domain_errors():
+        with domain_errors():
+            try:
                 execution_id = engine.create_execution(workflow, inputs, detached=detach)
-        except WorkflowInvalid as exc:
-            for problem in exc.problems:
-                app.err.print(Text(escape_control(f"{file}: {problem}")))
-            raise CliError(f"{file}: invalid inputs") from exc
+            except WorkflowInvalid as exc:
+                _report_problems(app, file, exc, "cannot run")
         if detach:
             app.out.print(Text(f"Execution {execution_id} queued"))
             return

@@ -1,0 +1,169 @@
+"""End to end: a secret reaches its plugin and nothing else, in clear.
+
+The secret is printed to stdout and stderr, written to outputs, put in a failing task's error
+and in the workflow's task inputs; afterwards neither the database files (the WAL included:
+a reader holds a snapshot open so the WAL cannot be checkpointed away) nor any CLI output
+holds it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autokestra_obs_schema import open_reader
+
+pytestmark = pytest.mark.integration
+
+WORKFLOW = str(Path(sys.executable).parent / "workflow")
+SECRET = "pa55-w0rd-Zq8xK3"
+
+LEAKY = """
+id: leaky
+tasks:
+  - id: use
+    type: core/shell.run
+    inputs:
+      env: {TOKEN: "{{ secrets.DB_PASSWORD }}"}
+      command: |
+        echo "stdout sees $TOKEN"
+        echo "stderr sees $TOKEN" >&2
+        echo "::error::error line $TOKEN"
+        printf '%s' "$TOKEN" | base64
+  - id: keep
+    type: core/python.run
+    needs: [use]
+    inputs:
+      args: ["{{ secrets.DB_PASSWORD }}"]
+      script: |
+        import json, os, sys
+        with open(os.environ["AUTOKESTRA_OUTPUTS"], "w") as out:
+            json.dump({"copy": sys.argv[1], "nested": {"list": [sys.argv[1]]}}, out)
+  - id: explode
+    type: core/python.run
+    needs: [keep]
+    inputs:
+      args: ["{{ secrets.DB_PASSWORD }}"]
+      script: |
+        import sys
+        raise RuntimeError("connection refused for password " + sys.argv[1])
+"""
+
+
+def cli(
+    tmp_path: Path, *args: str, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `workflow --db <tmp>/ak.db ARGS` with the secret in the environment."""
+    return subprocess.run(
+        [WORKFLOW, "--db", str(tmp_path / "ak.db"), *args],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "NO_COLOR": "1",
+            "AUTOKESTRA_SECRET_DB_PASSWORD": SECRET,
+            **(extra or {}),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def forms(secret: str) -> list[bytes]:
+    """The clear secret and its base64 form, as bytes to look for."""
+    return [secret.encode(), base64.b64encode(secret.encode()).rstrip(b"=")]
+
+
+class TestSecrets:
+    def test_secret_never_stored_or_printed(self, tmp_path: Path) -> None:
+        """No database file and no CLI output holds the secret, though the plugins used it."""
+        path = tmp_path / "leaky.yaml"
+        path.write_text(LEAKY)
+        migrate = cli(tmp_path, "db", "migrate")
+        assert migrate.returncode == 0, migrate.stderr
+        # A reader snapshot held open keeps every frame in the WAL until we look at it.
+        holder = open_reader(tmp_path / "ak.db")
+        holder.execute("BEGIN")
+        holder.execute("SELECT count(*) FROM executions").fetchall()
+        try:
+            run = cli(tmp_path, "run", str(path))
+            wal = (tmp_path / "ak.db-wal").read_bytes()
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        assert run.returncode == 1  # `explode` fails on purpose
+        eid = run.stdout.split()[1]
+        assert len(wal) > 0
+        outputs = [
+            run.stdout,
+            run.stderr,
+            cli(tmp_path, "execution", "logs", eid).stdout,
+            cli(tmp_path, "execution", "logs", eid, "--json").stdout,
+            cli(tmp_path, "execution", "inspect", eid, "--json").stdout,
+            cli(tmp_path, "execution", "inspect", eid, "--show-inputs").stdout,
+            cli(tmp_path, "execution", "list", "--json").stdout,
+        ]
+        for text in outputs:
+            for form in forms(SECRET):
+                assert form.decode() not in text
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("ak.db")]
+        for file in [*files, None]:
+            data = wal if file is None else file.read_bytes()
+            for form in forms(SECRET):
+                assert form not in data, file
+        # The secret did reach the plugins: their lines are there, masked.
+        conn = open_reader(tmp_path / "ak.db")
+        try:
+            messages = [m for (m,) in conn.execute("SELECT message FROM execution_logs")]
+            inputs = [
+                i for (i,) in conn.execute("SELECT inputs FROM task_runs WHERE inputs IS NOT NULL")
+            ]
+            outputs_row = conn.execute(
+                "SELECT outputs FROM task_runs WHERE task_id = 'keep'"
+            ).fetchall()
+            error = conn.execute("SELECT error FROM task_runs WHERE task_id = 'explode'").fetchall()
+        finally:
+            conn.close()
+        assert "stdout sees ***SECRET***" in messages
+        assert "stderr sees ***SECRET***" in messages
+        assert "error line ***SECRET***" in messages
+        assert all("***SECRET***" in i for i in inputs)
+        assert "***SECRET***" in outputs_row[0][0]
+        assert "***SECRET***" in error[0][0]
+
+    def test_short_secret_warns(self, tmp_path: Path) -> None:
+        """A secret shorter than 4 characters is run, with a WARN about weak masking."""
+        path = tmp_path / "short.yaml"
+        path.write_text(
+            "id: short\ntasks:\n  - id: x\n    type: core/log.emit\n"
+            "    inputs: {message: 'pin {{ secrets.PIN }}'}\n"
+        )
+        run = cli(tmp_path, "run", str(path), extra={"AUTOKESTRA_SECRET_PIN": "42"})
+        assert run.returncode == 0, run.stderr
+        conn = open_reader(tmp_path / "ak.db")
+        try:
+            warns = conn.execute(
+                "SELECT message FROM execution_logs WHERE level = 'WARN' AND source = 'scheduler'"
+            ).fetchall()
+        finally:
+            conn.close()
+        assert any("Secret PIN is shorter than 4 characters" in m for (m,) in warns)
+
+    def test_unknown_secret_fails_before_running(self, tmp_path: Path) -> None:
+        """A referenced secret without a value is an error; no execution is created."""
+        path = tmp_path / "missing.yaml"
+        path.write_text(
+            "id: missing\ntasks:\n  - id: x\n    type: core/log.emit\n"
+            "    inputs: {message: '{{ secrets.NOPE }}'}\n"
+        )
+        run = cli(tmp_path, "run", str(path))
+        assert run.returncode == 1
+        assert "unknown secret 'NOPE'" in run.stderr
+        assert "AUTOKESTRA_SECRET_NOPE" in run.stderr
+        assert "Execution" not in run.stdout
