@@ -92,6 +92,28 @@ class TestLanes:
         assert run.state == "CANCELLED"
         assert run.end_ms == 1800
 
+    def test_task_end_after_its_last_attempt_adds_no_wait(self, db: tuple[Writer, Path]) -> None:
+        """A task recorded as ended a few ms after its deciding attempt gets no trailing wait."""
+        record = success_execution(seed=12)
+        last_end = record.tasks[0].attempts[-1].end
+        assert last_end is not None
+        record.tasks[0].ended = last_end + 3
+        lane = _timeline(db, record).lanes[0]
+        assert lane.segments[-1].kind == "run"
+
+    def test_cancelled_during_backoff_waits_until_cancelled(self, db: tuple[Writer, Path]) -> None:
+        """A task cancelled while in retry backoff shows the wait up to its cancellation."""
+        record = retry_execution(seed=13)
+        flaky = record.tasks[0]
+        flaky.attempts = flaky.attempts[:1]
+        flaky.state = "CANCELLED"
+        first_end = flaky.attempts[0].end
+        assert first_end is not None
+        flaky.ended = first_end + 400
+        lane = _timeline(db, record).lanes[0]
+        tail = lane.segments[-1]
+        assert (tail.kind, tail.attempt, tail.end_ms - tail.start_ms) == ("wait", 2, 400)
+
 
 class TestLiveTimeline:
     def test_running_and_waiting_lanes_reach_now(self, db: tuple[Writer, Path]) -> None:

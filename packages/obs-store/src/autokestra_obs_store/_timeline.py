@@ -61,9 +61,18 @@ def _segments(task: TaskView, origin: int, horizon: int) -> tuple[Segment, ...]:
             return tuple(segments)
     if cursor is None:
         return tuple(segments)
-    # Still waiting (queued, or in retry backoff), or ended while waiting (cancelled).
-    stop = task.ended_at if task.finished and task.ended_at is not None else horizon
-    if stop > cursor and (not task.finished or task.ended_at is not None):
+    # Still waiting (queued, or in retry backoff), or ended while waiting: cancelled in the
+    # queue or during a backoff. A task whose last attempt decided its state stops there (the
+    # engine records the task's end a millisecond or so after the attempt's).
+    if task.finished:
+        started = [a for a in task.attempts if a.started_at is not None]
+        waited = not started or (task.state == "CANCELLED" and started[-1].state == "FAILED")
+        if not waited or task.ended_at is None:
+            return tuple(segments)
+        stop = task.ended_at
+    else:
+        stop = horizon
+    if stop > cursor:
         upcoming = max((a.attempt for a in task.attempts), default=0) + 1
         segments.append(
             Segment("wait", _offset(origin, cursor), _offset(origin, stop), upcoming, None)
