@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, TextIO
 
 import apsw
@@ -32,10 +33,18 @@ from ._redact import Redactor
 
 #: Source of the entries the collector writes about itself (drop counts).
 COLLECTOR_SOURCE = "collector"
-_INSERT = (
+_INSERT_HEAD = (
     "INSERT INTO execution_logs"
-    " (execution_id, task_id, attempt, timestamp, level, source, message, metadata)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " (execution_id, task_id, attempt, timestamp, level, source, message, metadata) VALUES "
+)
+_ROW_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = _INSERT_HEAD + _ROW_PLACEHOLDERS
+#: Multi-row INSERTs of these many rows, largest first. apsw releases the GIL around every
+#: SQLite step; with producer threads running, each re-acquisition can wait a whole switch
+#: interval, so one step per 1000 rows instead of one per row keeps a flush from crawling.
+#: The statements are constants made of placeholders only: values are always bound.
+_CHUNKS: tuple[tuple[int, str], ...] = tuple(
+    (size, _INSERT_HEAD + ", ".join([_ROW_PLACEHOLDERS] * size)) for size in (1000, 100, 10)
 )
 _COUNT = "UPDATE executions SET log_entry_count = log_entry_count + ? WHERE execution_id = ?"
 #: Constraint failures that belong to one entry, not to the database: retrying cannot help.
@@ -47,6 +56,8 @@ _POISON_CODES = frozenset(
     }
 )
 _COMMIT_SAMPLES = 4096
+#: Longest pause of the flush thread while producers released from a full buffer refill it.
+_REFILL_S = 0.02
 
 # One buffered row, in INSERT column order; tuples keep log() cheap under a flood.
 _Row = tuple[str, str | None, int | None, int, str, str, str, str | None]
@@ -64,7 +75,8 @@ class CollectorStats:
         pending: entries buffered or in flight now.
         transactions: committed log transactions.
         failures: failed write attempts (each retried).
-        commit_p99_ms: 99th percentile duration of recent commits, BEGIN to COMMIT.
+        commit_p50_ms: median duration of recent log transactions, BEGIN to COMMIT.
+        commit_p99_ms: 99th percentile of the same.
     """
 
     logged: int
@@ -73,12 +85,23 @@ class CollectorStats:
     pending: int
     transactions: int
     failures: int
+    commit_p50_ms: float
     commit_p99_ms: float
 
 
-def _metadata_json(metadata: Any) -> str | None:
-    if metadata is None:
-        return None
+# Plain-str values: LogLevel members hash and compare like their names, so one dict maps
+# both a member and its exact name to the text bound into the INSERT.
+_LEVEL_NAMES: dict[object, str] = {level.value: str(level.value) for level in LogLevel}
+
+
+def _parse_level(level: object) -> str:
+    try:
+        return LogLevel.parse(str(level)).value
+    except ValueError:
+        return LogLevel.INFO.value
+
+
+def _metadata_json(metadata: Any) -> str:
     try:
         return json.dumps(metadata, ensure_ascii=False, allow_nan=False, default=str)
     except (TypeError, ValueError):
@@ -130,6 +153,7 @@ class LogCollector:
         self._max_batch = min(max_batch, max_buffer)
         self._max_age_ms = max(0, int(max_age_s * 1000))
         self._max_buffer = max_buffer
+        self._resume_level = max_buffer // 2
         self._max_txn = max(max_txn_entries, max_batch)
         self._clock = clock
         self._report_stream = report
@@ -158,6 +182,10 @@ class LogCollector:
         self._abandoned = False
         self._shutdown_done = False
         self._shedding = False  # an episode of dropped entries is in progress
+        self._signaled = False  # the flush thread was woken since it last looked
+        self._waiting = 0  # producers blocked on a full buffer
+        self._refill_until = 0.0  # monotonic deadline of a refill pause (0: none)
+        self._stopped = False  # the flush thread has exited
         self._thread = threading.Thread(
             target=self._run, name="autokestra-log-collector", daemon=True
         )
@@ -195,78 +223,56 @@ class LogCollector:
             attempt: the task attempt, or ``None``.
             metadata: JSON-serializable extra data, redacted recursively.
         """
+        # The hot path of a flood: kept flat (no helper calls on the common path), because
+        # producer time is GIL time the flush thread cannot use.
         try:
-            row = self._prepare(
-                execution_id=execution_id,
-                level=level,
-                source=source,
-                message=message,
-                task_id=task_id,
-                attempt=attempt,
-                metadata=metadata,
-            )
-            self._put(row)
+            level_name = _LEVEL_NAMES.get(level)
+            if level_name is None:
+                level_name = _parse_level(level)
+            if message.__class__ is not str:
+                message = str(message)
+            redactor = self._redactors.get(execution_id)
+            if redactor is not None:
+                message = redactor.redact(message)
+                if metadata is not None:
+                    metadata = redactor.redact_value(metadata)
+            meta_json = None if metadata is None else _metadata_json(metadata)
+            signal = False
+            with self._lock:
+                if self._stopped:
+                    self._count_drop(execution_id, "log() called after the collector shut down")
+                    return
+                buffer = self._buffer
+                if len(buffer) >= self._max_buffer and not self._wait_for_room():
+                    self._count_drop(
+                        execution_id,
+                        "log buffer full and the database is not writable: dropping log "
+                        "entries until writes succeed (the count will be logged)",
+                    )
+                    return
+                # Stamped under the lock, in buffer order: ids follow timestamps.
+                ts = self._clock()
+                ts = max(ts, self._last_ts)
+                self._last_ts = ts
+                buffer.append(
+                    (execution_id, task_id, attempt, ts, level_name, source, message, meta_json)
+                )
+                self._logged += 1
+                if not self._signaled:
+                    size = len(buffer)
+                    if (
+                        size == 1
+                        or size >= self._max_batch
+                        or ts - buffer[0][3] >= self._max_age_ms
+                    ):
+                        # Once per flush-thread look at the buffer: Event.set is not free.
+                        self._signaled = signal = True
+            if signal:
+                self._wake.set()
         except Exception as exc:  # the one promise of log(): never break the caller
             self._report(f"autokestra: a log entry could not be buffered ({exc!r}); dropped")
             with self._lock:
                 self._count_drop(execution_id, "log entries could not be buffered; dropping")
-
-    def _prepare(
-        self,
-        *,
-        execution_id: str,
-        level: LogLevel | str,
-        source: str,
-        message: str,
-        task_id: str | None,
-        attempt: int | None,
-        metadata: dict[str, Any] | None,
-    ) -> tuple[str, str | None, int | None, str, str, str, str | None]:
-        try:
-            level_name = LogLevel.parse(level).value
-        except ValueError:
-            level_name = LogLevel.INFO.value
-        # Typed as str, but a caller's stray object must not break log().
-        text = str(message)
-        redactor = self._redactors.get(execution_id)
-        if redactor:
-            text = redactor.redact(text)
-            metadata = redactor.redact_value(metadata)
-        return (
-            execution_id,
-            task_id,
-            attempt,
-            level_name,
-            str(source),
-            text,
-            _metadata_json(metadata),
-        )
-
-    def _put(self, prepared: tuple[str, str | None, int | None, str, str, str, str | None]) -> None:
-        execution_id, task_id, attempt, level, source, text, meta = prepared
-        with self._lock:
-            if self._closing and not self._thread.is_alive():
-                self._count_drop(execution_id, "log() called after the collector shut down")
-                return
-            if len(self._buffer) >= self._max_buffer and not self._wait_for_room():
-                self._count_drop(
-                    execution_id,
-                    "log buffer full and the database is not writable: dropping log entries "
-                    "until writes succeed (the count will be logged)",
-                )
-                return
-            # Stamped under the lock, in buffer order: ids follow timestamps.
-            ts = self._clock()
-            ts = self._last_ts if ts < self._last_ts else ts
-            self._last_ts = ts
-            self._buffer.append((execution_id, task_id, attempt, ts, level, source, text, meta))
-            self._logged += 1
-            size = len(self._buffer)
-            due = size == 1 or size >= self._max_batch
-            if not due:
-                due = ts - self._buffer[0][3] >= self._max_age_ms
-        if due:
-            self._wake.set()
 
     def _wait_for_room(self) -> bool:
         """Wait (lock held) until the buffer has room; ``False`` at the deadline.
@@ -276,8 +282,19 @@ class LogCollector:
         """
         if self._shedding or self._abandoned:
             return False
+        self._waiting += 1
+        try:
+            return self._wait_until_resumed()
+        finally:
+            self._waiting -= 1
+
+    def _wait_until_resumed(self) -> bool:
         deadline = time.monotonic() + self._put_timeout_s
-        while len(self._buffer) >= self._max_buffer:
+        # Hysteresis: once full, wait until half of it is written. Producers that run while
+        # the flush thread is inside SQLite make it queue for the GIL after every row (apsw
+        # releases it around each step); letting it write several batches alone, then
+        # refilling, doubles flood throughput (docs/performance.md).
+        while len(self._buffer) > self._resume_level:
             self._wake.set()
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._gave_up():
@@ -286,8 +303,8 @@ class LogCollector:
         return True
 
     def _gave_up(self) -> bool:
-        """Another producer started dropping, or shutdown abandoned the buffer (lock held)."""
-        return self._shedding or self._abandoned
+        """Another producer started dropping, or the flush thread is gone (lock held)."""
+        return self._shedding or self._abandoned or self._stopped
 
     def _count_drop(self, execution_id: str, why: str) -> None:
         """Count one lost entry (lock held); reported once per episode."""
@@ -320,7 +337,7 @@ class LogCollector:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while self._done < target:
-                if not self._thread.is_alive():
+                if self._stopped:
                     return False
                 if deadline is None:
                     self._changed.wait(0.5)
@@ -378,6 +395,7 @@ class LogCollector:
         """A snapshot of the collector's counters."""
         with self._lock:
             samples = sorted(self._commit_ms)
+            p50 = samples[len(samples) // 2] if samples else 0.0
             p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))] if samples else 0.0
             return CollectorStats(
                 logged=self._logged,
@@ -386,12 +404,21 @@ class LogCollector:
                 pending=self._logged - self._done,
                 transactions=self._transactions,
                 failures=self._failures,
+                commit_p50_ms=p50,
                 commit_p99_ms=p99,
             )
 
     # -- the flush thread -----------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            with self._lock:
+                self._stopped = True
+                self._changed.notify_all()
+
+    def _loop(self) -> None:
         batch: list[_Row] = []
         while True:
             try:
@@ -409,10 +436,14 @@ class LogCollector:
         """Block until a batch is due and take it; empty list means: stop."""
         while True:
             with self._lock:
+                self._signaled = False
                 if self._abandoned:
                     return []
                 size = len(self._buffer)
-                if size:
+                wait: float | None = self._refill_wait(size)
+                if wait:
+                    pass  # producers were just released: let them refill without contention
+                elif size:
                     age = self._clock() - self._buffer[0][3]
                     if (
                         size >= self._max_batch
@@ -423,15 +454,29 @@ class LogCollector:
                         take = min(size, self._max_txn)
                         batch = [self._buffer.popleft() for _ in range(take)]
                         self._taken += take
-                        self._changed.notify_all()  # room for waiting producers
                         return batch
-                    wait: float | None = (self._max_age_ms - age) / 1000
+                    wait = (self._max_age_ms - age) / 1000
                 elif self._closing:
                     return []
                 else:
                     wait = None
             self._wake.wait(wait)
             self._wake.clear()
+
+    def _refill_wait(self, size: int) -> float | None:
+        """Seconds to hold the next transaction while released producers refill (lock held).
+
+        Waiting producers are released only after a commit, and the next transaction waits
+        until they have filled the buffer (or briefly): the two never compete for the GIL,
+        which is what keeps a flood's commits short.
+        """
+        if not self._refill_until:
+            return None
+        remaining = self._refill_until - time.monotonic()
+        if remaining <= 0 or size >= self._max_buffer or self._closing or self._force > self._taken:
+            self._refill_until = 0.0
+            return None
+        return remaining
 
     def _write_with_retry(self, batch: list[_Row]) -> list[_Row]:
         """Write ``batch``; retry until it succeeds. Returns what is left (empty when done)."""
@@ -484,7 +529,9 @@ class LogCollector:
             self._written += len(batch) - len(refused)
             self._done += len(batch)
             self._dropped += len(refused)
-            self._changed.notify_all()
+            if self._waiting and len(self._buffer) <= self._resume_level:
+                self._refill_until = time.monotonic() + _REFILL_S
+            self._changed.notify_all()  # room for waiting producers, progress for flush()
         if refused:
             self._report(
                 f"autokestra: {len(refused)} log entries refused by the database "
@@ -504,7 +551,14 @@ class LogCollector:
                             raise
                         ok[i] = False
             else:
-                conn.executemany(_INSERT, batch)
+                start = 0
+                for size, statement in _CHUNKS:
+                    while len(batch) - start >= size:
+                        values = list(chain.from_iterable(batch[start : start + size]))
+                        conn.execute(statement, values)
+                        start += size
+                if start < len(batch):
+                    conn.executemany(_INSERT, batch[start:])
             for row, stored in zip(batch, ok, strict=True):
                 if stored:
                     counts[row[0]] = counts.get(row[0], 0) + 1
