@@ -24,6 +24,16 @@ EXPECTED_INDEX = {
     Shape.BEFORE_TS: "idx_logs_execution (execution_id=? AND timestamp<?)",
     Shape.AFTER_ID: "idx_logs_cursor (execution_id=? AND id>? AND id<?)",
 }
+# With --task, keyset shapes walk the task index inside the execution's time window.
+EXPECTED_TASK_INDEX = {
+    Shape.FROM_TS: "idx_logs_task (task_id=? AND timestamp>? AND timestamp<?)",
+    Shape.SAME_TS_AFTER: "idx_logs_task (task_id=? AND timestamp=? AND rowid>? AND rowid<?)",
+    Shape.AFTER_TS: "idx_logs_task (task_id=? AND timestamp>? AND timestamp<?)",
+    Shape.UNTIL_TS: "idx_logs_task (task_id=? AND timestamp>? AND timestamp<?)",
+    Shape.SAME_TS_BEFORE: "idx_logs_task (task_id=? AND timestamp=? AND rowid<?)",
+    Shape.BEFORE_TS: "idx_logs_task (task_id=? AND timestamp>? AND timestamp<?)",
+    Shape.AFTER_ID: EXPECTED_INDEX[Shape.AFTER_ID],
+}
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +77,8 @@ class TestQueryPlans:
         assert len(details) == 1, details
         (detail,) = details
         assert detail.startswith("SEARCH execution_logs USING"), detail
-        assert EXPECTED_INDEX[shape] in detail, detail
+        expected = EXPECTED_TASK_INDEX if flags["task"] else EXPECTED_INDEX
+        assert expected[shape] in detail, detail
         assert "TEMP B-TREE" not in detail
         assert not any(line.startswith("SCAN") for line in details)
 

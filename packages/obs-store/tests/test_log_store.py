@@ -232,6 +232,32 @@ class TestFilters:
             LogFilter(**kwargs)
 
 
+class TestTaskQueries:
+    def test_task_rows_of_concurrent_executions_are_excluded(
+        self, writer: Writer, store: LogStore
+    ) -> None:
+        """Another execution's rows of the same task id, interleaved in time, never leak in."""
+        add_execution(writer, "e1")
+        add_execution(writer, "e2")
+        add_execution(writer, "e0")
+        add_logs(writer, "e0", [entry(f"before {i}", i) for i in range(50)])
+        for i in range(2_600):
+            if i % 500 == 0:
+                add_logs(writer, "e2", [entry(f"other {i}", 100 + i // 2)])
+        add_logs(writer, "e1", [entry(f"mine {i}", 100 + i // 2) for i in range(2_600)])
+        add_logs(writer, "e1", [entry("edge other task", 99, task="x")])
+        add_logs(writer, "e1", [entry("first", 99), entry("last", 5_000)])
+        add_logs(writer, "e2", [entry("later other", 5_000)])
+        expected = ["first", *[f"mine {i}" for i in range(2_600)], "last"]
+        assert messages(store.logs_for_task("e1", "build")) == expected
+        got = messages(store.logs_for_task("e1", "build", LogFilter(tail=1_500)))
+        assert got == expected[-1_500:]
+        got = messages(store.logs_for_task("e1", "build", LogFilter(tail=5)))
+        assert got == expected[-5:]
+        got = messages(store.logs_for_task("e1", "build", LogFilter(since_ms=1_399)))
+        assert got == [f"mine {i}" for i in range(2_598, 2_600)] + ["last"]
+
+
 class TestTail:
     def test_large_tail_streams_the_last_entries(self, writer: Writer, store: LogStore) -> None:
         """A tail larger than a page returns exactly the last N entries, oldest first."""

@@ -77,7 +77,7 @@ class _Output:
                 for record in records:
                     self._app.out.print(self._renderer.styled(record), end="")
                 return
-            self._stream.write("".join(map(self._renderer.line, records)))
+            self._stream.write(self._renderer.page(records))
         elif self.mode == "jsonl":
             clock = self._clock
             self._stream.write("".join(to_json(record_object(r, clock)) + "\n" for r in records))

@@ -12,6 +12,7 @@ escapes from plugin output are shown, never interpreted; rich never sees a marku
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from rich.cells import cell_len
@@ -42,24 +43,50 @@ class IsoClock:
         return f"{self._prefix}{millis:03d}Z"
 
 
+def _escape_message(message: str) -> str:
+    # Fast path: printable ASCII has nothing to escape (isascii is O(1), isprintable a C loop;
+    # both are false for control characters, newline and tab included).
+    if message.isascii() and message.isprintable():
+        return message
+    return escape_control(message)
+
+
 class TextRenderer:
     """Formats records as the human text lines of CLI.md (without colour)."""
 
     def __init__(self) -> None:
         self._clock = IsoClock()
+        # Sources and task ids repeat on almost every line: escape each distinct one once.
+        self._labels: dict[tuple[str, str | None], str] = {}
+
+    def _label(self, source: str, task_id: str | None) -> str:
+        key = (source, task_id)
+        label = self._labels.get(key)
+        if label is None:
+            if len(self._labels) > 4096:  # bound the cache on pathological logs
+                self._labels.clear()
+            label = (
+                f"[{escape_control(source, keep_newlines=False)}] "
+                f"{escape_control(task_id or '-', keep_newlines=False)} "
+            )
+            self._labels[key] = label
+        return label
 
     def line(self, record: LogRecord) -> str:
         """The entry as text, ending with a newline (several lines if the message has some)."""
         prefix = (
             f"{self._clock.iso(record.timestamp)} {record.level:<5} "
-            f"[{escape_control(record.source, keep_newlines=False)}] "
-            f"{escape_control(record.task_id or '-', keep_newlines=False)} "
+            f"{self._label(record.source, record.task_id)}"
         )
-        message = escape_control(record.message)
+        message = _escape_message(record.message)
         if "\n" in message:
             indent = "\n" + " " * cell_len(prefix)
             message = message.replace("\n", indent)
-        return prefix + message + "\n"
+        return f"{prefix}{message}\n"
+
+    def page(self, records: Iterable[LogRecord]) -> str:
+        """Several entries as one string (one write per page)."""
+        return "".join(map(self.line, records))
 
     def styled(self, record: LogRecord) -> Text:
         """The entry as rich ``Text``, coloured by level (for a terminal)."""

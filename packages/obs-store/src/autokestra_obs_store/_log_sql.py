@@ -11,8 +11,13 @@ Index use (pinned by ``EXPLAIN QUERY PLAN`` tests):
   burst of equal timestamps on every page; so a page after a key is read as two range scans:
   the rest of the key's timestamp (``timestamp = ? AND id > ?``), then ``timestamp > ?``.
 - the follow cursor walks ``idx_logs_cursor (execution_id, id)``.
-- ``task_id`` is compared as ``+task_id``: ``idx_logs_task (task_id, timestamp)`` spans every
-  execution that ever ran a task of that name, while one execution's rows are bounded.
+- a ``--task`` query walks ``idx_logs_task (task_id, timestamp)`` inside the execution's time
+  window (its first and last log timestamps), with ``+execution_id`` checked per row: that
+  index alone spans every execution that ever ran a task of that name, and the execution's
+  own index would read all of its other tasks' rows (99% of a 100-task execution). The
+  window's lower bound is folded into the start key of forward pages and its upper bound
+  into the start of backward ones, so each statement has one lower and one upper bound.
+- the follow cursor compares ``+task_id`` (new rows are few; the cursor index is right).
 
     sql = select_sql(Shape.AFTER_TS, task=True, levels=False, source=False, text=False,
                      attempt=False, since=False)
@@ -33,6 +38,10 @@ _SELECT = (
     "SELECT id, execution_id, task_id, attempt, timestamp, level, source, message, metadata"
     " FROM execution_logs WHERE execution_id = ?"
 )
+_SELECT_BY_TASK = (
+    "SELECT id, execution_id, task_id, attempt, timestamp, level, source, message, metadata"
+    " FROM execution_logs WHERE +execution_id = ? AND task_id = ?"
+)
 # Filter fragments, in the fixed order their parameters are bound.
 _TASK = " AND +task_id = ?"
 # Always four slots: a smaller level set repeats one of its members, so the SQL text is fixed.
@@ -41,6 +50,9 @@ _SOURCE = " AND substr(source, 1, ?) = ?"
 _TEXT = " AND message LIKE ? ESCAPE '\\'"
 _ATTEMPT = " AND attempt = ?"
 _SINCE = " AND timestamp >= ?"
+# The far end of the execution's time window, for task queries (see the module docstring).
+_WINDOW_END_FORWARD = " AND timestamp <= ?"
+_WINDOW_END_BACKWARD = " AND timestamp >= ?"
 # Every query is bounded by the highest id visible when it started (see _log_store.py).
 _UPPER = " AND id <= ?"
 
@@ -63,6 +75,16 @@ class Shape(enum.Enum):
     #: Follow cursor: ``id > ?`` in id order.
     AFTER_ID = " AND id > ? ORDER BY id LIMIT ?"
 
+    @property
+    def windowed(self) -> bool:
+        """Whether a task query of this shape carries the window's far end (keyset shapes)."""
+        return self is not Shape.AFTER_ID
+
+    @property
+    def backward(self) -> bool:
+        """Whether the shape walks from newer to older entries."""
+        return self in (Shape.UNTIL_TS, Shape.SAME_TS_BEFORE, Shape.BEFORE_TS)
+
 
 @lru_cache(maxsize=512)
 def select_sql(
@@ -78,10 +100,12 @@ def select_sql(
     """Return the statement for ``shape`` with the given filter fragments.
 
     Parameters bind in this order: execution_id, [task_id], [4 levels], [source length,
-    source], [pattern], [attempt], [since], upper id, then the shape's own parameters.
+    source], [pattern], [attempt], [since], [window end: task and keyset shapes], upper id,
+    then the shape's own parameters.
     """
-    sql = _SELECT
-    if task:
+    by_task_index = task and shape.windowed
+    sql = _SELECT_BY_TASK if by_task_index else _SELECT
+    if task and not by_task_index:
         sql += _TASK
     if levels:
         sql += _LEVELS
@@ -93,8 +117,18 @@ def select_sql(
         sql += _ATTEMPT
     if since:
         sql += _SINCE
+    if by_task_index:
+        sql += _WINDOW_END_BACKWARD if shape.backward else _WINDOW_END_FORWARD
     return sql + _UPPER + shape.value
 
+
+#: First and last log timestamps of the execution (two seeks on idx_logs_execution).
+WINDOW_SQL = (
+    "SELECT (SELECT timestamp FROM execution_logs WHERE execution_id = ?1"
+    " ORDER BY timestamp LIMIT 1),"
+    " (SELECT timestamp FROM execution_logs WHERE execution_id = ?1"
+    " ORDER BY timestamp DESC LIMIT 1)"
+)
 
 #: State of the execution and the highest log id visible, read in one statement (one
 #: snapshot): every id at or below it is committed, since SQLite serializes writers and

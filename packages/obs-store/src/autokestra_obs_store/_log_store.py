@@ -16,6 +16,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from itertools import compress
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -28,6 +29,7 @@ from ._log_sql import (
     MIN_INT64,
     PAGE_SIZE,
     STATE_AND_HIGH_WATER_SQL,
+    WINDOW_SQL,
     Shape,
     select_sql,
 )
@@ -84,20 +86,28 @@ def _parse_metadata(text: str) -> dict[str, Any]:
 
 def records_from_rows(rows: Sequence[Row]) -> list[LogRecord]:
     """Turn one page of ``execution_logs`` rows into records, parsing metadata JSON."""
-    if not any(map(_metadata_of, rows)):
-        return list(map(_make_record, rows))
-    return [
-        _make_record(row)
-        if row[_METADATA] is None
-        else _make_record((*row[:_METADATA], _parse_metadata(row[_METADATA])))
-        for row in rows
-    ]
+    records = list(map(_make_record, rows))
+    # Only the few rows with metadata take a Python-level step (compress runs in C).
+    for index in compress(range(len(rows)), map(_metadata_of, rows)):
+        row = rows[index]
+        records[index] = _make_record((*row[:_METADATA], _parse_metadata(row[_METADATA])))
+    return records
 
 
 class _Query:
     """One filtered query of one execution: SQL variants and the parameters they share."""
 
-    def __init__(self, execution_id: str, flt: LogFilter, upper_id: int, *, since: bool) -> None:
+    def __init__(
+        self,
+        execution_id: str,
+        flt: LogFilter,
+        upper_id: int,
+        *,
+        since: bool,
+        window: tuple[int, int] | None = None,
+    ) -> None:
+        #: The execution's (first, last) log timestamps; task queries stay inside them.
+        self.window = window
         self.flags = {
             "task": flt.task_id is not None,
             "levels": flt.levels is not None,
@@ -120,13 +130,33 @@ class _Query:
             params.append(flt.attempt)
         if since and flt.since_ms is not None:
             params.append(flt.since_ms)
-        params.append(upper_id)
         self.params = tuple(params)
+        self.upper: tuple[int, ...] = (upper_id,)
+        if flt.task_id is not None:
+            low, high = window if window is not None else (MIN_INT64, MAX_INT64)
+            self.forward_tail: tuple[int, ...] = (high, upper_id)
+            self.backward_tail: tuple[int, ...] = (low, upper_id)
+        else:
+            self.forward_tail = self.backward_tail = self.upper
+
+    @property
+    def first_timestamp(self) -> int:
+        """Where a forward walk may start: the window's start (or the smallest integer)."""
+        return self.window[0] if self.window is not None else MIN_INT64
+
+    @property
+    def last_timestamp(self) -> int:
+        """Where a backward walk may start: the window's end (or the largest integer)."""
+        return self.window[1] if self.window is not None else MAX_INT64
 
     def fetch(self, conn: apsw.Connection, shape: Shape, *extra: int) -> list[Row]:
         sql = select_sql(shape, **self.flags)
+        if not (self.flags["task"] and shape.windowed):
+            middle = self.upper
+        else:
+            middle = self.backward_tail if shape.backward else self.forward_tail
         # fetchall: the statement is finished (and its read snapshot released) at once.
-        return conn.execute(sql, self.params + extra).fetchall()
+        return conn.execute(sql, self.params + middle + extra).fetchall()
 
 
 class LogStore:
@@ -216,7 +246,12 @@ class LogStore:
         """Matching entries with ``id <= high`` in ``(timestamp, id)`` order (tail applied)."""
         if high <= 0:
             return iter(())
-        query = _Query(execution_id, flt, high, since=False)
+        window = None
+        if flt.task_id is not None:
+            first, last = self._conn.execute(WINDOW_SQL, (execution_id,)).fetchall()[0]
+            if isinstance(first, int) and isinstance(last, int):
+                window = (first, last)
+        query = _Query(execution_id, flt, high, since=False, window=window)
         if flt.tail is None:
             return self._forward(query, flt.since_ms, None)
         return self._tail(query, flt)
@@ -227,7 +262,9 @@ class LogStore:
         """Forward keyset pages: from ``since_ms`` (inclusive), or after the key ``after``."""
         conn = self._conn
         if after is None:
-            start = MIN_INT64 if since_ms is None else since_ms
+            start = query.first_timestamp
+            if since_ms is not None:
+                start = max(start, since_ms)
             rows = query.fetch(conn, Shape.FROM_TS, start, PAGE_SIZE)
         else:
             rows = self._page_after(query, after)
@@ -249,7 +286,7 @@ class LogStore:
     def _backward(self, query: _Query, limit: int) -> Iterator[list[Row]]:
         """Backward keyset pages (newest first) of at most ``limit`` rows each."""
         conn = self._conn
-        rows = query.fetch(conn, Shape.UNTIL_TS, MAX_INT64, limit)
+        rows = query.fetch(conn, Shape.UNTIL_TS, query.last_timestamp, limit)
         while rows:
             yield rows
             if len(rows) < limit:
