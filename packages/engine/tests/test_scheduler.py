@@ -221,6 +221,11 @@ class TestScheduler:
             " AND message LIKE 'Cancel%'"
         )
         assert (None, "Cancellation requested by user:tester: changed my mind") in warns
+        ((requested_at, noticed_at),) = harness.rows(
+            "SELECT e.cancel_requested_at, l.timestamp FROM executions e JOIN execution_logs l"
+            " ON l.execution_id = e.execution_id WHERE l.message LIKE 'Cancellation requested%'"
+        )
+        assert noticed_at - requested_at < 250  # DESIGN: noticed within 250 ms
         assert any(t == "sleeper" and "Cancelling task sleeper" in m for t, m in warns)
 
     def test_workflow_timeout(self, harness: Harness) -> None:
