@@ -6,6 +6,7 @@ sibling distributions named in its [project].dependencies.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -104,6 +105,25 @@ def demo(session: nox.Session) -> None:
     """Run the demo on the default embedded database (./.autokestra/autokestra.db)."""
     session.install(*_editable(_all_packages()))
     session.run("workflow", "db", "migrate")
+    # Every example runs; failing-pipeline is meant to fail (exit 1), so 1 is not an error.
+    secret_env = {"AUTOKESTRA_SECRET_API_TOKEN": "demo-t0ken-4f2a9c1e"}
+    for example in sorted((ROOT / "examples" / "workflows").glob("*.yaml")):
+        session.run("workflow", "run", str(example), env=secret_env, success_codes=[0, 1])
+    session.run("workflow", "execution", "list")
+    listing = session.run(
+        "workflow",
+        "execution",
+        "list",
+        "--workflow",
+        "fan-out-fan-in",
+        "--limit",
+        "1",
+        "--json",
+        silent=True,
+    )
+    execution_id = json.loads(str(listing)[str(listing).index("[") :])[0]["execution_id"]
+    session.run("workflow", "execution", "logs", execution_id)
+    session.run("workflow", "execution", "inspect", execution_id, "--timeline")
     session.run("workflow", "db", "status")
 
 
