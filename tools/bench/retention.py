@@ -110,7 +110,7 @@ def main() -> None:
         seed(db, args.rows)
         print(f"seeded {args.rows} expired rows in {time.perf_counter() - started:.1f}s")
         child = subprocess.Popen(
-            [sys.executable, __file__, "--collector", str(db), str(stop)],
+            [sys.executable, "-P", __file__, "--collector", str(db), str(stop)],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -136,6 +136,10 @@ def main() -> None:
     print(f"  in {seconds:.1f}s: {rate:,.0f} rows/s, {report.batches} batches of <= 1000 rows")
     print(f"- write-lock hold per batch: {_summary(holds)}")
     print(f"- longest write-lock hold of one batch: {report.longest_batch_ms:.1f} ms")
+    print(
+        f"- WAL checkpoints between batches: {report.checkpoints}, longest "
+        f"{report.longest_checkpoint_ms:.1f} ms"
+    )
     print(f"- collector write latency, baseline (no purge): {_summary(baseline)}")
     print(f"- collector write latency, during the purge:   {_summary(during)}")
     if baseline and during:

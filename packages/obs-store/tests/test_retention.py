@@ -135,15 +135,29 @@ class TestPurge:
         """Rows before the cutoff go; rows at or after it, and of live executions, stay."""
         seed_both_sides(writer)
         report = purge(writer, CUTOFF)
-        assert (report.log_rows, report.audit_rows) == (6, 6)
+        assert report.log_rows == 6
         conn = connect(db_path, readonly=True)
         for state in ("success", "failed", "cancelled"):
             assert timestamps(conn, "logs", state) == [CUTOFF, CUTOFF + 1]
-            assert timestamps(conn, "audit", state) == [CUTOFF, CUTOFF + 1]
         for state in ("running", "pending", "waiting"):
             assert len(timestamps(conn, "logs", state)) == 4
             assert len(timestamps(conn, "audit", state)) == 4
         conn.close()
+
+    def test_audit_trails_go_whole(self, writer: Writer, db_path: Path) -> None:
+        """A trail entirely before the cutoff goes; one straddling it stays whole and valid."""
+        seed_both_sides(writer)
+        add_execution(writer, "old", "SUCCESS")
+        add_audit(writer, "old", [CUTOFF - 3, CUTOFF - 2, CUTOFF - 1])
+        report = purge(writer, CUTOFF)
+        assert report.audit_rows == 3
+        conn = connect(db_path, readonly=True)
+        assert timestamps(conn, "audit", "old") == []
+        for state in ("success", "failed", "cancelled"):
+            assert len(timestamps(conn, "audit", state)) == 4
+        conn.close()
+        later = purge(writer, CUTOFF + 2)
+        assert later.audit_rows == 12  # now whole trails of the three finished executions
 
     def test_log_entry_count_follows_the_rows(self, writer: Writer) -> None:
         """log_entry_count is decremented in the same transaction as the deletes."""
@@ -250,7 +264,7 @@ class TestResume:
         """SIGKILL mid-purge keeps whole batches only; a rerun deletes exactly the rest."""
         add_execution(writer, "old", "SUCCESS")
         add_logs(writer, "old", [*range(1000), CUTOFF, CUTOFF + 1])
-        add_audit(writer, "old", [1, 2, CUTOFF])
+        add_audit(writer, "old", [1, 2])
         add_execution(writer, "live", "RUNNING")
         add_logs(writer, "live", list(range(50)))
         with subprocess.Popen(
@@ -273,7 +287,7 @@ class TestResume:
         assert report.log_rows == left - 2
         assert report.audit_rows == 2
         assert timestamps(conn, "logs", "old") == [CUTOFF, CUTOFF + 1]
-        assert timestamps(conn, "audit", "old") == [CUTOFF]
+        assert timestamps(conn, "audit", "old") == []
         assert len(timestamps(conn, "logs", "live")) == 50
         count = conn.execute(
             "SELECT log_entry_count FROM executions WHERE execution_id = 'old'"

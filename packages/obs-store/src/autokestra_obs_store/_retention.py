@@ -1,7 +1,9 @@
 """Log retention: delete expired log rows and audit events of finished executions, in batches.
 
 Rows of an execution are deleted only once the execution is terminal (SUCCESS, FAILED,
-CANCELLED) and only when their own ``timestamp`` is strictly before the cutoff. Each batch
+CANCELLED): log rows whose own ``timestamp`` is strictly before the cutoff, and audit events
+as a whole trail once every event of the execution is before the cutoff (a hash chain with
+its older half cut off would fail verification). Each batch
 of at most ``batch_size`` rows is one short ``BEGIN IMMEDIATE`` transaction on the process's
 ``Writer``, so collectors of the same database never wait long for the write lock, and a
 purge killed at any point leaves only whole batches done: running it again finishes the job.
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import apsw
 
@@ -42,6 +45,10 @@ DEFAULT_BATCH_SIZE = 1000
 DEFAULT_PAUSE_FACTOR = 1.0
 #: Shortest pause after a batch, in seconds.
 MIN_PAUSE_S = 0.002
+#: WAL size after which the purge checkpoints between batches. Deletes rewrite many pages
+#: (secure_delete zeroes them), so the WAL grows fast; left to the writer's 5 s / 64 MiB
+#: checkpoint, one commit would carry a multi-second WAL copy (measured: 2 s).
+DEFAULT_CHECKPOINT_BYTES = 8 * 1024 * 1024
 DAY_MS = 86_400_000
 
 # Candidates: terminal executions with at least one expired row (one index seek each).
@@ -52,11 +59,16 @@ AND EXISTS (SELECT 1 FROM execution_logs AS l
             WHERE l.execution_id = e.execution_id AND l.timestamp < ?)
 ORDER BY e.execution_id
 """
+# An audit trail is a hash chain: deleting its older half would make every verification of
+# the rest report tampering. So a trail goes as a whole, once all of it is before the cutoff
+# (its last event, the terminal one, included); a trail straddling the cutoff stays whole.
 _AUDIT_CANDIDATES = """
 SELECT e.execution_id FROM executions AS e
 WHERE e.state IN ('SUCCESS', 'FAILED', 'CANCELLED')
 AND EXISTS (SELECT 1 FROM execution_audit_events AS a
             WHERE a.execution_id = e.execution_id AND a.timestamp < ?)
+AND NOT EXISTS (SELECT 1 FROM execution_audit_events AS a
+                WHERE a.execution_id = e.execution_id AND a.timestamp >= ?)
 ORDER BY e.execution_id
 """
 
@@ -169,7 +181,8 @@ class PurgeReport:
     entries (see ``_SELECT_LOGS``); ``longest_batch_ms`` is the longest time one batch held
     the database write lock (from ``BEGIN IMMEDIATE`` acquired to ``COMMIT`` done, including
     the writer's periodic WAL checkpoint when one follows that commit); ``last_batch_ms`` is
-    that time for the latest batch (progress callbacks see every batch's).
+    that time for the latest batch (progress callbacks see every batch's). ``checkpoints``
+    and ``longest_checkpoint_ms`` count the WAL checkpoints the purge ran between batches.
     """
 
     cutoff_ms: int
@@ -179,6 +192,8 @@ class PurgeReport:
     batches: int = 0
     longest_batch_ms: float = 0.0
     last_batch_ms: float = 0.0
+    checkpoints: int = 0
+    longest_checkpoint_ms: float = 0.0
     elapsed_ms: float = 0.0
     dry_run: bool = False
 
@@ -188,7 +203,8 @@ ProgressCallback = Callable[[PurgeReport], None]
 
 
 def _candidates(conn: apsw.Connection, query: str, cutoff_ms: int) -> list[str]:
-    return [str(row[0]) for row in conn.execute(query, (cutoff_ms,)).fetchall()]
+    params = (cutoff_ms, cutoff_ms) if query is _AUDIT_CANDIDATES else (cutoff_ms,)
+    return [str(row[0]) for row in conn.execute(query, params).fetchall()]
 
 
 def _count(conn: apsw.Connection, query: str, execution_id: str, cutoff_ms: int) -> tuple[int, int]:
@@ -252,6 +268,18 @@ class _TablePurge:
         return deleted, size
 
 
+def _checkpoint_if_large(writer: Writer, wal: Path, limit: int) -> float | None:
+    """Checkpoint when the WAL exceeds ``limit`` bytes; returns how long it took (ms)."""
+    try:
+        if wal.stat().st_size < limit:
+            return None
+    except FileNotFoundError:
+        return None
+    started = time.perf_counter()
+    writer.checkpoint()
+    return (time.perf_counter() - started) * 1000
+
+
 def purge(
     writer: Writer,
     cutoff_ms: int,
@@ -260,11 +288,13 @@ def purge(
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
     pause_factor: float = DEFAULT_PAUSE_FACTOR,
+    checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
 ) -> PurgeReport:
     """Delete log rows and audit events older than ``cutoff_ms`` of terminal executions.
 
     "Older than" is strict: a row whose timestamp equals the cutoff is kept. Rows of
-    executions that are not terminal are never touched; execution and task rows stay.
+    executions that are not terminal are never touched; execution and task rows stay. An
+    execution's audit events go together, once all of them are older than the cutoff.
 
     Args:
         writer: the process's one writer; every batch is its own transaction on it.
@@ -276,6 +306,8 @@ def purge(
             long as the batch held it (at least ``MIN_PAUSE_S``). Another process waiting
             for the lock polls with growing sleeps (SQLite's busy handler); without a pause
             the purge would win every race and starve it (measured: 130 ms waits).
+        checkpoint_bytes: checkpoint the WAL between batches once it is this large, so
+            no single commit carries a long checkpoint.
 
     Returns:
         The totals; ``bytes_freed`` is an estimate (see :class:`PurgeReport`).
@@ -289,6 +321,7 @@ def purge(
     if dry_run:
         return _dry_run(writer, cutoff_ms, started)
     report = PurgeReport(cutoff_ms=cutoff_ms)
+    wal = Path(f"{writer.path}-wal")
     with writer.locked() as conn:
         register_retention_guard(conn, cutoff_ms)
     try:
@@ -308,6 +341,7 @@ def purge(
                 held_ms = held_s * 1000
                 if not deleted:
                     continue
+                checkpoint_ms = _checkpoint_if_large(writer, wal, checkpoint_bytes)
                 if pause_factor > 0:
                     time.sleep(max(MIN_PAUSE_S, held_s * pause_factor))
                 logs, audits = (deleted, 0) if table.counts_logs else (0, deleted)
@@ -319,6 +353,8 @@ def purge(
                     batches=report.batches + 1,
                     longest_batch_ms=max(report.longest_batch_ms, held_ms),
                     last_batch_ms=held_ms,
+                    checkpoints=report.checkpoints + (checkpoint_ms is not None),
+                    longest_checkpoint_ms=max(report.longest_checkpoint_ms, checkpoint_ms or 0.0),
                     elapsed_ms=(time.perf_counter() - started) * 1000,
                 )
                 if progress is not None:
