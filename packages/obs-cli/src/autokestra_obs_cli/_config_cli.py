@@ -41,7 +41,9 @@ def configured_db_path(config_path: Path) -> Path | None:
         CliError: the config file is unreadable or invalid.
     """
     try:
-        config = load_config(config_path, os.environ)
+        # No environment: AUTOKESTRA_DB is known to be unset here, and a bad engine variable
+        # (say AUTOKESTRA_MAX_CONCURRENT_TASKS) must not break commands that only read logs.
+        config = load_config(config_path, {})
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
     default = EngineConfig().db_path
