@@ -16,6 +16,7 @@ from autokestra_engine import (
     Dag,
     Engine,
     EngineConfig,
+    ExecutionStore,
     PluginExecutor,
     PluginRegistry,
     SecretStore,
@@ -24,7 +25,7 @@ from autokestra_engine import (
     parse_workflow,
 )
 from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import open_reader, open_writer
+from autokestra_obs_schema import StorageFull, open_reader, open_writer
 
 
 class Harness:
@@ -271,3 +272,33 @@ class TestScheduler:
         (count,) = harness.rows("SELECT log_entry_count FROM executions")[0]
         assert harness.rows("SELECT count(*) FROM execution_logs") == [(count,)]
         assert count > 10
+
+
+class _FullDiskStore(ExecutionStore):
+    """The real store, except that queueing task ``second`` hits a full disk."""
+
+    def task_queued(self, execution_id: str, task_id: str) -> None:
+        if task_id == "second":
+            raise StorageFull("Database or disk is full: injected")
+        super().task_queued(execution_id, task_id)
+
+
+class TestEngineError:
+    def test_scheduler_failure_stops_tasks_and_fails_execution(self, harness: Harness) -> None:
+        """A storage error in the loop stops running plugins and ends FAILED/ENGINE_ERROR."""
+        eid = harness.create(
+            "id: broken\ntasks:\n"
+            "  - {id: first, type: core/shell.run, inputs: {command: sleep 30}}\n"
+            "  - {id: second, type: core/shell.run, inputs: {command: sleep 30}}\n"
+        )
+        harness.engine.store = _FullDiskStore(harness.writer)
+        started = time.monotonic()
+        assert harness.engine.run(eid) is State.FAILED
+        assert time.monotonic() - started < 10
+        assert harness.rows("SELECT state, reason_code FROM executions") == [
+            ("FAILED", "ENGINE_ERROR")
+        ]
+        assert harness.tasks(eid)["second"] == ("CANCELLED", "ENGINE_ERROR")
+        assert harness.tasks(eid)["first"][0] == "CANCELLED"
+        kind, meta = harness.audit(eid)[-1]
+        assert kind == "FAILED" and "disk is full" in meta["error_message"]

@@ -36,6 +36,8 @@ CANCEL_POLL_S = 0.1
 HEARTBEAT_S = 5.0
 #: Longest the loop sleeps waiting for a task to finish before re-checking everything.
 TICK_S = 0.05
+#: After an engine error, how long running attempts get to be stopped before giving up.
+ABORT_WAIT_S = 30.0
 
 
 class Dag:
@@ -138,7 +140,19 @@ class ExecutionRun:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> State:
-        """Block until the execution is terminal; returns its final state."""
+        """Block until the execution is terminal; returns its final state.
+
+        Raises:
+            StorageError: the database failed and the execution could not even be recorded
+                as FAILED (its running tasks are stopped first).
+        """
+        try:
+            self._loop()
+        except Exception as exc:  # a broken engine must still stop its plugin processes
+            return self._abort(exc)
+        return self._finish()
+
+    def _loop(self) -> None:
         eid = self._ctx.execution_id
         deadline = (
             None
@@ -168,18 +182,45 @@ class ExecutionRun:
             if not self._ctx.cancel.is_set():
                 self._dispatch()
             if not self._dispatched and not self._runnable_left():
-                break
+                return
+            self._drain(TICK_S)
+
+    def _drain(self, timeout: float) -> None:
+        """Collect every finished task, waiting up to ``timeout`` for the first one."""
+        try:
+            outcome = self._done.get(timeout=timeout)
+        except queue.Empty:
+            return
+        self._collect(outcome)
+        while True:
             try:
-                outcome = self._done.get(timeout=TICK_S)
+                self._collect(self._done.get_nowait())
             except queue.Empty:
-                continue
-            self._collect(outcome)
-            while True:
-                try:
-                    self._collect(self._done.get_nowait())
-                except queue.Empty:
-                    break
-        return self._finish()
+                return
+
+    def _abort(self, exc: Exception) -> State:
+        """The loop itself failed: stop every task, then record the execution FAILED."""
+        message = self._ctx.redactor.redact(f"Engine error: {type(exc).__name__}: {exc}")
+        self._ctx.log(LogLevel.ERROR, message, source=SCHEDULER)
+        self._ctx.cancel.trigger(Reason.ENGINE_ERROR, by="system", reason="engine error")
+        deadline = time.monotonic() + ABORT_WAIT_S
+        while self._dispatched and time.monotonic() < deadline:
+            self._drain(TICK_S)
+        self._ctx.collector.flush_execution(self._ctx.execution_id)
+        try:
+            self._store.cancel_open_tasks(self._ctx.execution_id, Reason.ENGINE_ERROR)
+            self._store.finish_execution(
+                self._ctx.execution_id,
+                State.FAILED,
+                terminal_event=AuditEventType.FAILED,
+                terminal_metadata={"error_message": message, "reason": Reason.ENGINE_ERROR.value},
+                reason=Reason.ENGINE_ERROR,
+                message=message,
+            )
+        except Exception:
+            raise exc from None
+        self._ctx.emit(None, State.FAILED, reason=Reason.ENGINE_ERROR)
+        return State.FAILED
 
     def _runnable_left(self) -> bool:
         if self._ctx.cancel.is_set():
