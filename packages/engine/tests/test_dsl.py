@@ -111,6 +111,23 @@ tasks:
         )
         assert workflow.task("b").needs == ("a",)
 
+    def test_anchors_merge_keys_and_x_keys(self) -> None:
+        """YAML anchors and `<<` merge keys work; top-level `x-` keys hold shared snippets."""
+        workflow = parse_workflow(
+            """\
+id: w
+x-log: &log {type: core/log.emit, retry: {max: 1}}
+tasks:
+  - {<<: *log, id: a, inputs: {message: one}}
+  - {<<: *log, id: b, inputs: {message: two}}
+""",
+            REGISTRY,
+        )
+        assert [(t.id, t.type, t.retry.max) for t in workflow.tasks] == [
+            ("a", "core/log.emit", 1),
+            ("b", "core/log.emit", 1),
+        ]
+
     def test_load_workflow_reads_a_file(self, tmp_path: Path) -> None:
         """load_workflow reads the file and records where it came from."""
         path = tmp_path / "flow.yaml"

@@ -55,6 +55,8 @@ class _Loader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` merge keys are resolved by the base class
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, str | int | float | bool) and key in seen:
                 mark = key_node.start_mark
@@ -387,7 +389,12 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
             "a workflow may not declare secrets: reference them as {{ secrets.NAME }} and "
             "provide AUTOKESTRA_SECRET_NAME or the secrets file",
         )
-    top = check.mapping({k: v for k, v in data.items() if k != "secrets"}, "", _TOP_KEYS)
+    # `x-` keys are free for YAML anchors shared by tasks (as in docker-compose files).
+    top = check.mapping(
+        {k: v for k, v in data.items() if k != "secrets" and not str(k).startswith("x-")},
+        "",
+        _TOP_KEYS,
+    )
     workflow_id = check.ident(top.get("id"), "id", "workflow")
     description = check.text(top.get("description"), "description")
     enabled = top.get("enabled", True)
