@@ -239,3 +239,42 @@ class TestFlushAndShutdown:
         assert collector.stats().dropped == 1
         assert "after the collector shut down" in report.getvalue()
         assert len(view.rows("exec-1")) == 42
+
+
+class TestBackpressure:
+    def test_a_stuck_write_pauses_producers_once_not_per_entry(
+        self, make_collector: Factory, writer: Writer, view: Any
+    ) -> None:
+        """Past the pacing level a stuck flush costs one short pause; nothing is dropped."""
+        collector = make_collector(clock=ManualClock(), max_txn_entries=100)
+        with writer.locked():  # the flush thread cannot write meanwhile
+            started = time.monotonic()
+            for i in range(3000):
+                collector.log("exec-1", "INFO", "worker", f"line {i}")
+            elapsed = time.monotonic() - started
+        assert elapsed < 1.5
+        assert collector.flush(timeout=10)
+        assert view.messages("exec-1") == [f"line {i}" for i in range(3000)]
+        assert collector.stats().dropped == 0
+
+    def test_flood_through_a_small_buffer_loses_nothing(
+        self, make_collector: Factory, view: Any
+    ) -> None:
+        """4 producers through a 300-entry buffer: producers wait for room, nothing is lost."""
+        collector = make_collector(max_buffer=300, max_txn_entries=100)
+
+        def produce(k: int) -> None:
+            for i in range(2000):
+                collector.log("exec-1", "INFO", f"p{k}", str(i))
+
+        threads = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert collector.flush(timeout=10)
+        rows = view.rows("exec-1")
+        assert len(rows) == 8000
+        for k in range(4):
+            assert [int(r[7]) for r in rows if r[6] == f"p{k}"] == list(range(2000))
+        assert collector.stats().dropped == 0

@@ -58,6 +58,8 @@ _POISON_CODES = frozenset(
 _COMMIT_SAMPLES = 4096
 #: Longest pause of the flush thread while producers released from a full buffer refill it.
 _REFILL_S = 0.02
+#: Longest wait of a producer for the commit in flight while a backlog is being written.
+_PACE_S = 0.1
 
 # One buffered row, in INSERT column order; tuples keep log() cheap under a flood.
 _Row = tuple[str, str | None, int | None, int, str, str, str, str | None]
@@ -154,6 +156,8 @@ class LogCollector:
         self._max_age_ms = max(0, int(max_age_s * 1000))
         self._max_buffer = max_buffer
         self._resume_level = max_buffer // 2
+        # Pacing starts when two full transactions are waiting (a backlog, not a trickle).
+        self._pace_level = min(max_buffer, 2 * max(max_txn_entries, max_batch))
         self._max_txn = max(max_txn_entries, max_batch)
         self._clock = clock
         self._report_stream = report
@@ -184,7 +188,10 @@ class LogCollector:
         self._shedding = False  # an episode of dropped entries is in progress
         self._signaled = False  # the flush thread was woken since it last looked
         self._waiting = 0  # producers blocked on a full buffer
+        self._pacing = 0  # producers pausing for the commit in flight
         self._refill_until = 0.0  # monotonic deadline of a refill pause (0: none)
+        self._pace_off = False  # a paced producer saw no commit in time: stop pacing
+        self._failing = False  # the flush thread is in a failure episode
         self._stopped = False  # the flush thread has exited
         self._thread = threading.Thread(
             target=self._run, name="autokestra-log-collector", daemon=True
@@ -243,13 +250,16 @@ class LogCollector:
                     self._count_drop(execution_id, "log() called after the collector shut down")
                     return
                 buffer = self._buffer
-                if len(buffer) >= self._max_buffer and not self._wait_for_room():
-                    self._count_drop(
-                        execution_id,
-                        "log buffer full and the database is not writable: dropping log "
-                        "entries until writes succeed (the count will be logged)",
-                    )
-                    return
+                if len(buffer) >= self._pace_level:
+                    if len(buffer) < self._max_buffer:
+                        self._pace()
+                    elif not self._wait_for_room():
+                        self._count_drop(
+                            execution_id,
+                            "log buffer full and the database is not writable: dropping log "
+                            "entries until writes succeed (the count will be logged)",
+                        )
+                        return
                 # Stamped under the lock, in buffer order: ids follow timestamps.
                 ts = self._clock()
                 ts = max(ts, self._last_ts)
@@ -274,6 +284,32 @@ class LogCollector:
             with self._lock:
                 self._count_drop(execution_id, "log entries could not be buffered; dropping")
 
+    def _pace(self) -> None:
+        """Under a backlog, wait (lock held) for the next commit, briefly; never drops.
+
+        Producers that run while the flush thread is inside SQLite make it queue for the GIL
+        after every SQLite call (apsw releases it around each one): a flood then writes at a
+        fraction of its speed and commits take tens of milliseconds. Pausing producers until
+        the transaction in flight commits lets the two alternate instead. When the database
+        is failing, or a commit does not come within ``_PACE_S``, pacing is off until the next
+        commit, so a stuck write costs a producer one short pause, not one per entry.
+        """
+        if self._pace_off or self._failing or self._closing:
+            return
+        target = self._done
+        deadline = time.monotonic() + _PACE_S
+        self._pacing += 1
+        self._wake.set()
+        try:
+            while self._done == target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopped or self._failing:
+                    self._pace_off = True
+                    return
+                self._changed.wait(remaining)
+        finally:
+            self._pacing -= 1
+
     def _wait_for_room(self) -> bool:
         """Wait (lock held) until the buffer has room; ``False`` at the deadline.
 
@@ -290,10 +326,7 @@ class LogCollector:
 
     def _wait_until_resumed(self) -> bool:
         deadline = time.monotonic() + self._put_timeout_s
-        # Hysteresis: once full, wait until half of it is written. Producers that run while
-        # the flush thread is inside SQLite make it queue for the GIL after every row (apsw
-        # releases it around each step); letting it write several batches alone, then
-        # refilling, doubles flood throughput (docs/performance.md).
+        # Hysteresis: once full, wait until half of it is written, for the reason in _pace.
         while len(self._buffer) > self._resume_level:
             self._wake.set()
             remaining = deadline - time.monotonic()
@@ -473,7 +506,7 @@ class LogCollector:
         if not self._refill_until:
             return None
         remaining = self._refill_until - time.monotonic()
-        if remaining <= 0 or size >= self._max_buffer or self._closing or self._force > self._taken:
+        if remaining <= 0 or size >= self._pace_level or self._closing or self._force > self._taken:
             self._refill_until = 0.0
             return None
         return remaining
@@ -492,6 +525,8 @@ class LogCollector:
                 attempts += 1
                 with self._lock:
                     self._failures += 1
+                    self._failing = True
+                    self._changed.notify_all()  # paced producers stop waiting for a commit
                 if not failing:
                     failing = True
                     self._report(
@@ -529,7 +564,9 @@ class LogCollector:
             self._written += len(batch) - len(refused)
             self._done += len(batch)
             self._dropped += len(refused)
-            if self._waiting and len(self._buffer) <= self._resume_level:
+            self._pace_off = False
+            self._failing = False
+            if self._pacing or (self._waiting and len(self._buffer) <= self._resume_level):
                 self._refill_until = time.monotonic() + _REFILL_S
             self._changed.notify_all()  # room for waiting producers, progress for flush()
         if refused:
