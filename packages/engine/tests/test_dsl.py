@@ -6,6 +6,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autokestra_engine import (
     PluginRegistry,
@@ -440,3 +443,83 @@ tasks:
         """With every secret present, check_secrets returns quietly."""
         workflow = parse_workflow(self.WORKFLOW, REGISTRY)
         check_secrets(workflow, SecretStore({"API_TOKEN": "value-1234", "OTHER": "x" * 8}))
+
+
+KEYS = st.sampled_from(
+    [
+        "id",
+        "type",
+        "needs",
+        "inputs",
+        "retry",
+        "timeout",
+        "tasks",
+        "trigger",
+        "enabled",
+        "max",
+        "backoff",
+        "delay",
+        "schedule",
+        "message",
+        "command",
+        "secrets",
+        "x",
+        "a",
+        "b",
+    ]
+)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.sampled_from(
+        [
+            "a",
+            "b",
+            "core/log.emit",
+            "core/shell.run",
+            "1s",
+            "{{ tasks.a.outputs.x }}",
+            "{{ inputs.a }}",
+            "{{",
+            "cron",
+            "* * * * *",
+            "",
+        ]
+    ),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=5)),
+    max_leaves=25,
+)
+
+
+class TestRobustness:
+    @settings(max_examples=300, deadline=None)
+    @given(VALUES)
+    def test_any_document_is_valid_or_reported(self, document: object) -> None:
+        """Whatever the YAML holds, the loader returns a Workflow or raises WorkflowInvalid."""
+        text = yaml.safe_dump(document)
+        try:
+            parse_workflow(text, REGISTRY)
+        except WorkflowInvalid as exc:
+            assert exc.problems
+            assert all(p.path and p.message for p in exc.problems)
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.fixed_dictionaries(
+            {
+                "id": SCALARS,
+                "tasks": st.lists(st.dictionaries(KEYS, VALUES, max_size=6), max_size=4),
+            },
+            optional={"inputs": VALUES, "trigger": VALUES, "timeout": VALUES},
+        )
+    )
+    def test_workflow_shaped_documents(self, document: dict[str, object]) -> None:
+        """Workflow-shaped documents with arbitrary task bodies never crash the validator."""
+        try:
+            parse_workflow(yaml.safe_dump(document), REGISTRY)
+        except WorkflowInvalid as exc:
+            assert exc.problems
