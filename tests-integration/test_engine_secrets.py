@@ -120,7 +120,7 @@ class TestSecrets:
         # The secret did reach the plugins: their lines are there, masked.
         conn = open_reader(tmp_path / "ak.db")
         try:
-            messages = [m for (m,) in conn.execute("SELECT message FROM execution_logs")]
+            messages = [str(m) for (m,) in conn.execute("SELECT message FROM execution_logs")]
             inputs = [
                 i for (i,) in conn.execute("SELECT inputs FROM task_runs WHERE inputs IS NOT NULL")
             ]
@@ -133,9 +133,9 @@ class TestSecrets:
         assert "stdout sees ***SECRET***" in messages
         assert "stderr sees ***SECRET***" in messages
         assert "error line ***SECRET***" in messages
-        assert all("***SECRET***" in i for i in inputs)
-        assert "***SECRET***" in outputs_row[0][0]
-        assert "***SECRET***" in error[0][0]
+        assert all("***SECRET***" in str(i) for i in inputs)
+        assert "***SECRET***" in str(outputs_row[0][0])
+        assert "***SECRET***" in str(error[0][0])
 
     def test_short_secret_warns(self, tmp_path: Path) -> None:
         """A secret shorter than 4 characters is run, with a WARN about weak masking."""
@@ -153,7 +153,7 @@ class TestSecrets:
             ).fetchall()
         finally:
             conn.close()
-        assert any("Secret PIN is shorter than 4 characters" in m for (m,) in warns)
+        assert any("Secret PIN is shorter than 4 characters" in str(m) for (m,) in warns)
 
     def test_unknown_secret_fails_before_running(self, tmp_path: Path) -> None:
         """A referenced secret without a value is an error; no execution is created."""

@@ -117,7 +117,7 @@ def run_engine(tmp: Path, yaml_text: str, concurrency: int) -> tuple[float, int]
         (entries,) = conn.execute("SELECT log_entry_count FROM executions").fetchall()[0]
     finally:
         conn.close()
-    return wall, int(entries)
+    return wall, int(str(entries))
 
 
 def bench_chain(tmp: Path, n: int, repeats: int) -> dict[str, float]:

@@ -77,7 +77,7 @@ def audit(db_path: Path, eid: str = "e1") -> list[tuple[str, dict[str, Any]]]:
         ).fetchall()
     finally:
         conn.close()
-    return [(str(kind), json.loads(meta)) for kind, meta in rows]
+    return [(str(kind), json.loads(str(meta))) for kind, meta in rows]
 
 
 def one(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:

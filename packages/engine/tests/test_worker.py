@@ -110,16 +110,20 @@ class TestWorkerPool:
     def test_backpressure(self) -> None:
         """With every thread busy and the queue full, try_submit refuses instead of blocking."""
         release = threading.Event()
+
+        def blocked() -> None:
+            release.wait()
+
         pool = WorkerPool(1, queue_size=1)
         try:
-            assert pool.try_submit(release.wait)  # taken by the thread
+            assert pool.try_submit(blocked)  # taken by the thread
             deadline = time.monotonic() + 5
-            accepted = pool.try_submit(release.wait)
+            accepted = pool.try_submit(blocked)
             while not accepted and time.monotonic() < deadline:
                 time.sleep(0.01)  # the first job may not have left the queue yet
-                accepted = pool.try_submit(release.wait)
+                accepted = pool.try_submit(blocked)
             assert accepted
-            assert not pool.try_submit(release.wait)
+            assert not pool.try_submit(blocked)
         finally:
             release.set()
             pool.shutdown(timeout=5)
