@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -496,6 +497,19 @@ VALUES = st.recursive(
 
 
 class TestRobustness:
+    def test_alias_bomb_is_refused_quickly(self) -> None:
+        """A 'billion laughs' document is one problem, found without expanding it."""
+        lines = ["id: w", "l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+        for level in range(1, 10):
+            refs = ", ".join([f"*l{level - 1}"] * 10)
+            lines.append(f"l{level}: &l{level} [{refs}]")
+        lines.append("tasks: [{id: a, type: core/python.run, inputs: {script: x, args: *l9}}]")
+        started = time.monotonic()
+        found = problems_of("\n".join(lines))
+        assert time.monotonic() - started < 5
+        assert [p.path for p in found] == ["workflow"]
+        assert "aliases" in found[0].message
+
     @settings(max_examples=300, deadline=None)
     @given(VALUES)
     def test_any_document_is_valid_or_reported(self, document: object) -> None:

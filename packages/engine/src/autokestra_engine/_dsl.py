@@ -36,6 +36,8 @@ from ._templates import TEMPLATE, Reference, iter_templates
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TYPE_PATTERN = re.compile(r"^[a-z0-9-]+/[a-z0-9-]+\.[a-z0-9-]+$")
 MAX_RETRIES = 100
+#: Values a document may hold with its aliases expanded (a generous bound for real files).
+MAX_EXPANDED_VALUES = 100_000
 _TOP_KEYS = ("id", "description", "enabled", "trigger", "inputs", "timeout", "tasks")
 _TASK_KEYS = ("id", "type", "description", "needs", "inputs", "retry", "timeout")
 _INPUT_KEYS = ("type", "default", "required", "description")
@@ -82,6 +84,36 @@ def _load_yaml(text: str) -> tuple[Any, list[Problem]]:
     finally:
         loader.dispose()
     return data, loader.duplicates
+
+
+def _expanded_size(value: Any, limit: int) -> int:
+    """How many values the document holds once YAML aliases are expanded (stops past limit).
+
+    Aliases make a small file describe a huge tree ("billion laughs"); walking such a tree
+    would hang validation and every template pass. Shared nodes are sized once (memo by id).
+    """
+    memo: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        total = 1
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            children = ()
+        for child in children:
+            total += size(child)
+            if total > limit:
+                break
+        if isinstance(node, dict | list):
+            memo[key] = total
+        return total
+
+    return size(value)
 
 
 class _Checker:
@@ -378,6 +410,12 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
     data, problems = _load_yaml(text)
     if problems and data is None:
         raise WorkflowInvalid(problems, filename=filename)
+    if _expanded_size(data, MAX_EXPANDED_VALUES) > MAX_EXPANDED_VALUES:
+        problem = Problem(
+            "workflow",
+            f"too large once YAML aliases are expanded (over {MAX_EXPANDED_VALUES:,} values)",
+        )
+        raise WorkflowInvalid([problem], filename=filename)
     check = _Checker(registry)
     check.problems.extend(problems)
     if not isinstance(data, dict):
