@@ -64,7 +64,8 @@ def _when(ms: int | None) -> str:
 
 def _indent_block(text: str, indent: str) -> list[Text]:
     """A possibly multi-line value, continuation lines indented under the first."""
-    first, *rest = text.split("\n")
+    # A trailing newline (shell scripts end with one) would print a blank indented line.
+    first, *rest = text.rstrip("\n").split("\n")
     return [Text(indent + first), *(Text(indent + "  " + line) for line in rest)]
 
 
