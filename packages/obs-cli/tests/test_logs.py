@@ -10,9 +10,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autokestra_obs_cli import cli
+from autokestra_obs_cli._logs_render import IsoClock, record_json, record_object
 from autokestra_obs_schema import iso_from_ms, now_ms, open_writer
+from autokestra_obs_store import LogRecord
 
 Row = tuple[str | None, int | None, int, str, str, str, str | None]
 
@@ -317,6 +321,31 @@ class TestJson:
         data: list[dict[str, Any]] = json.loads(run(db, "e", "--json").stdout)
         assert [d["message"] for d in data] == [f"m{i}" for i in range(2_345)]
         assert len(lines_of(run(db, "e"))) == 2_345
+
+
+class TestJsonEncoding:
+    @given(
+        message=st.text(),
+        task=st.none() | st.text(max_size=10),
+        attempt=st.none() | st.integers(min_value=1, max_value=10**6),
+        metadata=st.none() | st.dictionaries(st.text(max_size=5), st.integers() | st.text()),
+        timestamp=st.integers(min_value=0, max_value=4_102_444_800_000),
+    )
+    def test_record_json_is_exactly_json_dumps(
+        self,
+        message: str,
+        task: str | None,
+        attempt: int | None,
+        metadata: dict[str, Any] | None,
+        timestamp: int,
+    ) -> None:
+        """The hand-assembled encoder prints what json.dumps prints, for any content."""
+        record = LogRecord(
+            7, "e-\u00e9", task, attempt, timestamp, "WARN", "src\x1b", message, metadata
+        )
+        encoded = record_json(record, IsoClock())
+        assert encoded == json.dumps(record_object(record, IsoClock()))
+        assert encoded.isascii()
 
 
 class TestHostileOutput:

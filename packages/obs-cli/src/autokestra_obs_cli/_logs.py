@@ -31,7 +31,7 @@ from autokestra_obs_store import (
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors, register_domain_error
 from ._escape import escape_control
-from ._logs_render import IsoClock, TextRenderer, record_object, to_json
+from ._logs_render import IsoClock, TextRenderer, record_json, to_json
 
 register_domain_error(ExecutionNotFound)
 register_domain_error(InvalidFilter)
@@ -80,11 +80,11 @@ class _Output:
             self._stream.write(self._renderer.page(records))
         elif self.mode == "jsonl":
             clock = self._clock
-            self._stream.write("".join(to_json(record_object(r, clock)) + "\n" for r in records))
+            self._stream.write("".join([record_json(r, clock) + "\n" for r in records]))
         else:
             clock = self._clock
             sep = "\n" if self.count == 0 else ",\n"
-            body = ",\n".join(to_json(record_object(r, clock)) for r in records)
+            body = ",\n".join([record_json(r, clock) for r in records])
             self._stream.write(sep + body)
 
     def finish(self) -> None:

