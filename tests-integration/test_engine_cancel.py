@@ -174,6 +174,20 @@ class TestCancel:
             for (m,) in rows(tmp_path, "SELECT message FROM execution_logs")
         )
 
+    def test_sigterm_cancels_and_exits_143(self, tmp_path: Path) -> None:
+        """`kill` of a foreground run cancels it cleanly too: no plugin process survives."""
+        proc, eid, pgids = start_long_run(tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 143, err
+        assert "Stopped by SIGTERM" in err
+        assert out.splitlines()[-1].startswith(f"Execution {eid} CANCELLED in ")
+        for pgid in pgids:
+            assert not group_alive(pgid)
+        assert rows(tmp_path, "SELECT state, cancelled_by FROM executions") == [
+            ("CANCELLED", "system")
+        ]
+
     def test_detach_queues_and_cancel_of_queued(self, tmp_path: Path) -> None:
         """--detach leaves an unowned PENDING execution; cancelling it ends it at once."""
         path = tmp_path / "long.yaml"

@@ -4,7 +4,8 @@ The first stdout line is ``Execution <id> started`` (or ``queued`` with ``--deta
 ``Execution <id> <STATE> in <duration>``; exit 0 only on SUCCESS. On a terminal the tasks are
 shown live (state, attempt, elapsed); in a pipe each task state change is one plain line.
 Ctrl+C cancels the execution (``cancelled_by: system``, reason ``interrupted``), waits for its
-plugin processes to be stopped and its logs to be written, and exits 130.
+plugin processes to be stopped and its logs to be written, and exits 130; SIGTERM and SIGHUP
+do the same and exit 143 and 129.
 
     $ workflow run examples/workflows/hello.yaml --input name=ops
 """
@@ -148,25 +149,33 @@ class Progress:
         return table
 
 
-@contextmanager
-def _sigint_sets(event: threading.Event) -> Iterator[None]:
-    """While running, Ctrl+C only sets ``event``: the engine then cancels cleanly.
+#: Signals that stop a foreground run cleanly: Ctrl+C, ``kill``, and a closed terminal.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-    A KeyboardInterrupt raised in the middle of a database write would abandon the
-    execution half-recorded and leave its plugin processes running.
+
+@contextmanager
+def _stop_signals_set(event: threading.Event, received: list[int]) -> Iterator[None]:
+    """While running, a stop signal only sets ``event`` (and is noted in ``received``).
+
+    The engine then cancels the execution and stops its plugin processes: a
+    KeyboardInterrupt raised in the middle of a database write would leave the execution
+    half-recorded, and dying on SIGTERM would leave the plugins (each in its own session)
+    running.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
         event.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in _STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _report_problems(app: AppContext, file: Path, exc: WorkflowInvalid, what: str) -> NoReturn:
@@ -246,6 +255,7 @@ def run_command(
     )
     engine = Engine(config, writer=writer, collector=collector, registry=registry, secrets=secrets)
     interrupted = threading.Event()
+    received: list[int] = []
     try:
         with domain_errors():
             try:
@@ -257,7 +267,7 @@ def run_command(
             return
         app.out.print(Text(f"Execution {execution_id} started"))
         progress = Progress(workflow, app.out, live=app.out.is_terminal)
-        with _sigint_sets(interrupted):
+        with _stop_signals_set(interrupted, received):
             if app.out.is_terminal:
                 with Live(
                     console=app.out,
@@ -276,6 +286,10 @@ def run_command(
     if state is not State.SUCCESS and message:
         app.err.print(Text(escape_control(f"Execution {state.lower()}: {message}")))
     app.out.print(Text(f"Execution {execution_id} {state} in {format_duration_ms(duration)}"))
+    if received and received[0] != signal.SIGINT:
+        # SIGTERM / SIGHUP: the conventional 128 + signal number, after a clean cancel.
+        app.err.print(Text(f"Stopped by {signal.Signals(received[0]).name}"))
+        click.get_current_context().exit(128 + received[0])
     if interrupted.is_set():
         raise KeyboardInterrupt
     if state is not State.SUCCESS:
