@@ -25,6 +25,7 @@ from autokestra_engine import (
 )
 from autokestra_obs_collector import LogLevel, Redactor
 from autokestra_obs_collector.testing import MemorySink
+from autokestra_obs_schema import open_writer
 
 REGISTRY = PluginRegistry.discover([])
 
@@ -171,6 +172,38 @@ class TestProtocol:
         assert env["AUTOKESTRA_ATTEMPT"] == "2"
         assert env["AUTOKESTRA_WORKDIR"] == str(tmp_path)
         assert result.outputs["cwd"] == str(action.plugin_dir)
+
+    @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+    def test_no_database_handle_is_inherited(
+        self, executor: PluginExecutor, tmp_path: Path
+    ) -> None:
+        """The child holds only stdin, stdout and stderr: not the engine's open database."""
+        action = make_action(
+            tmp_path,
+            """
+            import json, os
+            targets = []
+            for fd in sorted(int(fd) for fd in os.listdir("/proc/self/fd")):
+                try:
+                    targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+                except OSError:
+                    pass  # the descriptor listdir itself used, closed by now
+            json.dump({"targets": targets}, open(os.environ["AUTOKESTRA_OUTPUTS"], "w"))
+            """,
+        )
+        db = tmp_path / "engine.db"
+        writer = open_writer(db)
+        # An inheritable descriptor too: only close_fds keeps this one out of the child.
+        raw = os.open(db, os.O_RDONLY)
+        os.set_inheritable(raw, True)
+        try:
+            result, _ = run(executor, action)
+        finally:
+            os.close(raw)
+            writer.close()
+        assert result.outcome == "success", result.error
+        # Only what the child itself opened (the fd listing, the outputs file) may appear.
+        assert not any("engine.db" in target for target in result.outputs["targets"])
 
     def test_on_spawn_reports_pid_and_group(self, executor: PluginExecutor, tmp_path: Path) -> None:
         """on_spawn receives the child's pid and its own process group id (the same number)."""
