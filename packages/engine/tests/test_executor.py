@@ -136,25 +136,22 @@ class TestProtocol:
             (LogLevel.WARN, "plain err"),
         }
 
-    def test_environment_is_minimal(self, executor: PluginExecutor, tmp_path: Path) -> None:
+    def test_environment_is_minimal(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """The child sees only PATH, HOME, LANG and the AUTOKESTRA_* protocol variables."""
-        os.environ["AUTOKESTRA_SECRET_TOKEN"] = "hunter2-secret"
-        os.environ["AUTOKESTRA_DB"] = str(tmp_path / "db.sqlite")
-        try:
-            action = make_action(
-                tmp_path,
-                """
-                import json, os
-                with open(os.environ["AUTOKESTRA_OUTPUTS"], "w") as f:
-                    json.dump({"env": dict(os.environ), "cwd": os.getcwd()}, f)
-                """,
-            )
-            # The default env source is os.environ: use it to prove nothing leaks from it.
-            leaky = PluginExecutor(REGISTRY, workdir=tmp_path, grace_ms=300)
-            result, _ = run(leaky, action)
-        finally:
-            del os.environ["AUTOKESTRA_SECRET_TOKEN"]
-            del os.environ["AUTOKESTRA_DB"]
+        monkeypatch.setenv("AUTOKESTRA_SECRET_TOKEN", "hunter2-secret")
+        monkeypatch.setenv("AUTOKESTRA_DB", str(tmp_path / "db.sqlite"))
+        monkeypatch.setenv("PYTHONPATH", "/nowhere")
+        action = make_action(
+            tmp_path,
+            """
+            import json, os
+            with open(os.environ["AUTOKESTRA_OUTPUTS"], "w") as f:
+                json.dump({"env": dict(os.environ), "cwd": os.getcwd()}, f)
+            """,
+        )
+        # The default env source is os.environ: use it to prove nothing leaks from it.
+        leaky = PluginExecutor(REGISTRY, workdir=tmp_path, grace_ms=300)
+        result, _ = run(leaky, action)
         env = result.outputs["env"]
         allowed = {"PATH", "HOME", "LANG", "TZ", "LC_CTYPE"}
         protocol = {
