@@ -250,16 +250,17 @@ class LogCollector:
                     self._count_drop(execution_id, "log() called after the collector shut down")
                     return
                 buffer = self._buffer
-                if len(buffer) >= self._pace_level:
-                    if len(buffer) < self._max_buffer:
-                        self._pace()
-                    elif not self._wait_for_room():
+                if len(buffer) >= self._max_buffer:
+                    if not self._wait_for_room():
                         self._count_drop(
                             execution_id,
                             "log buffer full and the database is not writable: dropping log "
                             "entries until writes succeed (the count will be logged)",
                         )
                         return
+                elif len(buffer) + self._taken - self._done >= self._pace_level:
+                    # A backlog (buffered + in flight): let the transaction in flight commit.
+                    self._pace()
                 # Stamped under the lock, in buffer order: ids follow timestamps.
                 ts = self._clock()
                 ts = max(ts, self._last_ts)
