@@ -29,6 +29,7 @@ import apsw
 from autokestra_obs_schema import (
     RETENTION_GUARD_FUNCTION,
     Writer,
+    connect,
     now_ms,
     register_retention_guard,
 )
@@ -45,10 +46,8 @@ DEFAULT_BATCH_SIZE = 1000
 DEFAULT_PAUSE_FACTOR = 1.0
 #: Shortest pause after a batch, in seconds.
 MIN_PAUSE_S = 0.002
-#: WAL size after which the purge checkpoints between batches. Deletes rewrite many pages
-#: (secure_delete zeroes them), so the WAL grows fast; left to the writer's 5 s / 64 MiB
-#: checkpoint, one commit would carry a multi-second WAL copy (measured: 2 s).
-DEFAULT_CHECKPOINT_BYTES = 8 * 1024 * 1024
+#: Batches between the purge's PASSIVE WAL checkpoints (see ``_Checkpointer``).
+DEFAULT_CHECKPOINT_EVERY = 1
 DAY_MS = 86_400_000
 
 # Candidates: terminal executions with at least one expired row (one index seek each).
@@ -268,16 +267,41 @@ class _TablePurge:
         return deleted, size
 
 
-def _checkpoint_if_large(writer: Writer, wal: Path, limit: int) -> float | None:
-    """Checkpoint when the WAL exceeds ``limit`` bytes; returns how long it took (ms)."""
-    try:
-        if wal.stat().st_size < limit:
+class _Checkpointer:
+    """Copies the WAL back into the database between batches without blocking any writer.
+
+    Deletes rewrite many pages (``secure_delete`` zeroes them), so the WAL grows fast. Left
+    to the writer's periodic TRUNCATE checkpoint, one commit would carry a long WAL copy
+    during which every writer waits (measured: 2 s). A PASSIVE checkpoint takes no write
+    lock and waits for nobody; on its own connection it does not even hold the writer's
+    in-process lock, so collectors keep writing while it copies. It writes no rows: the
+    one-writer rule (DESIGN.md §2) is about write transactions, and this is none.
+    """
+
+    def __init__(self, path: Path, every: int) -> None:
+        self.path = path
+        self.every = every
+        self.batches = 0
+        self.conn: apsw.Connection | None = None
+
+    def after_batch(self) -> float | None:
+        """Run a PASSIVE checkpoint every ``every`` batches; returns its duration (ms)."""
+        self.batches += 1
+        if self.every < 1 or self.batches % self.every:
             return None
-    except FileNotFoundError:
-        return None
-    started = time.perf_counter()
-    writer.checkpoint()
-    return (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        try:
+            if self.conn is None:
+                self.conn = connect(self.path)
+            self.conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+        except apsw.Error:
+            return None  # best effort: the writer's own checkpoints still run
+        return (time.perf_counter() - started) * 1000
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
 def purge(
@@ -288,7 +312,7 @@ def purge(
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
     pause_factor: float = DEFAULT_PAUSE_FACTOR,
-    checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
 ) -> PurgeReport:
     """Delete log rows and audit events older than ``cutoff_ms`` of terminal executions.
 
@@ -306,8 +330,8 @@ def purge(
             long as the batch held it (at least ``MIN_PAUSE_S``). Another process waiting
             for the lock polls with growing sleeps (SQLite's busy handler); without a pause
             the purge would win every race and starve it (measured: 130 ms waits).
-        checkpoint_bytes: checkpoint the WAL between batches once it is this large, so
-            no single commit carries a long checkpoint.
+        checkpoint_every: run a PASSIVE WAL checkpoint after this many batches (0: never),
+            so the writer's blocking checkpoints find little left to copy.
 
     Returns:
         The totals; ``bytes_freed`` is an estimate (see :class:`PurgeReport`).
@@ -321,7 +345,7 @@ def purge(
     if dry_run:
         return _dry_run(writer, cutoff_ms, started)
     report = PurgeReport(cutoff_ms=cutoff_ms)
-    wal = Path(f"{writer.path}-wal")
+    checkpointer = _Checkpointer(writer.path, checkpoint_every)
     with writer.locked() as conn:
         register_retention_guard(conn, cutoff_ms)
     try:
@@ -341,7 +365,7 @@ def purge(
                 held_ms = held_s * 1000
                 if not deleted:
                     continue
-                checkpoint_ms = _checkpoint_if_large(writer, wal, checkpoint_bytes)
+                checkpoint_ms = checkpointer.after_batch()
                 if pause_factor > 0:
                     time.sleep(max(MIN_PAUSE_S, held_s * pause_factor))
                 logs, audits = (deleted, 0) if table.counts_logs else (0, deleted)
@@ -360,6 +384,7 @@ def purge(
                 if progress is not None:
                     progress(report)
     finally:
+        checkpointer.close()
         with writer.locked() as conn, suppress(apsw.Error):
             # Without the function the audit table's DELETE trigger refuses every delete
             # again, so the permission lasts exactly as long as this purge.
