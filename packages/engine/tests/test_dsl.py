@@ -228,6 +228,15 @@ CASES = [
         "must be one of DEBUG, INFO, WARN, ERROR",
     ),
     (
+        "two templates are text",
+        wf(
+            "{id: a, type: core/python.run,"
+            " inputs: {script: x, args: '{{ inputs.a }}{{ inputs.b }}'}}"
+        ),
+        "tasks[0].inputs.args",
+        "expected array, got string",
+    ),
+    (
         "bad duration input",
         wf("{id: a, type: core/wait.sleep, inputs: {duration: 2 seconds}}"),
         "tasks[0].inputs.duration",

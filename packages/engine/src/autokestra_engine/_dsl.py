@@ -31,7 +31,7 @@ from ._model import ActionSpec, InputSpec, RetryPolicy, TaskSpec, Trigger, Trigg
 from ._plugins import PluginRegistry
 from ._problems import Problem, UnknownAction, WorkflowInvalid
 from ._secrets import SecretStore
-from ._templates import TEMPLATE, Reference, iter_templates
+from ._templates import Reference, is_whole_template, iter_templates
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TYPE_PATTERN = re.compile(r"^[a-z0-9-]+/[a-z0-9-]+\.[a-z0-9-]+$")
@@ -291,8 +291,7 @@ def _task_inputs(check: _Checker, raw: Any, path: str, action: ActionSpec | None
                 f"input {name!r} is not declared by {action.type} (declared: {declared})",
             )
             continue
-        whole_template = isinstance(value, str) and TEMPLATE.fullmatch(value) is not None
-        if value is None or whole_template:
+        if value is None or is_whole_template(value):
             continue
         if _has_template(value) and decl.type in ("string", "any"):
             continue

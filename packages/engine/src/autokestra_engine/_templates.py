@@ -83,6 +83,11 @@ def parse_reference(expression: str) -> Reference:
 _FORMS = "use inputs.<name>, tasks.<id>.outputs.<key>, secrets.<NAME> or execution.id"
 
 
+def is_whole_template(value: Any) -> bool:
+    """True when ``value`` is a string that is exactly one ``{{ ... }}`` (keeps its type)."""
+    return isinstance(value, str) and _WHOLE.fullmatch(value) is not None
+
+
 def iter_templates(value: Any, path: str) -> Iterator[tuple[str, str | Reference]]:
     """Every template inside ``value`` (walking lists and mappings), with its path.
 
