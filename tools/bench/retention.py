@@ -11,17 +11,24 @@ hold of one batch, and the collector's write latency during the purge against it
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
-import subprocess
+import os
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-from autokestra_obs_schema import Writer, audit_digest, open_writer
-from autokestra_obs_store import purge
+# Running `python tools/bench/retention.py` puts tools/bench/ first on sys.path, where the
+# inspect benchmark (inspect.py) would shadow the standard library's inspect module.
+_HERE = os.path.dirname(os.path.realpath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != _HERE]
+
+import argparse  # noqa: E402 - after the sys.path fix above
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from autokestra_obs_schema import Writer, audit_digest, open_writer  # noqa: E402
+from autokestra_obs_store import purge  # noqa: E402
 
 ROWS_PER_EXECUTION = 1000
 COLLECTOR_BATCH = 100
@@ -110,7 +117,7 @@ def main() -> None:
         seed(db, args.rows)
         print(f"seeded {args.rows} expired rows in {time.perf_counter() - started:.1f}s")
         child = subprocess.Popen(
-            [sys.executable, "-P", __file__, "--collector", str(db), str(stop)],
+            [sys.executable, __file__, "--collector", str(db), str(stop)],
             stdout=subprocess.PIPE,
             text=True,
         )
