@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autokestra_obs_cli import cli
 from autokestra_obs_cli._inspect_timeline import render_bar
@@ -162,3 +164,26 @@ class TestRenderBar:
         """Waiting draws '-', running '#', the rest stays blank."""
         segments = [Segment("wait", 0, 50, 1, None), Segment("run", 50, 100, 1, "SUCCESS")]
         assert render_bar(segments, 200, 8) == "--##    "
+
+
+_segment = st.builds(
+    lambda start, length, kind, state: Segment(kind, start, start + length, 1, state),
+    st.integers(0, 10_000),
+    st.integers(0, 5_000),
+    st.sampled_from(["wait", "run"]),
+    st.sampled_from([None, "SUCCESS", "FAILED", "RUNNING"]),
+)
+
+
+class TestRenderBarProperties:
+    @given(st.lists(_segment, max_size=8), st.integers(1, 20_000), st.integers(10, 200))
+    def test_bar_shape(self, segments: list[Segment], span: int, bar: int) -> None:
+        """Any segments give exactly `bar` characters from the lane alphabet, one per segment
+        at least, even when a segment lies beyond the span."""
+        drawn = render_bar(segments, span, bar)
+        assert len(drawn) == bar
+        assert set(drawn) <= set(" #-x")
+        if segments:
+            assert drawn.strip()
+        if any(s.kind == "run" and s.state == "FAILED" for s in segments):
+            assert "x" in drawn

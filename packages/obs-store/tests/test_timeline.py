@@ -7,9 +7,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autokestra_obs_schema import Writer, open_reader, open_writer
-from autokestra_obs_store import ExecutionInspector, Segment, Timeline
+from autokestra_obs_store import (
+    AttemptView,
+    ExecutionInspector,
+    ExecutionOverview,
+    Segment,
+    TaskView,
+    Timeline,
+)
 from autokestra_obs_store._inspect_fixtures import (
     T0,
     ExecutionRecord,
@@ -21,6 +30,7 @@ from autokestra_obs_store._inspect_fixtures import (
     wide_execution,
     write_execution,
 )
+from autokestra_obs_store._timeline import build_timeline
 
 
 @pytest.fixture
@@ -159,3 +169,67 @@ class TestCriticalPath:
             key=lambda lane: lane.end_ms or 0,
         )
         assert path[-1] == last.task_id
+
+
+def _overview(started: int, ended: int | None, state: str, now: int) -> ExecutionOverview:
+    return ExecutionOverview(
+        execution_id="e", workflow_id="w", state=state, trigger_type="manual",
+        reason_code=None, message=None, failed_task_id=None, created_at=started - 5,
+        started_at=started, ended_at=ended, updated_at=started, log_entry_count=0,
+        cancel_requested_at=None, cancelled_by=None, cancel_reason=None, inputs=None,
+        workflow_source=None, engine_id=None, engine_pid=None, engine_host=None,
+        heartbeat_at=None, duration_ms=None, observed_at=now,
+    )  # fmt: skip
+
+
+@st.composite
+def _schedules(draw: st.DrawFn) -> tuple[ExecutionOverview, TaskView]:
+    """A task queued after the start, with 0-4 attempts separated by backoffs; the last one
+    possibly still running, the task finished or not."""
+    start = T0
+    cursor = start + draw(st.integers(0, 100))
+    queued = cursor
+    attempts = []
+    count = draw(st.integers(0, 4))
+    running_last = draw(st.booleans())
+    for number in range(1, count + 1):
+        begin = cursor + draw(st.integers(0, 500))
+        live = running_last and number == count
+        end = None if live else begin + draw(st.integers(0, 500))
+        state = "RUNNING" if live else ("SUCCESS" if number == count else "FAILED")
+        attempts.append(AttemptView(number, state, None, begin, end, None, None, None, None, None))
+        cursor = end if end is not None else begin
+    finished = count > 0 and not running_last and draw(st.booleans())
+    task_state = attempts[-1].state if finished else ("RUNNING" if running_last else "WAITING")
+    ended = cursor if finished else None
+    now = cursor + draw(st.integers(0, 1000))
+    task = TaskView(
+        task_id="t", position=0, type="core/shell.run", state=task_state, reason_code=None,
+        needs=(), attempt_count=count, inputs=None, outputs=None, error=None,
+        created_at=start, queued_at=queued, started_at=attempts[0].started_at if attempts else None,
+        ended_at=ended, duration_ms=None, attempts=tuple(attempts),
+    )  # fmt: skip
+    execution = _overview(
+        start, ended if finished else None, "SUCCESS" if finished else "RUNNING", now
+    )
+    return execution, task
+
+
+class TestTimelineProperties:
+    @given(_schedules())
+    def test_segments_are_ordered_contiguous_and_in_span(
+        self, schedule: tuple[ExecutionOverview, TaskView]
+    ) -> None:
+        """Segments alternate in time order without overlap, within [0, span], one run per
+        started attempt, and a live lane reaches the span's end."""
+        execution, task = schedule
+        timeline = build_timeline(execution, [task])
+        lane = timeline.lanes[0]
+        for segment in lane.segments:
+            assert 0 <= segment.start_ms <= segment.end_ms <= timeline.span_ms
+        for before, after in itertools.pairwise(lane.segments):
+            assert before.end_ms <= after.start_ms
+        runs = [s for s in lane.segments if s.kind == "run"]
+        assert [s.attempt for s in runs] == [a.attempt for a in task.attempts]
+        if not task.finished and lane.segments:
+            assert lane.segments[-1].end_ms == timeline.span_ms
