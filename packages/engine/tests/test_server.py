@@ -1,0 +1,134 @@
+"""The server's claims and cron fires, on a real database with a real engine."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from autokestra_engine import (
+    Engine,
+    EngineConfig,
+    PluginRegistry,
+    SecretStore,
+    Server,
+    WorkflowRegistry,
+    parse_workflow,
+)
+from autokestra_obs_collector import LogCollector
+from autokestra_obs_schema import Writer, ms_from_iso, open_writer
+
+QUICK = """
+id: quick
+tasks:
+  - {id: a, type: core/log.emit, inputs: {message: hi}}
+"""
+TICKER = """
+id: ticker
+trigger: {type: cron, schedule: "* * * * * *"}
+tasks:
+  - {id: a, type: core/log.emit, inputs: {message: tick}}
+"""
+T0 = ms_from_iso("2026-11-25T10:00:00Z")
+
+
+@dataclass
+class Rig:
+    """A server over a real engine, writer and collector, with a settable clock."""
+
+    server: Server
+    engine: Engine
+    writer: Writer
+    err: io.StringIO
+    now: list[int]
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    """One engine process's parts around a fresh database."""
+    config = EngineConfig(db_path=tmp_path / "a.db", plugin_paths=[])
+    writer = open_writer(config.db_path)
+    collector = LogCollector(writer)
+    plugins = PluginRegistry.discover([])
+    engine = Engine(
+        config,
+        writer=writer,
+        collector=collector,
+        registry=plugins,
+        secrets=SecretStore.load(config, {}),
+    )
+    err = io.StringIO()
+    now = [T0]
+    server = Server(config, engine=engine, registry=plugins, err=err, clock=lambda: now[0])
+    yield Rig(server, engine, writer, err, now)
+    engine.close()
+    collector.shutdown()
+    writer.close()
+
+
+class TestClaims:
+    def test_claims_oldest_unowned_pending_once(self, rig: Rig) -> None:
+        """Queued runs are claimed oldest first, each once; a foreground-owned one never."""
+        wf = parse_workflow(QUICK, rig.server.plugins, filename="q.yaml")
+        first = rig.engine.create_execution(wf, {}, detached=True)
+        owned = rig.engine.create_execution(wf, {})  # a foreground run owns its execution
+        second = rig.engine.create_execution(wf, {}, detached=True)
+        assert rig.server.claim_next() == first
+        assert rig.server.claim_next() == second
+        assert rig.server.claim_next() is None
+        rows = rig.writer.connection.execute(
+            "SELECT execution_id, engine_id FROM executions ORDER BY created_at"
+        ).fetchall()
+        assert {eid for eid, owner in rows if owner == rig.engine.engine_id} == {
+            first,
+            owned,
+            second,
+        }
+
+    def test_tick_runs_queued_executions(self, rig: Rig) -> None:
+        """A tick claims a queued run and runs it to SUCCESS in a worker thread."""
+        wf = parse_workflow(QUICK, rig.server.plugins, filename="q.yaml")
+        eid = rig.engine.create_execution(wf, {}, detached=True)
+        rig.server.tick()
+        assert rig.server.running() in ([eid], [])
+        deadline = time.monotonic() + 30
+        while rig.server.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state = rig.writer.connection.execute(
+            "SELECT state FROM executions WHERE execution_id = ?", (eid,)
+        ).fetchall()
+        assert state == [("SUCCESS",)]
+        assert f"Execution {eid} ended SUCCESS" in rig.err.getvalue()
+
+
+class TestCronFires:
+    def test_due_fire_creates_one_cron_execution(self, rig: Rig) -> None:
+        """A due cron workflow fires once per due time, with trigger_type cron."""
+        wf = parse_workflow(TICKER, rig.server.plugins, filename="t.yaml")
+        WorkflowRegistry(rig.writer).apply(wf, now=T0)
+        assert rig.server.fire_due() == []  # next fire is T0 + 1 s
+        rig.now[0] = T0 + 1000
+        (created,) = rig.server.fire_due()
+        assert rig.server.fire_due() == []  # claimed: not again at the same time
+        rig.now[0] = T0 + 2000
+        assert len(rig.server.fire_due()) == 1
+        trigger = rig.writer.connection.execute(
+            "SELECT trigger_type, state, engine_id FROM executions WHERE execution_id = ?",
+            (created,),
+        ).fetchall()
+        assert trigger == [("cron", "PENDING", None)]
+        assert "Cron fired ticker" in rig.err.getvalue()
+
+    def test_invalid_stored_workflow_is_skipped(self, rig: Rig) -> None:
+        """A stored workflow that no longer parses is skipped with an ERROR line."""
+        wf = parse_workflow(TICKER, rig.server.plugins, filename="t.yaml")
+        WorkflowRegistry(rig.writer).apply(wf, now=T0)
+        with rig.writer.transaction() as conn:
+            conn.execute("UPDATE workflows SET source = 'id: ticker\ntasks: 5\n'")
+        rig.now[0] = T0 + 1000
+        assert rig.server.fire_due() == []
+        assert "Cron fire of ticker skipped" in rig.err.getvalue()
