@@ -129,6 +129,18 @@ class TestLogsForExecution:
         got = messages(store.logs_for_execution("e1"))
         assert got == ["earlier", *[f"line {i}" for i in range(count)], "later"]
 
+    @pytest.mark.parametrize("count", [1, 999, 1_000, 1_001, 2_000, 2_001])
+    @pytest.mark.parametrize("spread", [0, 7])
+    def test_page_boundaries(
+        self, writer: Writer, store: LogStore, count: int, spread: int
+    ) -> None:
+        """Results of about one or two pages, distinct or equal timestamps: complete, once."""
+        add_execution(writer, "e1")
+        add_logs(writer, "e1", [entry(f"{i}", i // spread if spread else 3) for i in range(count)])
+        assert messages(store.logs_for_execution("e1")) == [f"{i}" for i in range(count)]
+        got = messages(store.logs_for_task("e1", "build", LogFilter(levels=frozenset({"INFO"}))))
+        assert got == [f"{i}" for i in range(count)]
+
     def test_pagination_over_many_pages_with_mixed_timestamps(
         self, writer: Writer, store: LogStore
     ) -> None:

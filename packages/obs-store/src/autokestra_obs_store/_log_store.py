@@ -74,6 +74,8 @@ class LogRecord(NamedTuple):
 
 
 _make_record = partial(tuple.__new__, LogRecord)
+#: Rows asked for per forward page: one more than yielded, to see the end without a query.
+_PROBE = PAGE_SIZE + 1
 _metadata_of = itemgetter(8)
 _METADATA = 8
 
@@ -259,28 +261,33 @@ class LogStore:
     def _forward(
         self, query: _Query, since_ms: int | None, after: tuple[int, int] | None
     ) -> Iterator[LogRecord]:
-        """Forward keyset pages: from ``since_ms`` (inclusive), or after the key ``after``."""
+        """Forward keyset pages: from ``since_ms`` (inclusive), or after the key ``after``.
+
+        Each page asks for one row more than it yields: a short answer proves the end, so a
+        result that fills its last page exactly needs no extra empty query.
+        """
         conn = self._conn
         if after is None:
             start = query.first_timestamp
             if since_ms is not None:
                 start = max(start, since_ms)
-            rows = query.fetch(conn, Shape.FROM_TS, start, PAGE_SIZE)
+            rows = query.fetch(conn, Shape.FROM_TS, start, _PROBE)
         else:
             rows = self._page_after(query, after)
-        while True:
-            if rows:
-                yield from records_from_rows(rows)
-            if len(rows) < PAGE_SIZE:
-                return
+        while len(rows) > PAGE_SIZE:
+            del rows[PAGE_SIZE:]
+            yield from records_from_rows(rows)
             last = rows[-1]
             rows = self._page_after(query, (last[4], last[0]))
+        if rows:
+            yield from records_from_rows(rows)
 
     def _page_after(self, query: _Query, key: tuple[int, int]) -> list[Row]:
+        """Up to a page and one row after ``key``, in ``(timestamp, id)`` order."""
         timestamp, row_id = key
-        rows = query.fetch(self._conn, Shape.SAME_TS_AFTER, timestamp, row_id, PAGE_SIZE)
-        if len(rows) < PAGE_SIZE:
-            rows += query.fetch(self._conn, Shape.AFTER_TS, timestamp, PAGE_SIZE - len(rows))
+        rows = query.fetch(self._conn, Shape.SAME_TS_AFTER, timestamp, row_id, _PROBE)
+        if len(rows) < _PROBE:
+            rows += query.fetch(self._conn, Shape.AFTER_TS, timestamp, _PROBE - len(rows))
         return rows
 
     def _backward(self, query: _Query, limit: int) -> Iterator[list[Row]]:
