@@ -16,7 +16,7 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "cli" / "inspect.md"
 
 
 def _options() -> list[str]:
-    names = []
+    names: list[str] = []
     for param in inspect_command.params:
         if isinstance(param, click.Option):
             names.extend(opt for opt in param.opts if opt.startswith("--"))

@@ -46,7 +46,7 @@ def _event_ids(writer: Writer, execution_id: str) -> list[int]:
             "SELECT id FROM execution_audit_events WHERE execution_id = ? ORDER BY id",
             (execution_id,),
         ).fetchall()
-    return [row[0] for row in rows]
+    return [int(row[0]) for row in rows]  # type: ignore[arg-type]  # INTEGER PRIMARY KEY
 
 
 def _with_events(events: list[tuple[str, int, dict[str, Any]]], state: str) -> ExecutionRecord:
@@ -56,9 +56,17 @@ def _with_events(events: list[tuple[str, int, dict[str, Any]]], state: str) -> E
     return record
 
 
-CREATED = ("CREATED", T0, {"workflow_id": "etl", "trigger_type": "manual"})
-STARTED = ("STARTED", T0 + 5, {})
-COMPLETED = ("COMPLETED", T0 + 9, {"duration_ms": 4, "task_count": 4})
+CREATED: tuple[str, int, dict[str, Any]] = (
+    "CREATED",
+    T0,
+    {"workflow_id": "etl", "trigger_type": "manual"},
+)
+STARTED: tuple[str, int, dict[str, Any]] = ("STARTED", T0 + 5, {})
+COMPLETED: tuple[str, int, dict[str, Any]] = (
+    "COMPLETED",
+    T0 + 9,
+    {"duration_ms": 4, "task_count": 4},
+)
 
 
 class TestIntactTrails:
