@@ -93,6 +93,17 @@ class TextRenderer:
         """The entry as rich ``Text``, coloured by level (for a terminal)."""
         return Text(self.line(record), style=LEVEL_STYLES.get(record.level, ""))
 
+    def styled_page(self, records: Iterable[LogRecord]) -> Text:
+        """Several entries as one rich ``Text``, each coloured by its level.
+
+        Built from already-escaped plain strings with ``append`` (never markup), so a ``[bold]``
+        in a message stays text.
+        """
+        text = Text()
+        for record in records:
+            text.append(self.line(record), style=LEVEL_STYLES.get(record.level) or None)
+        return text
+
 
 def _json_str(value: str | None) -> str:
     return "null" if value is None else encode_basestring_ascii(value)
