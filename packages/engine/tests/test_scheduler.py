@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autokestra_engine import (
     Dag,
@@ -302,3 +304,46 @@ class TestEngineError:
         assert harness.tasks(eid)["first"][0] == "CANCELLED"
         kind, meta = harness.audit(eid)[-1]
         assert kind == "FAILED" and "disk is full" in meta["error_message"]
+
+
+@st.composite
+def dags(draw: st.DrawFn) -> list[TaskSpec]:
+    """Random acyclic task lists: each task needs only tasks declared before it."""
+    count = draw(st.integers(min_value=1, max_value=12))
+    tasks: list[TaskSpec] = []
+    for index in range(count):
+        earlier = [f"t{i}" for i in range(index)]
+        needs = draw(st.lists(st.sampled_from(earlier), unique=True)) if earlier else []
+        tasks.append(TaskSpec(id=f"t{index}", type="core/log.emit", needs=tuple(needs)))
+    return tasks
+
+
+class TestDagProperties:
+    @given(dags())
+    def test_all_success_runs_every_task_after_its_needs(self, tasks: list[TaskSpec]) -> None:
+        """Dispatching runnable tasks until none is left runs each once, needs first."""
+        dag = Dag(tasks)
+        states = {task.id: State.PENDING for task in tasks}
+        order: list[str] = []
+        while runnable := dag.runnable(states, ()):
+            for task_id in runnable:
+                states[task_id] = State.SUCCESS
+                order.append(task_id)
+        assert sorted(order) == sorted(states)
+        for task in tasks:
+            assert all(order.index(need) < order.index(task.id) for need in task.needs)
+
+    @given(dags(), st.data())
+    def test_failure_blocks_exactly_its_downstream(
+        self, tasks: list[TaskSpec], data: st.DataObject
+    ) -> None:
+        """With one failed task, what never becomes runnable is exactly its downstream."""
+        dag = Dag(tasks)
+        failed = data.draw(st.sampled_from([task.id for task in tasks]))
+        states = {task.id: State.PENDING for task in tasks}
+        while runnable := dag.runnable(states, ()):
+            for task_id in runnable:
+                states[task_id] = State.FAILED if task_id == failed else State.SUCCESS
+        assert states[failed] is State.FAILED  # its upstreams all succeeded: it ran
+        blocked = {task_id for task_id, state in states.items() if state is State.PENDING}
+        assert blocked == set(dag.downstream(failed))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autokestra_engine._states import (
     TERMINAL_STATES,
@@ -75,3 +77,23 @@ class TestTransitionTable:
     def test_terminal_property(self) -> None:
         """State.terminal matches the terminal set."""
         assert {s for s in State if s.terminal} == TERMINAL_STATES
+
+
+class TestTransitionProperties:
+    @given(st.lists(st.sampled_from(list(State)), max_size=30))
+    def test_any_sequence_respects_the_table(self, targets: list[State]) -> None:
+        """Applying any sequence never leaves a terminal state and only takes table edges."""
+        current = State.PENDING
+        for target in targets:
+            try:
+                applied = check_transition(current, target)
+            except IllegalTransition:
+                assert target not in TRANSITIONS[current]
+                assert target is not current
+                continue
+            if applied:
+                assert not current.terminal
+                assert target in TRANSITIONS[current]
+                current = target
+            else:
+                assert target is current
