@@ -10,7 +10,12 @@ import apsw
 import pytest
 
 from autokestra_obs_schema import open_reader, open_writer
-from autokestra_obs_store._log_sql import STATE_AND_HIGH_WATER_SQL, Shape, select_sql
+from autokestra_obs_store._log_sql import (
+    STATE_AND_HIGH_WATER_SQL,
+    WINDOW_SQL,
+    Shape,
+    select_sql,
+)
 
 FLAGS = ("task", "levels", "source", "text", "attempt", "since")
 # Which index each shape must walk: the keyset shapes the (execution_id, timestamp) index,
@@ -89,6 +94,15 @@ class TestQueryPlans:
         assert "SEARCH executions USING INDEX sqlite_autoindex_executions_1" in joined
         assert "SEARCH execution_logs USING COVERING INDEX idx_logs_cursor" in joined
         assert "SCAN" not in joined and "TEMP" not in joined
+
+    def test_task_window_is_two_index_seeks(self, conn: apsw.Connection) -> None:
+        """The --task window (first and last timestamps) reads two ends of idx_logs_execution."""
+        details = plan(conn, WINDOW_SQL.replace("?1", "?"))
+        searches = [d for d in details if d.startswith("SEARCH")]
+        assert len(searches) == 2
+        assert all("COVERING INDEX idx_logs_execution (execution_id=?)" in d for d in searches)
+        # "SCAN CONSTANT ROW" is the outer SELECT without a FROM, not a table scan.
+        assert not any(d.startswith("SCAN execution_logs") or "TEMP" in d for d in details)
 
     def test_the_naive_cursor_query_would_not_qualify(self, conn: apsw.Connection) -> None:
         """The check can fail: ordering by timestamp under an id range needs a sort."""
