@@ -74,7 +74,11 @@ class TestExamples:
     def test_example_commands_use_real_options(self) -> None:
         """Every `$ workflow execution inspect` line of an example uses existing options."""
         known = {*_options(), "-h"}
-        commands = [line for line in DOC.read_text().splitlines() if line.startswith("$ workflow ")]
+        commands = [
+            line
+            for line in DOC.read_text().splitlines()
+            if line.startswith("$ workflow execution inspect ")
+        ]
         assert len(commands) >= 10
         for command in commands:
             for word in command.split():

@@ -1,0 +1,95 @@
+"""`workflow audit verify`: the --verify check for several executions or all of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from autokestra_obs_cli import cli
+from autokestra_obs_schema import open_writer
+from autokestra_obs_store._inspect_fixtures import (
+    cancelled_execution,
+    failure_execution,
+    success_execution,
+    write_execution,
+)
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "cli" / "inspect.md"
+
+
+def _db(tmp_path: Path, *, tamper: bool = False) -> tuple[Path, list[str]]:
+    path = tmp_path / "audit.db"
+    writer = open_writer(path)
+    ids = [
+        write_execution(writer, success_execution()),
+        write_execution(writer, failure_execution()),
+        write_execution(writer, cancelled_execution()),
+    ]
+    if tamper:
+        with writer.transaction() as conn:
+            conn.execute("DROP TRIGGER audit_events_no_update")
+            conn.execute(
+                "UPDATE execution_audit_events SET metadata = '{}' "
+                "WHERE execution_id = ? AND event_type = 'CANCELLED'",
+                (ids[2],),
+            )
+    writer.close()
+    return path, ids
+
+
+def _verify(path: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--db", str(path), "audit", "verify", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+class TestAuditVerify:
+    def test_all_intact(self, tmp_path: Path) -> None:
+        """--all prints OK per execution, a count on stderr, and exits 0."""
+        path, ids = _db(tmp_path)
+        code, out, err = _verify(path, "--all")
+        assert code == 0
+        # Oldest first; the fixtures share a start time, so the id breaks the tie.
+        assert out.splitlines() == [f"OK      {eid}" for eid in sorted(ids)]
+        assert err == "3 audit trails verified\n"
+
+    def test_tampered_one_fails(self, tmp_path: Path) -> None:
+        """An edited trail is BROKEN with its violation; the command exits 1."""
+        path, ids = _db(tmp_path, tamper=True)
+        code, out, err = _verify(path, "--all")
+        assert code == 1
+        lines = out.splitlines()
+        assert sorted(line for line in lines if line.startswith("OK")) == sorted(
+            f"OK      {eid}" for eid in ids[:2]
+        )
+        broken = [line for line in lines if line.startswith("BROKEN")]
+        assert len(broken) == 1
+        assert broken[0].startswith(f"BROKEN  {ids[2]}  Audit event #")
+        assert "(CANCELLED) was modified" in broken[0]
+        assert err == "Error: Audit verification failed for 1 of 3 executions\n"
+
+    def test_named_ids(self, tmp_path: Path) -> None:
+        """Named ids are verified in the order given."""
+        path, ids = _db(tmp_path)
+        code, out, _ = _verify(path, ids[1], ids[0])
+        assert code == 0
+        assert out.splitlines() == [f"OK      {ids[1]}", f"OK      {ids[0]}"]
+
+    def test_unknown_id(self, tmp_path: Path) -> None:
+        """An unknown id is `Execution not found`, exit 1."""
+        path, _ = _db(tmp_path)
+        code, _, err = _verify(path, "nope")
+        assert code == 1
+        assert err == "Error: Execution not found: nope\n"
+
+    def test_ids_or_all_required(self, tmp_path: Path) -> None:
+        """Neither ids nor --all (or both) is a usage error, exit 2."""
+        path, ids = _db(tmp_path)
+        assert _verify(path)[0] == 2
+        assert _verify(path, ids[0], "--all")[0] == 2
+
+    def test_documented(self) -> None:
+        """docs/cli/inspect.md documents the command and its --all option."""
+        text = DOC.read_text()
+        assert "workflow audit verify" in text
+        assert "| `--all`" in text
