@@ -19,6 +19,7 @@ from ._db import db
 from ._errors import EXIT_INTERRUPTED
 from ._executions import cancel_command, execution_list_command
 from ._inspect import inspect_command
+from ._inspect_audit import audit_group
 from ._logs import logs_command
 from ._run import run_command
 from ._server import server_group
@@ -142,6 +143,7 @@ execution.add_command(execution_list_command)
 execution.add_command(cancel_command)
 cli.add_command(run_command)
 execution.add_command(inspect_command)
+cli.add_command(audit_group)
 cli.add_command(logs_group)
 cli.add_command(validate_command)
 cli.add_command(apply_command)
