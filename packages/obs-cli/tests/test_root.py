@@ -179,3 +179,32 @@ class TestProcess:
         assert result.returncode == 1
         assert "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+class TestConfigFile:
+    def test_broken_config_fails_commands_but_not_help(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An invalid ./autokestra.yaml is one Error line for commands; --help still works."""
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.delenv("AUTOKESTRA_DB", raising=False)
+        (tmp_path / "autokestra.yaml").write_text("storage: {path: [1, 2\n")
+        runner = CliRunner()
+        helped = runner.invoke(cli, ["db", "status", "--help"])
+        assert helped.exit_code == 0
+        failed = runner.invoke(cli, ["db", "status"])
+        assert failed.exit_code == 1
+        assert failed.stderr.startswith("Error: config file autokestra.yaml")
+        assert len(failed.stderr.strip().splitlines()) == 1
+
+    def test_storage_path_from_config_is_used(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without --db or AUTOKESTRA_DB, storage.path of the config file names the database."""
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.delenv("AUTOKESTRA_DB", raising=False)
+        (tmp_path / "autokestra.yaml").write_text("storage:\n  path: ./data/main.db\n")
+        result = CliRunner().invoke(cli, ["db", "migrate"])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "data" / "main.db").exists()
+        assert not (tmp_path / ".autokestra").exists()

@@ -54,15 +54,39 @@ def make_console(*, stderr: bool, color: bool) -> Console:
 
 @dataclass(frozen=True)
 class AppContext:
-    """What the global options resolved to, shared by every command of one invocation."""
+    """What the global options resolved to, shared by every command of one invocation.
 
-    db_path: Path
+    ``db_option`` is ``--db`` / ``AUTOKESTRA_DB`` as given; the effective :attr:`db_path` is
+    resolved on first use, so a broken config file fails the command that needs it, not
+    ``--help``.
+    """
+
+    db_option: Path | None
     config_path: Path | None
     color: bool
     debug: bool
     out: Console
     err: Console
     _open: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def db_path(self) -> Path:
+        """``--db`` > ``AUTOKESTRA_DB`` > the config file's ``storage.path`` > the default.
+
+        Raises:
+            CliError: the config file had to be read and is invalid.
+        """
+        resolved = self._open.get("db_path")
+        if isinstance(resolved, Path):
+            return resolved
+        path = self.db_option
+        if path is None and self.config_path is not None:
+            from ._config_cli import configured_db_path
+
+            path = configured_db_path(self.config_path)
+        path = path if path is not None else DEFAULT_DB_PATH
+        self._open["db_path"] = path
+        return path
 
     def reader(self) -> apsw.Connection:
         """A read-only connection, opened once and closed when the command ends."""

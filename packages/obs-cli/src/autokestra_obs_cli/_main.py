@@ -111,14 +111,9 @@ def cli(ctx: click.Context, db_path: Path | None, config_path: Path | None, no_c
     """
     if config_path is None and DEFAULT_CONFIG_PATH.is_file():
         config_path = DEFAULT_CONFIG_PATH
-    if db_path is None and config_path is not None:
-        # Neither --db nor AUTOKESTRA_DB: the config file's storage.path comes next.
-        from ._config_cli import configured_db_path
-
-        db_path = configured_db_path(config_path)
     color = color_wanted(no_color)
     ctx.obj = AppContext(
-        db_path=db_path if db_path is not None else DEFAULT_DB_PATH,
+        db_option=db_path,
         config_path=config_path,
         color=color,
         debug=_debug_enabled(),
