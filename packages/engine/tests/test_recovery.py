@@ -149,6 +149,17 @@ class TestRecovery:
             other.kill()
         assert [x[0] for x in lost] == ["e1"]
 
+    def test_own_pid_under_another_engine_id_is_a_previous_incarnation(
+        self, writer: Writer
+    ) -> None:
+        """Our pid with a foreign engine id (container PID 1 restarted) is lost; ours is not."""
+        start(writer, "previous", EngineOwner("engine-before-restart", os.getpid(), HOST))
+        start(writer, "mine", EngineOwner("engine-me", os.getpid(), HOST))
+        conn = writer.connection
+        assert find_lost_executions(conn, host=HOST) == []  # engine id unknown: keep all
+        lost = find_lost_executions(conn, host=HOST, own_engine_id="engine-me")
+        assert [x[0] for x in lost] == ["previous"]
+
     def test_recovery_is_idempotent(self, writer: Writer, collector: LogCollector) -> None:
         """A second sweep finds nothing and writes nothing."""
         start(writer, "e1", EngineOwner("engine-dead", dead_pid(), HOST))

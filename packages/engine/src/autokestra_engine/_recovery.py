@@ -165,12 +165,23 @@ def kill_process_group(pgid: int, started_at: int | None) -> bool:
     return True
 
 
-def _is_lost(
-    row: tuple[apsw.SQLiteValue, ...], *, host: str, own_pid: int, now: int, stale_ms: int
-) -> bool:
-    _, state, _, pid, owner_host, heartbeat = row
-    if owner_host != host or not isinstance(pid, int) or pid == own_pid:
+@dataclass(frozen=True, slots=True)
+class _Self:
+    """Who is asking: this host, this pid and (when known) this process's engine id."""
+
+    host: str
+    pid: int
+    engine_id: str | None
+
+
+def _is_lost(row: tuple[apsw.SQLiteValue, ...], me: _Self, *, now: int, stale_ms: int) -> bool:
+    _, state, engine_id, pid, owner_host, heartbeat = row
+    if owner_host != me.host or not isinstance(pid, int):
         return False
+    if pid == me.pid:
+        # Our own pid: ours if the engine id is ours (or unknown). A different engine id is
+        # a previous incarnation that had the same pid, e.g. PID 1 of a restarted container.
+        return me.engine_id is not None and engine_id != me.engine_id
     if not pid_alive(pid):
         return True
     # A live pid with a long-stale heartbeat is a reused pid. A claimed PENDING execution
@@ -183,16 +194,24 @@ def find_lost_executions(
     *,
     host: str | None = None,
     own_pid: int | None = None,
+    own_engine_id: str | None = None,
     now: int | None = None,
     stale_ms: int = STALE_HEARTBEAT_MS,
 ) -> list[tuple[str, str, str, int | None, str | None]]:
-    """(execution_id, state, engine_id, engine_pid, engine_host) of every lost execution."""
-    host = socket.gethostname() if host is None else host
-    own_pid = os.getpid() if own_pid is None else own_pid
+    """(execution_id, state, engine_id, engine_pid, engine_host) of every lost execution.
+
+    ``own_engine_id`` is the asking process's engine id: executions recorded under this
+    process's pid but another engine id are then lost too (a restarted container's PID 1).
+    """
+    me = _Self(
+        host=socket.gethostname() if host is None else host,
+        pid=os.getpid() if own_pid is None else own_pid,
+        engine_id=own_engine_id,
+    )
     now = now_ms() if now is None else now
     lost = []
     for row in conn.execute(_OPEN_OWNED).fetchall():
-        if _is_lost(row, host=host, own_pid=own_pid, now=now, stale_ms=stale_ms):
+        if _is_lost(row, me, now=now, stale_ms=stale_ms):
             eid, state, engine_id, pid, owner_host, _ = row
             lost.append(
                 (
@@ -211,6 +230,7 @@ def recover_lost_executions(
     collector: LogCollector,
     *,
     host: str | None = None,
+    own_engine_id: str | None = None,
     stale_ms: int = STALE_HEARTBEAT_MS,
     clock: Callable[[], int] = now_ms,
 ) -> list[LostExecution]:
@@ -219,13 +239,24 @@ def recover_lost_executions(
     Safe to run from several processes at once: each execution is re-checked inside the
     durable transaction that ends it, so it is ended once.
 
+    Args:
+        writer: the process's writer.
+        collector: the process's collector (the ERROR entry per execution).
+        host: this host's name (default ``socket.gethostname()``).
+        own_engine_id: the calling process's engine id, if it has one (see
+            :func:`find_lost_executions`).
+        stale_ms: heartbeat age beyond which a live owner pid counts as reused.
+        clock: Unix-ms clock.
+
     Returns:
         What was recovered, in creation order.
     """
     host = socket.gethostname() if host is None else host
     store = ExecutionStore(writer, clock=clock)
     with writer.locked() as conn:
-        candidates = find_lost_executions(conn, host=host, now=clock(), stale_ms=stale_ms)
+        candidates = find_lost_executions(
+            conn, host=host, own_engine_id=own_engine_id, now=clock(), stale_ms=stale_ms
+        )
     recovered: list[LostExecution] = []
     for execution_id, state, engine_id, pid, owner_host in candidates:
         with writer.locked() as conn:

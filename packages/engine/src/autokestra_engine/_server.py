@@ -265,7 +265,9 @@ class Server:
 
     def recover(self) -> None:
         """End executions of dead engine processes on this host FAILED (ENGINE_LOST)."""
-        for lost in recover_lost_executions(self.writer, self.collector, clock=self.clock):
+        for lost in recover_lost_executions(
+            self.writer, self.collector, own_engine_id=self.engine.engine_id, clock=self.clock
+        ):
             groups = ", ".join(str(g) for g in lost.killed_process_groups) or "none"
             self.say(
                 "WARN",
