@@ -357,6 +357,13 @@ class TestVerifyAndQueries:
             result = cli(db, "execution", "inspect", eid, "--verify")
             assert result.returncode == 0, (name, result.stderr)
 
+    def test_audit_verify_all(self, runs: tuple[Path, dict[str, str]]) -> None:
+        """`workflow audit verify --all` passes every trail the engine wrote."""
+        db, ids = runs
+        result = cli(db, "audit", "verify", "--all")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert {line.split()[1] for line in result.stdout.splitlines()} == set(ids.values())
+
     def test_tampered_real_trail(self, runs: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
         """An engine-written audit row edited with the triggers dropped fails --verify."""
         db, ids = runs
