@@ -124,6 +124,21 @@ class TestEntries:
             assert view.count(eid) == len(view.rows(eid))
         assert sum(view.count(e) for e in ("exec-1", "exec-2", "exec-3")) == 250
 
+    def test_lone_surrogates_are_stored_as_replacement_characters(
+        self, make_collector: Factory, view: Any, report: io.StringIO
+    ) -> None:
+        """Text that cannot be UTF-8 (surrogateescape leftovers) is stored with U+FFFD."""
+        collector = make_collector(clock=ManualClock())
+        collector.log("exec-1", "INFO", "worker", "before")
+        collector.log("exec-1", "INFO", "worker", "bad \udc80 name", metadata={"p": "\ud800"})
+        collector.log("exec-1", "INFO", "worker", "after")
+        assert collector.flush(timeout=5)
+        rows = view.rows("exec-1")
+        assert [r[7] for r in rows] == ["before", "bad \ufffd name", "after"]
+        assert json.loads(rows[1][8]) == {"p": "\ufffd"}
+        assert collector.stats().failures == 0
+        assert report.getvalue() == ""
+
     def test_timestamps_never_decrease(self, make_collector: Factory, view: Any) -> None:
         """A clock stepping backwards does not make a later entry older: id order is time order."""
         clock = ManualClock(start_ms=10_000)

@@ -14,10 +14,11 @@ passes through before it is buffered.
 """
 
 from ._capture import LEVEL_PREFIXES, AttemptCapture, CaptureCounts, Sink, level_of
-from ._collector import COLLECTOR_SOURCE, CollectorStats, LogCollector
+from ._collector import COLLECTOR_SOURCE, LogCollector
 from ._levels import LogEntry, LogLevel
 from ._lines import LineSplitter, Piece
 from ._redact import MASK, MIN_SECRET_LENGTH, Redactor, secret_forms
+from ._stats import CollectorStats
 
 __all__ = [
     "AttemptCapture",

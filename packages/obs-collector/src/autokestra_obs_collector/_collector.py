@@ -20,95 +20,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from itertools import chain
 from typing import Any, TextIO
 
-import apsw
-
-from autokestra_obs_schema import StorageError, Writer, now_ms
+from autokestra_obs_schema import Writer, now_ms
 
 from ._levels import LogLevel
 from ._redact import Redactor
+from ._rows import LEVEL_NAMES, Row, metadata_json, parse_level, write_rows
+from ._stats import CollectorStats, percentile
 
 #: Source of the entries the collector writes about itself (drop counts).
 COLLECTOR_SOURCE = "collector"
-_INSERT_HEAD = (
-    "INSERT INTO execution_logs"
-    " (execution_id, task_id, attempt, timestamp, level, source, message, metadata) VALUES "
-)
-_ROW_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT = _INSERT_HEAD + _ROW_PLACEHOLDERS
-#: Multi-row INSERTs of these many rows, largest first. apsw releases the GIL around every
-#: SQLite step; with producer threads running, each re-acquisition can wait a whole switch
-#: interval, so one step per 1000 rows instead of one per row keeps a flush from crawling.
-#: The statements are constants made of placeholders only: values are always bound.
-_CHUNKS: tuple[tuple[int, str], ...] = tuple(
-    (size, _INSERT_HEAD + ", ".join([_ROW_PLACEHOLDERS] * size)) for size in (1000, 100, 10)
-)
-_COUNT = "UPDATE executions SET log_entry_count = log_entry_count + ? WHERE execution_id = ?"
-#: Constraint failures that belong to one entry, not to the database: retrying cannot help.
-_POISON_CODES = frozenset(
-    {
-        apsw.SQLITE_CONSTRAINT_FOREIGNKEY,
-        apsw.SQLITE_CONSTRAINT_CHECK,
-        apsw.SQLITE_CONSTRAINT_NOTNULL,
-    }
-)
 _COMMIT_SAMPLES = 4096
 #: Longest pause of the flush thread while producers released from a full buffer refill it.
 _REFILL_S = 0.02
 #: Longest wait of a producer for the commit in flight while a backlog is being written.
 _PACE_S = 0.1
-
-# One buffered row, in INSERT column order; tuples keep log() cheap under a flood.
-_Row = tuple[str, str | None, int | None, int, str, str, str, str | None]
-
-
-@dataclass(frozen=True, slots=True)
-class CollectorStats:
-    """Counters of a collector since it started.
-
-    Attributes:
-        logged: entries accepted into the buffer.
-        written: entries committed to the database.
-        dropped: entries lost (buffer full while the database failed, refused by a
-            constraint, logged after shutdown, or left at a shutdown deadline).
-        pending: entries buffered or in flight now.
-        transactions: committed log transactions.
-        failures: failed write attempts (each retried).
-        commit_p50_ms: median duration of recent log transactions, BEGIN to COMMIT.
-        commit_p99_ms: 99th percentile of the same.
-    """
-
-    logged: int
-    written: int
-    dropped: int
-    pending: int
-    transactions: int
-    failures: int
-    commit_p50_ms: float
-    commit_p99_ms: float
-
-
-# Plain-str values: LogLevel members hash and compare like their names, so one dict maps
-# both a member and its exact name to the text bound into the INSERT.
-_LEVEL_NAMES: dict[object, str] = {level.value: str(level.value) for level in LogLevel}
-
-
-def _parse_level(level: object) -> str:
-    try:
-        return LogLevel.parse(str(level)).value
-    except ValueError:
-        return LogLevel.INFO.value
-
-
-def _metadata_json(metadata: Any) -> str:
-    try:
-        return json.dumps(metadata, ensure_ascii=False, allow_nan=False, default=str)
-    except (TypeError, ValueError):
-        # NaN, a cycle, a non-string key...: keep the entry, say why its metadata is missing.
-        return json.dumps({"unserializable_metadata": type(metadata).__name__})
 
 
 class LogCollector:
@@ -169,7 +96,7 @@ class LogCollector:
         self._changed = threading.Condition(self._lock)  # room freed / entries written
         self._wake = threading.Event()
         self._stop = threading.Event()  # interrupts backoff waits at shutdown
-        self._buffer: deque[_Row] = deque()
+        self._buffer: deque[Row] = deque()
         self._redactors: dict[str, Redactor] = {}
         self._last_ts = 0
         self._logged = 0  # sequence number of the last buffered entry
@@ -233,9 +160,9 @@ class LogCollector:
         # The hot path of a flood: kept flat (no helper calls on the common path), because
         # producer time is GIL time the flush thread cannot use.
         try:
-            level_name = _LEVEL_NAMES.get(level)
+            level_name = LEVEL_NAMES.get(level)
             if level_name is None:
-                level_name = _parse_level(level)
+                level_name = parse_level(level)
             if message.__class__ is not str:
                 message = str(message)
             redactor = self._redactors.get(execution_id)
@@ -243,7 +170,7 @@ class LogCollector:
                 message = redactor.redact(message)
                 if metadata is not None:
                     metadata = redactor.redact_value(metadata)
-            meta_json = None if metadata is None else _metadata_json(metadata)
+            meta_json = None if metadata is None else metadata_json(metadata)
             signal = False
             with self._lock:
                 if self._stopped:
@@ -429,8 +356,6 @@ class LogCollector:
         """A snapshot of the collector's counters."""
         with self._lock:
             samples = sorted(self._commit_ms)
-            p50 = samples[len(samples) // 2] if samples else 0.0
-            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))] if samples else 0.0
             return CollectorStats(
                 logged=self._logged,
                 written=self._written,
@@ -438,8 +363,8 @@ class LogCollector:
                 pending=self._logged - self._done,
                 transactions=self._transactions,
                 failures=self._failures,
-                commit_p50_ms=p50,
-                commit_p99_ms=p99,
+                commit_p50_ms=percentile(samples, 0.50),
+                commit_p99_ms=percentile(samples, 0.99),
             )
 
     # -- the flush thread -----------------------------------------------------------------
@@ -453,7 +378,7 @@ class LogCollector:
                 self._changed.notify_all()
 
     def _loop(self) -> None:
-        batch: list[_Row] = []
+        batch: list[Row] = []
         while True:
             try:
                 if not batch:
@@ -466,7 +391,7 @@ class LogCollector:
                 if self._stop.wait(self._retry_max_s):
                     return
 
-    def _next_batch(self) -> list[_Row]:
+    def _next_batch(self) -> list[Row]:
         """Block until a batch is due and take it; empty list means: stop."""
         while True:
             with self._lock:
@@ -512,7 +437,7 @@ class LogCollector:
             return None
         return remaining
 
-    def _write_with_retry(self, batch: list[_Row]) -> list[_Row]:
+    def _write_with_retry(self, batch: list[Row]) -> list[Row]:
         """Write ``batch``; retry until it succeeds. Returns what is left (empty when done)."""
         delay = self._retry_initial_s
         failing = False
@@ -543,20 +468,9 @@ class LogCollector:
             self._after_success()
             return []
 
-    def _write(self, batch: list[_Row]) -> None:
+    def _write(self, batch: list[Row]) -> None:
         started = time.perf_counter()
-        try:
-            written = self._insert(batch, rowwise=False)
-        except StorageError as exc:
-            cause = exc.__cause__
-            if not (
-                isinstance(cause, apsw.ConstraintError)
-                and getattr(cause, "extendedresult", None) in _POISON_CODES
-            ):
-                raise
-            # One entry the database will never accept (unknown execution, bad JSON) must
-            # not block everything behind it: write the rest, drop and count that one.
-            written = self._insert(batch, rowwise=True)
+        written = write_rows(self._writer, batch)
         elapsed_ms = (time.perf_counter() - started) * 1000
         refused = [row for row, ok in zip(batch, written, strict=True) if not ok]
         with self._lock:
@@ -575,33 +489,6 @@ class LogCollector:
                 f"autokestra: {len(refused)} log entries refused by the database "
                 "(unknown execution or invalid data); dropped"
             )
-
-    def _insert(self, batch: list[_Row], *, rowwise: bool) -> list[bool]:
-        ok = [True] * len(batch)
-        counts: dict[str, int] = {}
-        with self._writer.transaction() as conn:
-            if rowwise:
-                for i, row in enumerate(batch):
-                    try:
-                        conn.execute(_INSERT, row)
-                    except apsw.ConstraintError as exc:
-                        if getattr(exc, "extendedresult", None) not in _POISON_CODES:
-                            raise
-                        ok[i] = False
-            else:
-                start = 0
-                for size, statement in _CHUNKS:
-                    while len(batch) - start >= size:
-                        values = list(chain.from_iterable(batch[start : start + size]))
-                        conn.execute(statement, values)
-                        start += size
-                if start < len(batch):
-                    conn.executemany(_INSERT, batch[start:])
-            for row, stored in zip(batch, ok, strict=True):
-                if stored:
-                    counts[row[0]] = counts.get(row[0], 0) + 1
-            conn.executemany(_COUNT, [(n, eid) for eid, n in counts.items()])
-        return ok
 
     def _after_success(self) -> None:
         """After a commit: end a shedding episode by logging how many entries were lost."""
