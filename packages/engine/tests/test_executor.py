@@ -160,6 +160,7 @@ class TestProtocol:
             "AUTOKESTRA_EXECUTION_ID",
             "AUTOKESTRA_TASK_ID",
             "AUTOKESTRA_ATTEMPT",
+            "PYTHONUNBUFFERED",
         }
         # LC_CTYPE may be set by Python's own C-locale coercion inside the child.
         assert set(env) - allowed == protocol

@@ -256,6 +256,9 @@ class PluginExecutor:
                 "AUTOKESTRA_EXECUTION_ID": request.execution_id,
                 "AUTOKESTRA_TASK_ID": request.task_id,
                 "AUTOKESTRA_ATTEMPT": str(request.attempt),
+                # Output is captured through pipes, where Python would block-buffer it: lines
+                # must reach the log (and a follower) as they are printed, not at exit.
+                "PYTHONUNBUFFERED": "1",
             }
         )
         return env
