@@ -125,6 +125,7 @@ class TestOverview:
         assert re.search(r"Duration:\s+\S.* elapsed", out)
         extract = next(line for line in out.splitlines() if line.startswith("extract "))
         assert "PENDING" in extract
+        assert re.search(r"Engine:       pid 4242 on worker-1, heartbeat \S+.* ago\n", out)
 
     def test_cancelled_execution(self, db: tuple[Path, dict[str, str]]) -> None:
         """A cancelled execution names who cancelled it and why."""

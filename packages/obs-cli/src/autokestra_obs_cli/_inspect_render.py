@@ -94,6 +94,16 @@ def overview_lines(execution: ExecutionOverview) -> list[Text]:
         duration += " elapsed"
     lines.append(_field("Duration", duration))
     lines.append(_field("Log entries", str(execution.log_entry_count)))
+    if execution.in_progress and execution.engine_pid is not None:
+        # A live execution whose engine stopped beating is the first thing to suspect when
+        # nothing moves; show who runs it and how fresh its heartbeat is.
+        engine = f"pid {execution.engine_pid}"
+        if execution.engine_host:
+            engine += f" on {_plain(execution.engine_host)}"
+        if execution.heartbeat_at is not None:
+            age = max(0, execution.observed_at - execution.heartbeat_at)
+            engine += f", heartbeat {format_duration_ms(age)} ago"
+        lines.append(_field("Engine", engine))
     if execution.failed_task_id:
         lines.append(_field("Failed task", _plain(execution.failed_task_id)))
     if execution.message:

@@ -87,6 +87,9 @@ class ExecutionRecord:
     inputs: dict[str, Any] | None = None
     log_entry_count: int = 0
     workflow_source: str | None = None
+    engine_pid: int | None = None
+    engine_host: str | None = None
+    heartbeat_at: int | None = None
 
 
 def _json(value: Any) -> str | None:
@@ -105,13 +108,15 @@ def write_execution(writer: Writer, record: ExecutionRecord) -> str:
             "INSERT INTO executions (execution_id, workflow_id, state, trigger_type, "
             "reason_code, message, failed_task_id, created_at, started_at, ended_at, "
             "updated_at, log_entry_count, cancel_requested_at, cancelled_by, cancel_reason, "
-            "inputs, workflow_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "inputs, workflow_source, engine_pid, engine_host, heartbeat_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.execution_id, record.workflow_id, record.state, record.trigger_type,
                 record.reason_code, record.message, record.failed_task_id, record.created,
                 record.started, record.ended, updated, record.log_entry_count,
                 record.cancel_requested_at, record.cancelled_by, record.cancel_reason,
-                _json(record.inputs), record.workflow_source,
+                _json(record.inputs), record.workflow_source, record.engine_pid,
+                record.engine_host, record.heartbeat_at,
             ),
         )  # fmt: skip
         for position, task in enumerate(record.tasks):
@@ -368,7 +373,7 @@ def running_execution(t0: int = T0, seed: int = 6) -> ExecutionRecord:
     ]  # fmt: skip
     return ExecutionRecord(
         eid, "mirror", "RUNNING", t0, s, None, tasks, _created(eid, "mirror", t0),
-        log_entry_count=17,
+        log_entry_count=17, engine_pid=4242, engine_host="worker-1", heartbeat_at=s + 2000,
     )  # fmt: skip
 
 
