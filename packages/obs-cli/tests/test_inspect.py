@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -17,6 +18,7 @@ from autokestra_obs_cli import cli
 from autokestra_obs_schema import open_writer
 from autokestra_obs_store._inspect_fixtures import (
     MASK,
+    T0,
     ExecutionRecord,
     cancelled_execution,
     failure_execution,
@@ -153,6 +155,29 @@ class TestOverview:
         assert len(rows) == 1
         assert rows[0].startswith("task-050 ")
         assert "use --task ID" in out
+
+
+class TestPendingExecution:
+    def test_pending_without_tasks(self, tmp_path: Path) -> None:
+        """A just-created execution (no start, no task rows) reads in every mode."""
+        record = ExecutionRecord(
+            "0190f3c2-8d1e-7c4a-9b2f-3e5d6a7b8c9d", "queued", "PENDING", T0, None, None, [],
+            [("CREATED", T0, {"workflow_id": "queued", "trigger_type": "manual"})],
+        )  # fmt: skip
+        path = tmp_path / "p.db"
+        writer = open_writer(path)
+        eid = write_execution(writer, record)
+        writer.close()
+        db = (path, {})
+        out = _inspect(db, eid).stdout
+        assert "Execution in progress" in out
+        assert "Started:      -" in out
+        assert "No task runs recorded yet" in out
+        timeline = _inspect(db, eid, "--timeline")
+        assert timeline.exit_code == 0
+        assert "(no tasks)" in timeline.stdout
+        assert json.loads(_inspect(db, eid, "--json").stdout)["tasks"] == []
+        assert _inspect(db, eid, "--verify").exit_code == 0
 
 
 class TestTaskMode:
