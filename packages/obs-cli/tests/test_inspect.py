@@ -168,7 +168,7 @@ class TestPendingExecution:
         writer = open_writer(path)
         eid = write_execution(writer, record)
         writer.close()
-        db = (path, {})
+        db: tuple[Path, dict[str, str]] = (path, {})
         out = _inspect(db, eid).stdout
         assert "Execution in progress" in out
         assert "Started:      -" in out
