@@ -153,6 +153,22 @@ class TestFollowProcess:
         assert proc.returncode == 130
         assert "Traceback" not in err
 
+    def test_execution_removed_while_following(self, writer: Writer) -> None:
+        """An execution deleted mid-follow (retention) ends with 'not found', exit 1."""
+        add_execution(writer, "e1")
+        log(writer, "e1", "hello")
+        proc = subprocess.Popen(
+            logs_cmd(writer.path, "e1", "--follow"), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=clean_env(),
+        )  # fmt: skip
+        assert "hello" in read_line(proc)
+        with writer.transaction() as conn:
+            conn.execute("DELETE FROM execution_logs WHERE execution_id = 'e1'")
+            conn.execute("DELETE FROM executions WHERE execution_id = 'e1'")
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 1
+        assert err == "Error: Execution not found: e1\n"
+
     def test_closed_pipe_ends_quietly(self, writer: Writer) -> None:
         """A reader that goes away (| head -1) ends the command without an error."""
         add_execution(writer, "e1", "SUCCESS")

@@ -238,23 +238,25 @@ def logs_command(
     try:
         output.start()
         try:
-            for record in records:
-                output.add(record)
+            # The execution can vanish mid-follow (retention): that is "not found", exit 1.
+            with domain_errors():
+                for record in records:
+                    output.add(record)
         except KeyboardInterrupt:
             # Leave valid JSON behind even when interrupted; the root group then exits 130.
             output.finish()
             raise
         output.finish()
+        state = follower.final_state if follow else None
+        if follow and mode == "jsonl" and state is not None:
+            output.end_record(execution_id, state)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly with success, like the root group's
         # policy (click >= 8.2 would otherwise turn EPIPE into a silent exit 1 itself).
         _silence_stdout()
         return 0
-    state = follower.final_state if follow else None
-    if follow and mode == "jsonl" and state is not None:
-        output.end_record(execution_id, state)
     if output.count == 0:
-        _no_logs(app, execution_id, task_id)
+        _no_logs(execution_id, task_id)
     if exit_status:
         if state is None:
             with domain_errors():
@@ -275,7 +277,7 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
-def _no_logs(app: AppContext, execution_id: str, task_id: str | None) -> None:
+def _no_logs(execution_id: str, task_id: str | None) -> None:
     eid = escape_control(execution_id, keep_newlines=False)
     if task_id is not None:
         task = escape_control(task_id, keep_newlines=False)
