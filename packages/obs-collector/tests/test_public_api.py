@@ -21,6 +21,7 @@ class TestPublicApi:
             "LogLevel",
             "MASK",
             "MIN_SECRET_LENGTH",
+            "OutputCapture",
             "Piece",
             "Redactor",
             "Sink",

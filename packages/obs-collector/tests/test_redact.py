@@ -21,6 +21,7 @@ from autokestra_obs_collector import (
     Redactor,
     secret_forms,
 )
+from autokestra_obs_collector._redact import trie_pattern
 from autokestra_obs_schema import Writer
 
 # Secret characters share nothing with the mask, so a mask can never spell a secret.
@@ -216,3 +217,30 @@ class TestDatabaseCorpus:
         assert MASK.encode() in blob
         for form in forms:
             assert form.encode() not in blob, form
+
+
+class TestTriePattern:
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.lists(st.text(alphabet="ab=c", min_size=1, max_size=6), min_size=1, max_size=8),
+        st.text(alphabet="ab=cx", max_size=40),
+    )
+    def test_matches_like_longest_first_alternation(self, words: list[str], text: str) -> None:
+        """The trie expression replaces exactly what longest-first alternation replaces."""
+        ordered = sorted(set(words), key=lambda w: (-len(w), w))
+        reference = re.compile("|".join(re.escape(w) for w in ordered))
+        assert re.sub(trie_pattern(words), "#", text) == reference.sub("#", text)
+
+    def test_escapes_metacharacters(self) -> None:
+        """Regex metacharacters in secrets are matched literally."""
+        assert re.sub(trie_pattern(["a.b", "a+b", "(x)"]), "#", "a.b axb a+b aab (x)") == (
+            "# axb # aab #"
+        )
+
+    def test_long_secret(self) -> None:
+        """A 20,000-character secret (a certificate bundle) builds and is masked."""
+        secret = "".join(chr(ord("A") + i % 26) + str(i % 7) for i in range(10_000))
+        redactor = Redactor([secret])
+        assert redactor.redact(f"x{secret}y") == f"x{MASK}y"
+        blob = base64.b64encode(b"..." + secret.encode() + b".").decode()
+        assert redactor.redact(blob).count(MASK) == 1

@@ -13,7 +13,14 @@ passes through before it is buffered.
     collector.shutdown()
 """
 
-from ._capture import LEVEL_PREFIXES, AttemptCapture, CaptureCounts, Sink, level_of
+from ._capture import (
+    LEVEL_PREFIXES,
+    AttemptCapture,
+    CaptureCounts,
+    OutputCapture,
+    Sink,
+    level_of,
+)
 from ._collector import COLLECTOR_SOURCE, LogCollector
 from ._levels import LogEntry, LogLevel
 from ._lines import LineSplitter, Piece
@@ -32,6 +39,7 @@ __all__ = [
     "LogLevel",
     "MASK",
     "MIN_SECRET_LENGTH",
+    "OutputCapture",
     "Piece",
     "Redactor",
     "Sink",

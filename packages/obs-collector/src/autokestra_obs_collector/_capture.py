@@ -216,3 +216,7 @@ class AttemptCapture:
             dropped = self._tail.popleft()
             self._elided_lines += 1
             self._elided_bytes += dropped.nbytes
+
+
+#: The issue's name for the same class: it captures one task attempt's output.
+OutputCapture = AttemptCapture

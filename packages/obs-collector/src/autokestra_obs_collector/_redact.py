@@ -76,6 +76,44 @@ def secret_forms(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
+def trie_pattern(words: Iterable[str]) -> str:
+    """A regular expression matching any of ``words``, longest first at each position.
+
+    Factored as a trie (``ab|ac`` becomes ``a(?:b|c)``): Python's regex engine tries the
+    alternatives of a plain ``a|b|c`` one by one at every position of the text, so with the
+    ~50 forms of a handful of secrets a trie is three times faster on log lines. Greedy
+    optional groups make the longest form win, as longest-first alternation would: a padded
+    base64 form must beat its unpadded prefix, or a fragment would survive next to the mask.
+    """
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # end of a word
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [chain(char, child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        if "" in node:  # a word ends here: the longer continuations are optional
+            return "(?:" + "|".join(branches) + ")?"
+        if len(branches) == 1:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ")"
+
+    def chain(char: str, node: dict[str, Any]) -> str:
+        # Follow a run of single-child nodes in a loop: recursing per character would hit
+        # the recursion limit on a long secret (a certificate).
+        run = [char]
+        while len(node) == 1 and "" not in node:
+            ((char, node),) = node.items()
+            run.append(char)
+        return re.escape("".join(run)) + build(node)
+
+    return build(root)
+
+
 class Redactor:
     """Masks one execution's secret values in text and in nested structures.
 
@@ -99,10 +137,7 @@ class Redactor:
         self._exact = self._secrets | forms
         self._pattern: re.Pattern[str] | None = None
         if forms:
-            # Longest first: a form that contains another (padded vs unpadded base64) must
-            # win, or a fragment of it would survive next to the mask.
-            ordered = sorted(forms, key=lambda form: (-len(form), form))
-            self._pattern = re.compile("|".join(re.escape(form) for form in ordered))
+            self._pattern = re.compile(trie_pattern(forms))
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
