@@ -16,7 +16,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from itertools import compress
+from itertools import chain, compress
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -255,13 +255,16 @@ class LogStore:
                 window = (first, last)
         query = _Query(execution_id, flt, high, since=False, window=window)
         if flt.tail is None:
-            return self._forward(query, flt.since_ms, None)
+            return chain.from_iterable(self._forward(query, flt.since_ms, None))
         return self._tail(query, flt)
 
     def _forward(
         self, query: _Query, since_ms: int | None, after: tuple[int, int] | None
-    ) -> Iterator[LogRecord]:
+    ) -> Iterator[list[LogRecord]]:
         """Forward keyset pages: from ``since_ms`` (inclusive), or after the key ``after``.
+
+        Yields whole pages: callers flatten them with ``chain.from_iterable``, which walks the
+        records in C instead of resuming this generator once per record.
 
         Each page asks for one row more than it yields: a short answer proves the end, so a
         result that fills its last page exactly needs no extra empty query.
@@ -276,11 +279,11 @@ class LogStore:
             rows = self._page_after(query, after)
         while len(rows) > PAGE_SIZE:
             del rows[PAGE_SIZE:]
-            yield from records_from_rows(rows)
+            yield records_from_rows(rows)
             last = rows[-1]
             rows = self._page_after(query, (last[4], last[0]))
         if rows:
-            yield from records_from_rows(rows)
+            yield records_from_rows(rows)
 
     def _page_after(self, query: _Query, key: tuple[int, int]) -> list[Row]:
         """Up to a page and one row after ``key``, in ``(timestamp, id)`` order."""
@@ -330,4 +333,4 @@ class LogStore:
                 break
         if first is None:
             return iter(())
-        return self._forward(query, None, (first[0], first[1] - 1))
+        return chain.from_iterable(self._forward(query, None, (first[0], first[1] - 1)))
