@@ -123,10 +123,26 @@ class LineSplitter:
             self._append(out, parts[-1])
         else:
             lines = data.split(b"\n")
-            for line in lines[:-1]:
-                self._append(out, line)
+            last = len(lines) - 1
+            index = 0
+            if last and (self._buf or self._started):
+                # The first line continues what earlier reads left in the buffer.
+                self._append(out, lines[0])
                 self._finish(out, 1)
-            self._append(out, lines[-1])
+                index = 1
+            short = self._limit // _MAX_EXPANSION
+            new_piece = tuple.__new__
+            while index < last:
+                line = lines[index]
+                index += 1
+                if len(line) <= short:
+                    # The common case, kept tight: a whole short line, decoded in one call.
+                    text = line.decode("utf-8", "replace")
+                    out.append(new_piece(Piece, (text, len(line) + 1, False)))
+                else:
+                    self._append(out, line)
+                    self._finish(out, 1)
+            self._append(out, lines[last])
         return out
 
     def close(self) -> list[Piece]:
