@@ -251,6 +251,12 @@ class TestMessagesAndExitCodes:
         result = run(db, *(["e1"] if args else []), *args)
         assert result.exit_code == 2
 
+    def test_too_long_grep_text(self, db: Path) -> None:
+        """A --grep text over 4096 characters is refused with one line, exit 1."""
+        result = run(db, "e1", "--grep", "x" * 4097)
+        assert result.exit_code == 1
+        assert result.stderr == "Error: Invalid grep text: longer than 4096 characters\n"
+
     def test_unknown_id_is_escaped_in_the_message(self, db: Path) -> None:
         """Control characters in the id echoed back are made visible."""
         result = run(db, "a\x1b[2Jb")

@@ -222,6 +222,17 @@ class TestFilters:
         """Each filter (and combination) selects exactly the matching entries, in order."""
         assert messages(store.logs_for_execution("e1", flt)) == expected
 
+    def test_longest_text_filter_is_accepted_by_sqlite(
+        self, writer: Writer, store: LogStore
+    ) -> None:
+        """A grep text at the length limit, of 4-byte characters and wildcards, still runs."""
+        add_execution(writer, "e1")
+        needle = ("\U0001f600%_" * 2000)[:4096]
+        add_logs(writer, "e1", [entry("a" + needle + "b", 1), entry("other", 2)])
+        assert messages(store.logs_for_execution("e1", LogFilter(text=needle))) == [
+            "a" + needle + "b"
+        ]
+
     @pytest.mark.usefixtures("loaded")
     def test_logs_for_task(self, store: LogStore) -> None:
         """logs_for_task restricts to one task, keeping other filters."""
@@ -236,6 +247,7 @@ class TestFilters:
             {"levels": frozenset({"TRACE"})},
             {"attempt": 0},
             {"tail": 0},
+            {"text": "x" * 4097},
         ],
     )
     def test_invalid_filter_values_are_refused(self, kwargs: dict[str, Any]) -> None:

@@ -22,6 +22,10 @@ INVALID_LEVEL_MESSAGE = "Invalid log level. Must be one of: DEBUG, INFO, WARN, E
 #: CLI.md's message for a bad ``--since`` value (duration or timestamp).
 INVALID_TIME_MESSAGE = "Invalid time format. Examples: 5m, 2h, 1d"
 
+#: Longest ``text`` filter: SQLite refuses LIKE patterns over 50,000 bytes, and this bound
+#: keeps an escaped pattern far below it whatever the characters.
+MAX_TEXT_LENGTH = 4096
+
 #: The escape character of every LIKE pattern built here (``ESCAPE '\\'`` in the SQL).
 LIKE_ESCAPE = "\\"
 
@@ -56,6 +60,8 @@ class LogFilter:
             raise InvalidFilter("Invalid attempt: must be a positive integer")
         if self.tail is not None and self.tail < 1:
             raise InvalidFilter("Invalid tail: must be a positive integer")
+        if self.text is not None and len(self.text) > MAX_TEXT_LENGTH:
+            raise InvalidFilter(f"Invalid grep text: longer than {MAX_TEXT_LENGTH} characters")
 
     def with_task(self, task_id: str) -> LogFilter:
         """Return a copy restricted to ``task_id``."""
