@@ -187,3 +187,23 @@ class TestRenderBarProperties:
             assert drawn.strip()
         if any(s.kind == "run" and s.state == "FAILED" for s in segments):
             assert "x" in drawn
+
+
+class TestLongTaskIds:
+    def test_64_char_ids_are_shortened_to_fit(self, tmp_path: Path) -> None:
+        """A 64-character task id is shortened with `~` so the lane still fits 80 columns."""
+        record = success_execution(seed=44)
+        long_id = "x" * 60 + "-end"
+        record.tasks[0].task_id = long_id
+        record.tasks[1].needs = (long_id,)
+        record.tasks[2].needs = (long_id,)
+        path = tmp_path / "long.db"
+        writer = open_writer(path)
+        eid = write_execution(writer, record)
+        writer.close()
+        lines = _timeline((path, {"long": eid}), "long", 80)
+        assert max(len(line) for line in lines) <= 80
+        lane = next(line for line in lines if "~" in line)
+        match = LANE.match(lane)
+        assert match is not None
+        assert len(match.group(3)) >= 10  # the bar keeps its minimum width
