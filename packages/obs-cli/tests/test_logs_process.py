@@ -169,6 +169,17 @@ class TestFollowProcess:
         assert proc.returncode == 1
         assert err == "Error: Execution not found: e1\n"
 
+    def test_unencodable_text_is_escaped_not_an_error(self, writer: Writer) -> None:
+        """With an ASCII-only stdout, non-ASCII text is backslash-escaped and exit is 0."""
+        add_execution(writer, "e1", "SUCCESS")
+        log(writer, "e1", "caf\u00e9 \u2603")
+        result = subprocess.run(
+            logs_cmd(writer.path, "e1"), capture_output=True, check=False,
+            env=clean_env(PYTHONIOENCODING="ascii"),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.rstrip().endswith(b"t caf\\xe9 \\u2603")
+
     def test_closed_pipe_ends_quietly(self, writer: Writer) -> None:
         """A reader that goes away (| head -1) ends the command without an error."""
         add_execution(writer, "e1", "SUCCESS")

@@ -10,6 +10,7 @@ informational messages ("No logs found ...") to stderr.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Iterable
@@ -51,6 +52,10 @@ class _Output:
         self._app = app
         self._color = color
         self._stream: TextIO = sys.stdout
+        if mode == "text" and isinstance(self._stream, io.TextIOWrapper):
+            # A terminal or pipe whose encoding cannot show some character (LANG=...ISO-8859-1,
+            # PYTHONIOENCODING=ascii) gets \xNN/\uNNNN escapes instead of an error mid-output.
+            self._stream.reconfigure(errors="backslashreplace")
         self._renderer = TextRenderer()
         self._clock = IsoClock()
         self._pending: list[LogRecord] = []
