@@ -257,8 +257,10 @@ class TestGracefulStop:
         assert rows(tmp_path, "SELECT state FROM task_runs") == [("CANCELLED",)]
         lines = plugin_lines(tmp_path, execution_id)
         assert lines == list(range(1, len(lines) + 1))  # no hole
-        last = int((tmp_path / "last.txt").read_text())
-        assert lines[-1] in (last - 1, last)  # nothing the plugin printed was lost
+        last = (tmp_path / "last.txt").read_text().strip()
+        # Empty: the plugin was killed while rewriting the file, before printing that line.
+        if last:
+            assert lines[-1] in (int(last) - 1, int(last))  # nothing printed was lost
         count, stored = rows(
             tmp_path,
             "SELECT log_entry_count, (SELECT COUNT(*) FROM execution_logs WHERE"

@@ -130,7 +130,33 @@ def process_start_ms(pid: int) -> int | None:
     return boot + ticks * 1000 // os.sysconf("SC_CLK_TCK")
 
 
+def _live_group_members(pgid: int) -> list[int] | None:
+    """Pids of the group's processes that are not zombies; None without a usable /proc."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    members = []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat[stat.rfind(")") + 2 :].split()
+        # fields[0] is the state, fields[2] the process group (stat fields 3 and 5).
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
 def _group_exists(pgid: int) -> bool:
+    """Whether the group has a live member. A killed process stays a zombie until its new
+    parent reaps it, and ``killpg(pgid, 0)`` still succeeds on zombies."""
+    members = _live_group_members(pgid)
+    if members is not None:
+        return bool(members)
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
