@@ -122,6 +122,7 @@ class Server:
         self._running: dict[str, threading.Thread] = {}
         self._running_lock = threading.Lock()
         self._say_lock = threading.Lock()
+        self._why = ""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -140,8 +141,14 @@ class Server:
             f"pid {os.getpid()}, engine {self.engine.engine_id}"
         )
 
-    def stop(self) -> None:
-        """Ask :meth:`serve` to stop taking work and shut down gracefully (signal-safe)."""
+    def stop(self, why: str = "stop requested") -> None:
+        """Ask :meth:`serve` to stop taking work and shut down gracefully.
+
+        Signal-safe: it only sets a flag (a handler that wrote a line could deadlock on the
+        output lock the interrupted main thread holds); :meth:`serve` logs ``why``.
+        """
+        if not self._stop.is_set():
+            self._why = why
         self._stop.set()
 
     @property
@@ -161,6 +168,7 @@ class Server:
                 self.tick()
                 self._stop.wait(self.timings.poll_interval_s)
         finally:
+            self.say("INFO", f"Stopping gracefully: {self._why or 'interrupted'}")
             self._shutdown()
             maintenance.join(timeout=self.timings.cancel_wait_s)
 
@@ -178,6 +186,10 @@ class Server:
     def claim_next(self) -> str | None:
         """Take the oldest unowned PENDING execution for this engine, atomically."""
         owner = self.engine.owner
+        with self.writer.locked() as conn:
+            # A plain read first: an idle server must not take the write lock every poll.
+            if not conn.execute(_CLAIM_NEXT).fetchall():
+                return None
         at = self.clock()
         with self.writer.transaction(durable=True) as conn:
             rows = conn.execute(_CLAIM_NEXT).fetchall()

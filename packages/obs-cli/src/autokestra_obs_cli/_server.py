@@ -72,10 +72,8 @@ def _stop_on_signals(server: Server) -> Iterator[None]:
     """SIGTERM and SIGINT ask the server to stop; the previous handlers come back after."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if server.stopping:
-            return
-        server.say("INFO", f"Received {signal.Signals(signum).name}: stopping gracefully")
-        server.stop()
+        # Only set the flag: writing from a handler could deadlock on the output lock.
+        server.stop(f"received {signal.Signals(signum).name}")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
