@@ -11,7 +11,11 @@ from autokestra_obs_cli import cli
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "cli"
 #: Commands documented on a page of their own; the rest live in index.md.
-PAGES = {("execution", "logs"): "logs.md", ("execution", "inspect"): "inspect.md"}
+PAGES = {
+    ("execution", "logs"): "logs.md",
+    ("execution", "inspect"): "inspect.md",
+    ("audit", "verify"): "inspect.md",
+}
 
 
 def _leaf_commands() -> list[tuple[tuple[str, ...], click.Command]]:

@@ -24,7 +24,6 @@ from autokestra_obs_schema import (
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
 from ._format import format_bytes
-from ._settings import configured_size_warning
 
 
 @click.group()
@@ -111,6 +110,9 @@ def db_status(app: AppContext, as_json: bool, size_warning: int | None) -> None:
       workflow db status --json
     """
     if size_warning is None:
+        # Imported here: the engine's config loader is heavy and only this branch needs it.
+        from ._settings import configured_size_warning
+
         size_warning = configured_size_warning(app)
     with domain_errors():
         conn = connect(app.db_path, readonly=True)

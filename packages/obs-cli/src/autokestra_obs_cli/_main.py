@@ -5,26 +5,36 @@ $ workflow --db ./my.db db status
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._cleanup import logs_group
 from ._context import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, AppContext, color_wanted, make_console
-from ._db import db
 from ._errors import EXIT_INTERRUPTED
-from ._executions import cancel_command, execution_list_command
-from ._inspect import inspect_command
-from ._inspect_audit import audit_group
-from ._logs import logs_command
-from ._run import run_command
-from ._server import server_group
-from ._validate import validate_command
-from ._workflows import apply_command, delete_command, list_command
+
+#: Subcommands by name -> "module:attribute", imported only when invoked (or listed by
+#: --help): `workflow execution logs` must not pay for importing the engine, YAML and cron.
+ROOT_COMMANDS: dict[str, str] = {
+    "apply": "._workflows:apply_command",
+    "audit": "._inspect_audit:audit_group",
+    "db": "._db:db",
+    "delete": "._workflows:delete_command",
+    "list": "._workflows:list_command",
+    "logs": "._cleanup:logs_group",
+    "run": "._run:run_command",
+    "server": "._server:server_group",
+    "validate": "._validate:validate_command",
+}
+EXECUTION_COMMANDS: dict[str, str] = {
+    "cancel": "._executions:cancel_command",
+    "inspect": "._inspect:inspect_command",
+    "list": "._executions:execution_list_command",
+    "logs": "._logs:logs_command",
+}
 
 
 def _debug_enabled() -> bool:
@@ -42,7 +52,26 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
-class RootGroup(click.Group):
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported the first time they are looked up."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy.get(cmd_name)
+        if target is not None and cmd_name not in self.commands:
+            module_name, attribute = target.split(":")
+            module = importlib.import_module(module_name, __package__)
+            self.add_command(getattr(module, attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+class RootGroup(LazyGroup):
     """The root group, owning the exit-code policy of CLI.md for every command.
 
     0 success, 1 user-fixable error (``Error: <message>`` on stderr), 2 usage error, 130
@@ -75,14 +104,11 @@ class RootGroup(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
-def _package_version() -> str:
-    try:
-        return version("autokestra-obs-cli")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
-
-
-@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=RootGroup,
+    lazy=ROOT_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--db",
     "db_path",
@@ -99,7 +125,7 @@ def _package_version() -> str:
     help=f"Config file [default ./{DEFAULT_CONFIG_PATH} if present].",
 )
 @click.option("--no-color", is_flag=True, help="Never colour output (also: NO_COLOR env).")
-@click.version_option(_package_version(), "--version", prog_name="workflow")
+@click.version_option(None, "--version", package_name="autokestra-obs-cli", prog_name="workflow")
 @click.pass_context
 def cli(ctx: click.Context, db_path: Path | None, config_path: Path | None, no_color: bool) -> None:
     """Autokestra: run workflows and read, follow and inspect every execution.
@@ -122,7 +148,7 @@ def cli(ctx: click.Context, db_path: Path | None, config_path: Path | None, no_c
     )
 
 
-@cli.group()
+@cli.group(cls=LazyGroup, lazy=EXECUTION_COMMANDS)
 def execution() -> None:
     """Executions: list, cancel, read logs, inspect.
 
@@ -130,21 +156,6 @@ def execution() -> None:
     Example:
       workflow execution list --limit 10
     """
-
-
-cli.add_command(db)
-execution.add_command(logs_command)
-execution.add_command(execution_list_command)
-execution.add_command(cancel_command)
-cli.add_command(run_command)
-execution.add_command(inspect_command)
-cli.add_command(audit_group)
-cli.add_command(logs_group)
-cli.add_command(validate_command)
-cli.add_command(apply_command)
-cli.add_command(list_command)
-cli.add_command(delete_command)
-cli.add_command(server_group)
 
 
 def main() -> None:
