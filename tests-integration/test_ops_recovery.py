@@ -181,6 +181,7 @@ class TestKillAndRestart:
         assert numbers == list(range(1, len(numbers) + 1))  # a prefix: lost only a tail
         newest = max(int(ts) for _, ts in lines)
         # What was lost is at most the collector's unflushed buffer: one flush interval
-        # (1 s) plus scheduling slack.
-        assert killed_at - newest < 1600, killed_at - newest
+        # (1 s) plus the time a batch takes to commit and the test to send the signal on a
+        # loaded 2-CPU machine.
+        assert killed_at - newest < 2000, killed_at - newest
         assert "Recovered execution" in (tmp_path / "second.err").read_text()
