@@ -210,6 +210,32 @@ class TestCron:
         )
         assert servers[0].stop() == 0
 
+    def test_two_servers_fire_each_second_once(
+        self, tmp_path: Path, servers: list[ServerProcess]
+    ) -> None:
+        """Two servers on one database: every cron fire creates exactly one execution."""
+        path = tmp_path / "ticker.yaml"
+        path.write_text(CRON.format(enabled="true"))
+        assert run_cli(tmp_path, "apply", str(path)).returncode == 0
+        servers.append(ServerProcess(tmp_path, "s1"))
+        servers.append(ServerProcess(tmp_path, "s2"))
+
+        def fires() -> list[int]:
+            found = rows(
+                tmp_path,
+                "SELECT created_at FROM executions WHERE trigger_type = 'cron' ORDER BY 1",
+            )
+            return [int(c) for (c,) in found]
+
+        wait_for("five cron fires", lambda: len(fires()) >= 5)
+        assert [s.stop() for s in servers] == [0, 0]
+        created = fires()
+        gaps = [b - a for a, b in itertools.pairwise(created[1:])]
+        assert all(gap >= 500 for gap in gaps), gaps  # never two runs for one fire
+        # The fire claims are shared: both servers' cron log lines add up to the runs.
+        fired_lines = sum(s.stderr().count("Cron fired ticker") for s in servers)
+        assert fired_lines == len(created)
+
 
 LONG = """
 id: long
