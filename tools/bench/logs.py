@@ -33,10 +33,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import apsw
+# Run as `python tools/bench/logs.py`, this folder is sys.path[0], and tools/bench/inspect.py
+# would shadow the standard library's inspect (imported by dataclasses): drop the folder.
+_HERE = os.path.realpath(os.path.dirname(__file__))
+sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != _HERE]
 
-from autokestra_obs_schema import LATEST_VERSION, open_reader, open_writer
-from autokestra_obs_store import LogFilter, LogStore
+import apsw  # noqa: E402 - after the sys.path fix above
+
+from autokestra_obs_schema import LATEST_VERSION, open_reader, open_writer  # noqa: E402
+from autokestra_obs_store import LogFilter, LogStore  # noqa: E402
 
 CACHE = Path("/tmp/autokestra-bench")
 T0 = 1_795_629_600_000
