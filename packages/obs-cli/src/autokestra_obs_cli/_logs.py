@@ -39,7 +39,7 @@ register_domain_error(InvalidFilter)
 
 #: States for which ``--exit-status`` exits 1.
 UNSUCCESSFUL_STATES = frozenset({"FAILED", "CANCELLED"})
-#: Records written between two flushes of stdout in non-follow mode.
+#: Records buffered before they are rendered and written (one write per page).
 _CHUNK = 1000
 
 
