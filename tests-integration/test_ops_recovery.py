@@ -185,3 +185,65 @@ class TestKillAndRestart:
         # loaded 2-CPU machine.
         assert killed_at - newest < 2000, killed_at - newest
         assert "Recovered execution" in (tmp_path / "second.err").read_text()
+
+
+class TestForegroundRunRecovers:
+    def test_next_workflow_run_recovers_a_killed_run(self, tmp_path: Path) -> None:
+        """SIGKILL of a foreground `workflow run`; the next `run` ends it ENGINE_LOST."""
+        db = tmp_path / "ak.db"
+        (tmp_path / "long.yaml").write_text(LONG)
+        (tmp_path / "hello.yaml").write_text(
+            "id: hello\ntasks:\n  - {id: hi, type: core/log.emit, inputs: {message: hi}}\n"
+        )
+        first = subprocess.Popen(
+            [WORKFLOW, "--db", str(db), "run", "long.yaml"],
+            cwd=tmp_path,
+            env=env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert first.stdout is not None
+            execution_id = first.stdout.readline().split()[1]
+            wait_for(
+                "plugin output stored",
+                lambda: (
+                    rows(
+                        db,
+                        "SELECT COUNT(*) FROM execution_logs WHERE execution_id = ?"
+                        " AND message LIKE 'line %'",
+                        (execution_id,),
+                    )[0][0]
+                    > 50
+                ),
+            )
+            ((pgid,),) = rows(
+                db, "SELECT pgid FROM task_attempts WHERE execution_id = ?", (execution_id,)
+            )
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+            if first.stdout is not None:
+                first.stdout.close()
+        assert rows(db, "SELECT state FROM executions") == [("RUNNING",)]
+
+        second = subprocess.run(
+            [WORKFLOW, "--db", str(db), "run", "hello.yaml"],
+            cwd=tmp_path,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 0, second.stderr
+        assert f"Recovered execution {execution_id}" in second.stderr
+        assert rows(
+            db, "SELECT state, reason_code FROM executions WHERE execution_id = ?", (execution_id,)
+        ) == [("FAILED", "ENGINE_LOST")]
+        assert not group_alive(pgid)
+        assert rows(db, "SELECT COUNT(*) FROM executions WHERE state = 'RUNNING'") == [(0,)]

@@ -41,6 +41,7 @@ from autokestra_engine import (
     Workflow,
     WorkflowInvalid,
     load_workflow,
+    recover_lost_executions,
 )
 from autokestra_obs_collector import LogCollector
 from autokestra_obs_schema import Writer, open_writer
@@ -257,6 +258,15 @@ def run_command(
     interrupted = threading.Event()
     received: list[int] = []
     try:
+        # Every engine process sweeps for executions a dead engine left RUNNING (DESIGN §3),
+        # not only the server: a machine that only ever runs `workflow run` recovers too.
+        for lost in recover_lost_executions(writer, collector, own_engine_id=engine.engine_id):
+            app.err.print(
+                Text(
+                    f"Recovered execution {lost.execution_id}: its engine process "
+                    f"{lost.engine_pid} was lost; marked FAILED (ENGINE_LOST)"
+                )
+            )
         with domain_errors():
             try:
                 execution_id = engine.create_execution(workflow, inputs, detached=detach)
