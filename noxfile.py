@@ -124,6 +124,21 @@ def demo(session: nox.Session) -> None:
     execution_id = json.loads(str(listing)[str(listing).index("[") :])[0]["execution_id"]
     session.run("workflow", "execution", "logs", execution_id)
     session.run("workflow", "execution", "inspect", execution_id, "--timeline")
+    failing = session.run(
+        "workflow",
+        "execution",
+        "list",
+        "--workflow",
+        "failing-pipeline",
+        "--limit",
+        "1",
+        "--json",
+        silent=True,
+    )
+    failed_id = json.loads(str(failing)[str(failing).index("[") :])[0]["execution_id"]
+    session.run("workflow", "execution", "inspect", failed_id)
+    session.run("workflow", "execution", "logs", failed_id, "--level", "WARN,ERROR")
+    session.run("workflow", "execution", "inspect", failed_id, "--audit")
     session.run("workflow", "db", "status")
 
 
@@ -134,7 +149,8 @@ def bench(session: nox.Session) -> None:
     scripts = sorted((ROOT / "tools" / "bench").glob("*.py"))
     selected = [s for s in scripts if not session.posargs or s.stem in session.posargs]
     for script in selected:
-        session.run("python", str(script))
+        # -P: the script's folder must not shadow the standard library (inspect.py would).
+        session.run("python", "-P", str(script))
 
 
 @nox.session(venv_backend="none")
