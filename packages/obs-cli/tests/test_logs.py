@@ -315,6 +315,25 @@ class TestJson:
         assert len(entries) == len(STANDARD)
         assert end == {"type": "end", "execution_id": "e1", "state": "FAILED"}
 
+    @pytest.mark.parametrize(
+        ("args", "expected"),
+        [
+            (["--tail", "2"], ["100% passed_all", "it's C:\\tmp"]),
+            (["--level", "warn,error", "--task", "build"], ["warning: unused x", "exit 2"]),
+            (["--since", "2026-11-25T18:00:00.060Z", "--grep", "C:"], ["it's C:\\tmp"]),
+            (["--source", "worker", "--attempt", "2"], ["retry 1 of build"]),
+        ],
+    )
+    def test_follow_of_a_finished_execution_applies_filters(
+        self, db: Path, args: list[str], expected: list[str]
+    ) -> None:
+        """--follow on a finished execution prints the filtered entries and the end record."""
+        result = run(db, "e1", "--follow", "--jsonl", *args)
+        assert result.exit_code == 0
+        *entries, end = [json.loads(line) for line in lines_of(result)]
+        assert [e["message"] for e in entries] == expected
+        assert end["type"] == "end" and end["state"] == "FAILED"
+
     def test_json_and_text_are_filtered_alike(self, db: Path) -> None:
         """Filters apply to JSON output exactly as to text."""
         data = json.loads(run(db, "e1", "--json", "--level", "error", "--task", "build").stdout)

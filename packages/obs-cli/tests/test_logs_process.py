@@ -153,6 +153,27 @@ class TestFollowProcess:
         assert proc.returncode == 130
         assert "Traceback" not in err
 
+    def test_ctrl_c_leaves_a_valid_json_array(self, writer: Writer) -> None:
+        """--follow --json interrupted by Ctrl+C still closes the array it streamed."""
+        add_execution(writer, "e1")
+        log(writer, "e1", "one", "two")
+        proc = subprocess.Popen(
+            logs_cmd(writer.path, "e1", "--follow", "--json"), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=clean_env(),
+        )  # fmt: skip
+        assert proc.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 20
+        while b'"two"' not in seen and time.monotonic() < deadline:
+            if select.select([proc.stdout], [], [], 1)[0]:
+                seen += os.read(proc.stdout.fileno(), 65536)
+        assert b'"two"' in seen
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 130
+        data = json.loads(seen + rest)
+        assert [d["message"] for d in data] == ["one", "two"]
+
     def test_execution_removed_while_following(self, writer: Writer) -> None:
         """An execution deleted mid-follow (retention) ends with 'not found', exit 1."""
         add_execution(writer, "e1")
