@@ -208,3 +208,34 @@ class TestConfigFile:
         assert result.exit_code == 0, result.output
         assert (tmp_path / "data" / "main.db").exists()
         assert not (tmp_path / ".autokestra").exists()
+
+
+class TestClosedPipe:
+    def test_closed_stdout_ends_quietly_with_success(self, tmp_path: Path) -> None:
+        """When the reader of stdout has gone (`| head`), the command exits 0 silently."""
+        db = tmp_path / "a.db"
+        CliRunner().invoke(cli, ["--db", str(db), "db", "migrate"])
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "from autokestra_obs_cli import main; main()",
+                    "--db",
+                    str(db),
+                    "db",
+                    "status",
+                    "--json",
+                ],
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+        finally:
+            os.close(write_end)
+        assert result.stderr == ""
+        assert result.returncode == 0

@@ -78,6 +78,15 @@ class RootGroup(LazyGroup):
     Ctrl+C; never a traceback unless ``AUTOKESTRA_DEBUG=1``.
     """
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader (`| head`) has gone: stop quietly with success, like cat does.
+            # Caught here because click's main turns EPIPE into a bare exit 1 otherwise.
+            _silence_stdout()
+            raise click.exceptions.Exit(0) from None
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
@@ -88,10 +97,6 @@ class RootGroup(LazyGroup):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except BrokenPipeError:
-            # The reader (`| head`) has gone: stop quietly, like cat does.
-            _silence_stdout()
-            sys.exit(0)
         except KeyboardInterrupt:
             click.echo("Interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
