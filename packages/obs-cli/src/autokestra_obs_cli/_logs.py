@@ -11,7 +11,6 @@ informational messages ("No logs found ...") to stderr.
 from __future__ import annotations
 
 import io
-import os
 import sys
 from collections.abc import Iterable
 from typing import TextIO
@@ -240,26 +239,21 @@ def logs_command(
             records = store.logs_for_execution(execution_id, flt)
     except ExecutionNotFound as exc:
         raise _not_found(execution_id) from exc
+    # A closed pipe (`| head`) propagates: the root group ends every command quietly then.
+    output.start()
     try:
-        output.start()
-        try:
-            # The execution can vanish mid-follow (retention): that is "not found", exit 1.
-            with domain_errors():
-                for record in records:
-                    output.add(record)
-        except KeyboardInterrupt:
-            # Leave valid JSON behind even when interrupted; the root group then exits 130.
-            output.finish()
-            raise
+        # The execution can vanish mid-follow (retention): that is "not found", exit 1.
+        with domain_errors():
+            for record in records:
+                output.add(record)
+    except KeyboardInterrupt:
+        # Leave valid JSON behind even when interrupted; the root group then exits 130.
         output.finish()
-        state = follower.final_state if follow else None
-        if follow and mode == "jsonl" and state is not None:
-            output.end_record(execution_id, state)
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly with success, like the root group's
-        # policy (click >= 8.2 would otherwise turn EPIPE into a silent exit 1 itself).
-        _silence_stdout()
-        return 0
+        raise
+    output.finish()
+    state = follower.final_state if follow else None
+    if follow and mode == "jsonl" and state is not None:
+        output.end_record(execution_id, state)
     if output.count == 0:
         _no_logs(execution_id, task_id)
     if exit_status:
@@ -269,17 +263,6 @@ def logs_command(
         if state in UNSUCCESSFUL_STATES:
             return 1
     return 0
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-    finally:
-        os.close(devnull)
 
 
 def _no_logs(execution_id: str, task_id: str | None) -> None:
