@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
+
+import click
 
 from autokestra_engine import (
     ConfigError,
@@ -24,6 +27,8 @@ from autokestra_engine import (
     WorkflowInvalid,
     load_config,
 )
+from autokestra_obs_collector import LogCollector
+from autokestra_obs_schema import Writer
 
 from ._context import AppContext
 from ._errors import CliError, register_domain_error
@@ -73,3 +78,26 @@ def cli_engine_config(app: AppContext, plugin_paths: Sequence[Path] = ()) -> Eng
 def cli_registry(config: EngineConfig) -> PluginRegistry:
     """The built-in plugins plus every plugin found on ``config.plugin_paths``."""
     return PluginRegistry.discover(config.plugin_paths)
+
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def plugin_path_option(command: _F) -> _F:
+    """The ``--plugin-path DIR`` option (repeatable) shared by run, validate, apply, server."""
+    return click.option(
+        "--plugin-path",
+        "plugin_paths",
+        multiple=True,
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        help="Folder containing plugin folders (repeatable; searched first).",
+    )(command)
+
+
+def cli_collector(config: EngineConfig, writer: Writer) -> LogCollector:
+    """The process's log collector, with the configured buffer size and age."""
+    return LogCollector(
+        writer,
+        max_batch=config.buffer_max_entries,
+        max_age_s=config.buffer_max_age_ms / 1000,
+    )

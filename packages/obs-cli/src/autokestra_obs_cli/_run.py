@@ -43,10 +43,9 @@ from autokestra_engine import (
     load_workflow,
     recover_lost_executions,
 )
-from autokestra_obs_collector import LogCollector
 from autokestra_obs_schema import Writer, open_writer
 
-from ._config_cli import cli_engine_config, cli_registry
+from ._config_cli import cli_collector, cli_engine_config, cli_registry, plugin_path_option
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors, register_domain_error
 from ._escape import escape_control
@@ -216,13 +215,7 @@ def _summary(writer: Writer, execution_id: str) -> tuple[State, int | None, str 
     help="Value of a declared workflow input (repeatable).",
 )
 @click.option("--detach", is_flag=True, help="Only queue the execution for `workflow server`.")
-@click.option(
-    "--plugin-path",
-    "plugin_paths",
-    multiple=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder containing plugin folders (repeatable; searched first).",
-)
+@plugin_path_option
 @pass_app
 def run_command(
     app: AppContext,
@@ -249,11 +242,7 @@ def run_command(
     with domain_errors():
         secrets = SecretStore.load(config, os.environ)
         writer = open_writer(config.db_path)
-    collector = LogCollector(
-        writer,
-        max_batch=config.buffer_max_entries,
-        max_age_s=config.buffer_max_age_ms / 1000,
-    )
+    collector = cli_collector(config, writer)
     engine = Engine(config, writer=writer, collector=collector, registry=registry, secrets=secrets)
     interrupted = threading.Event()
     received: list[int] = []

@@ -28,11 +28,10 @@ from autokestra_engine import (
     Server,
     ServerTimings,
 )
-from autokestra_obs_collector import LogCollector
 from autokestra_obs_schema import Writer, connect, iso_from_ms, open_writer, parse_duration_ms
 from autokestra_obs_store import RetentionPolicy, check_sizes, purge
 
-from ._config_cli import cli_engine_config, cli_registry
+from ._config_cli import cli_collector, cli_engine_config, cli_registry, plugin_path_option
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
 from ._escape import escape_control
@@ -94,13 +93,7 @@ def server_group() -> None:
 
 
 @server_group.command("start")
-@click.option(
-    "--plugin-path",
-    "plugin_paths",
-    multiple=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder containing plugin folders (repeatable; searched first).",
-)
+@plugin_path_option
 @click.option(
     "--shutdown-grace",
     "shutdown_grace",
@@ -138,11 +131,7 @@ def start_command(
         registry = cli_registry(config)
         secrets = SecretStore.load(config, os.environ)
         writer = open_writer(config.db_path)
-    collector = LogCollector(
-        writer,
-        max_batch=config.buffer_max_entries,
-        max_age_s=config.buffer_max_age_ms / 1000,
-    )
+    collector = cli_collector(config, writer)
     engine = Engine(config, writer=writer, collector=collector, registry=registry, secrets=secrets)
     server = Server(
         config,

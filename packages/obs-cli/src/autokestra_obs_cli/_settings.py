@@ -8,21 +8,11 @@ helpers only turn its errors into the CLI's one-line ``Error:``.
 
 from __future__ import annotations
 
-from autokestra_engine import EngineConfig
 from autokestra_obs_store import RetentionConfigError, RetentionPolicy
 
 from ._config_cli import cli_engine_config
 from ._context import AppContext
 from ._errors import CliError
-
-
-def engine_config(app: AppContext) -> EngineConfig:
-    """The engine configuration of this invocation (``--config``, environment, ``--db``).
-
-    Raises:
-        CliError: the config file or an ``AUTOKESTRA_*`` variable is invalid.
-    """
-    return cli_engine_config(app)
 
 
 def configured_retention_days(app: AppContext) -> int:
@@ -32,11 +22,11 @@ def configured_retention_days(app: AppContext) -> int:
         CliError: the setting is invalid (one line naming it).
     """
     try:
-        return RetentionPolicy(engine_config(app).retention_days).days
+        return RetentionPolicy(cli_engine_config(app).retention_days).days
     except RetentionConfigError as exc:
         raise CliError(str(exc)) from exc
 
 
 def configured_size_warning(app: AppContext) -> int:
     """The table size warning threshold: ``logging.table_size_warning``, else 1 GiB."""
-    return engine_config(app).table_size_warning_bytes
+    return cli_engine_config(app).table_size_warning_bytes

@@ -16,20 +16,14 @@ from rich.text import Text
 
 from autokestra_engine import WorkflowInvalid, load_workflow
 
-from ._config_cli import cli_engine_config, cli_registry
+from ._config_cli import cli_engine_config, cli_registry, plugin_path_option
 from ._context import AppContext, pass_app
 from ._escape import escape_control
 
 
 @click.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--plugin-path",
-    "plugin_paths",
-    multiple=True,
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="Folder containing plugin folders (repeatable; searched first).",
-)
+@plugin_path_option
 @pass_app
 def validate_command(
     app: AppContext, files: tuple[Path, ...], plugin_paths: tuple[Path, ...]

@@ -17,7 +17,6 @@ from rich.table import Table
 from rich.text import Text
 
 from autokestra_engine import (
-    PluginRegistry,
     RegistryError,
     Workflow,
     WorkflowInvalid,
@@ -29,19 +28,19 @@ from autokestra_engine import (
 )
 from autokestra_obs_schema import iso_from_ms
 
+from ._config_cli import cli_engine_config, cli_registry, plugin_path_option
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors, register_domain_error
 from ._escape import escape_control
-from ._settings import engine_config
 
 register_domain_error(WorkflowNotRegistered)
 register_domain_error(RegistryError)
 
 
 def _load(app: AppContext, file: Path, plugin_paths: tuple[Path, ...]) -> Workflow:
-    config = engine_config(app)
+    config = cli_engine_config(app, plugin_paths)
     with domain_errors():
-        registry = PluginRegistry.discover([*plugin_paths, *config.plugin_paths])
+        registry = cli_registry(config)
     try:
         return load_workflow(file, registry)
     except WorkflowInvalid as exc:
@@ -55,13 +54,7 @@ def _load(app: AppContext, file: Path, plugin_paths: tuple[Path, ...]) -> Workfl
 
 @click.command("apply")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--plugin-path",
-    "plugin_paths",
-    multiple=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder containing plugin folders (repeatable; searched first).",
-)
+@plugin_path_option
 @pass_app
 def apply_command(app: AppContext, file: Path, plugin_paths: tuple[Path, ...]) -> None:
     """Register a workflow file (or update it) so the server fires its cron trigger.
