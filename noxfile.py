@@ -100,6 +100,24 @@ def integration(session: nox.Session) -> None:
     session.run("pytest", "-n", "auto", "-q", "tests-integration", *session.posargs)
 
 
+def _latest_execution(session: nox.Session, workflow_id: str) -> str:
+    """The id of the newest execution of ``workflow_id``, read through the CLI's --json."""
+    listing = str(
+        session.run(
+            "workflow",
+            "execution",
+            "list",
+            "--workflow",
+            workflow_id,
+            "--limit",
+            "1",
+            "--json",
+            silent=True,
+        )
+    )
+    return str(json.loads(listing[listing.index("[") :])[0]["execution_id"])
+
+
 @nox.session
 def demo(session: nox.Session) -> None:
     """Run the demo on the default embedded database (./.autokestra/autokestra.db)."""
@@ -110,35 +128,13 @@ def demo(session: nox.Session) -> None:
     for example in sorted((ROOT / "examples" / "workflows").glob("*.yaml")):
         session.run("workflow", "run", str(example), env=secret_env, success_codes=[0, 1])
     session.run("workflow", "execution", "list")
-    listing = session.run(
-        "workflow",
-        "execution",
-        "list",
-        "--workflow",
-        "fan-out-fan-in",
-        "--limit",
-        "1",
-        "--json",
-        silent=True,
-    )
-    execution_id = json.loads(str(listing)[str(listing).index("[") :])[0]["execution_id"]
-    session.run("workflow", "execution", "logs", execution_id)
-    session.run("workflow", "execution", "inspect", execution_id, "--timeline")
-    failing = session.run(
-        "workflow",
-        "execution",
-        "list",
-        "--workflow",
-        "failing-pipeline",
-        "--limit",
-        "1",
-        "--json",
-        silent=True,
-    )
-    failed_id = json.loads(str(failing)[str(failing).index("[") :])[0]["execution_id"]
-    session.run("workflow", "execution", "inspect", failed_id)
-    session.run("workflow", "execution", "logs", failed_id, "--level", "WARN,ERROR")
-    session.run("workflow", "execution", "inspect", failed_id, "--audit")
+    fan_out = _latest_execution(session, "fan-out-fan-in")
+    session.run("workflow", "execution", "logs", fan_out)
+    session.run("workflow", "execution", "inspect", fan_out, "--timeline")
+    failed = _latest_execution(session, "failing-pipeline")
+    session.run("workflow", "execution", "inspect", failed)
+    session.run("workflow", "execution", "logs", failed, "--level", "WARN,ERROR")
+    session.run("workflow", "execution", "inspect", failed, "--audit")
     session.run("workflow", "db", "status")
 
 
