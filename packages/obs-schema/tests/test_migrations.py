@@ -333,3 +333,42 @@ def _audit_rows(conn: apsw.Connection) -> list[tuple[object, ...]]:
     return conn.execute(
         "SELECT id, event_type, hash FROM execution_audit_events ORDER BY id"
     ).fetchall()
+
+
+_OPEN_AT = """
+import sys, time
+from autokestra_obs_schema import open_writer
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+open_writer(sys.argv[1]).close()
+"""
+
+
+class TestConcurrentFirstOpen:
+    def test_processes_opening_one_fresh_database_together_all_succeed(
+        self, tmp_path: Path
+    ) -> None:
+        """Several processes creating and migrating the same new file at once all succeed."""
+        import subprocess
+        import sys
+        import time
+
+        for round_ in range(4):
+            path = tmp_path / f"r{round_}" / "a.db"
+            start = time.time() + 1.0
+            children = [
+                subprocess.Popen(
+                    [sys.executable, "-c", _OPEN_AT, str(path), repr(start)],
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(4)
+            ]
+            errors = [c.communicate(timeout=60)[1] for c in children]
+            assert [c.returncode for c in children] == [0, 0, 0, 0], errors
+            conn = connect(path)
+            assert current_version(conn) == LATEST_VERSION
+            rows = conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchall()
+            assert rows == [(LATEST_VERSION,)]
+            conn.close()

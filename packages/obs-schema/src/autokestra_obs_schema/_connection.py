@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import apsw
 
-from ._errors import DatabaseNotFound, StorageError, UnsafeDatabasePath
+from ._errors import DatabaseNotFound, StorageBusy, StorageError, UnsafeDatabasePath
 
 #: ``PRAGMA application_id`` of an Autokestra database ("AKst").
 APPLICATION_ID = 0x414B5374
@@ -47,6 +48,26 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
+def _enable_wal(conn: apsw.Connection) -> str:
+    """Switch to WAL, waiting out another process that is switching the same new file.
+
+    Changing the journal mode needs an exclusive lock, and SQLite answers SQLITE_BUSY at once
+    (without calling the busy handler) while another connection converts the file: several
+    processes opening one fresh database together hit it. Retry within the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
+            if str(mode).lower() != "wal":
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
+            return str(mode).lower()
+        except apsw.BusyError:
+            if time.monotonic() >= deadline:
+                raise StorageBusy("Database is busy: could not enable WAL journal mode") from None
+            time.sleep(0.01)
+
+
 def _apply_policy(conn: apsw.Connection, *, readonly: bool) -> None:
     conn.set_busy_timeout(BUSY_TIMEOUT_MS)
     # DQS off: a misspelled column in double quotes is an error, not a string literal.
@@ -64,8 +85,8 @@ def _apply_policy(conn: apsw.Connection, *, readonly: bool) -> None:
         conn.execute(pragma)
     if readonly:
         return
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
-    if str(mode).lower() != "wal":
+    mode = _enable_wal(conn)
+    if mode != "wal":
         raise StorageError(f"Could not enable WAL journal mode (got {mode!r})")
     current = conn.execute("PRAGMA application_id").fetchall()[0][0]
     if current == 0:

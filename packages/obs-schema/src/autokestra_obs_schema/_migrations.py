@@ -63,10 +63,23 @@ def _refuse_newer(version: int) -> None:
         )
 
 
-def _run_step(conn: apsw.Connection, sql: str, bookkeeping: tuple[str, tuple[object, ...]]) -> None:
+def _run_step(
+    conn: apsw.Connection,
+    sql: str,
+    bookkeeping: tuple[str, tuple[object, ...]],
+    expected_version: int,
+) -> bool:
+    """Run one step if the database is still at ``expected_version``; ``False`` if not.
+
+    The version is read again under the write lock: another process opening the same fresh
+    database may have applied (or undone) the step since this one looked.
+    """
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if current_version(conn) != expected_version:
+                conn.execute("COMMIT")
+                return False
             conn.execute(sql)
             conn.execute(*bookkeeping)
             conn.execute("COMMIT")
@@ -76,6 +89,7 @@ def _run_step(conn: apsw.Connection, sql: str, bookkeeping: tuple[str, tuple[obj
             raise
     except apsw.Error as exc:
         raise translate_error(exc) from exc
+    return True
 
 
 def migrate(
@@ -99,15 +113,19 @@ def migrate(
     applied: list[MigrationStep] = []
     for step in steps:
         if version < step.version <= goal:
-            _run_step(
+            done = _run_step(
                 conn,
                 step.up,
                 (
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (step.version, step.name, now_ms()),
                 ),
+                expected_version=step.version - 1,
             )
-            applied.append(step)
+            if done:
+                applied.append(step)
+            else:
+                _refuse_newer(current_version(conn))
     return applied
 
 
@@ -132,11 +150,13 @@ def rollback(
             break
         if step.version > version:
             continue
-        _run_step(
+        if not _run_step(
             conn,
             step.down,
             ("DELETE FROM schema_migrations WHERE version = ?", (step.version,)),
-        )
+            expected_version=step.version,
+        ):
+            break  # another process changed the schema meanwhile: stop, undo nothing more
         undone.append(step)
     return undone
 
