@@ -309,3 +309,35 @@ class TestTaskRunner:
         harness.collector.flush()
         harness.writer.checkpoint()
         assert b"tok-9f8e7d6c5b" not in harness.db.read_bytes()
+
+    def test_secret_from_an_upstream_output_is_masked_in_stored_inputs(
+        self, harness: Harness
+    ) -> None:
+        """A secret that reaches a task through an upstream output is stored masked too."""
+        secret = "pa55-w0rd-Zq8xK3"
+        keep = TaskSpec(
+            id="keep",
+            type="core/python.run",
+            inputs={
+                "args": ["{{ secrets.DB }}"],
+                "script": "import json, os, sys\n"
+                "with open(os.environ['AUTOKESTRA_OUTPUTS'], 'w') as out:\n"
+                "    json.dump({'url': 'db://u:' + sys.argv[1] + '@h'}, out)\n",
+            },
+        )
+        use = TaskSpec(
+            id="use",
+            type="core/log.emit",
+            needs=("keep",),
+            inputs={"message": "connect {{ tasks.keep.outputs.url }}"},
+            position=1,
+        )
+        ctx = harness.context(keep, use)
+        ctx.secrets = SecretStore({"DB": secret})
+        assert harness.runner.run(ctx, keep).state is State.SUCCESS
+        assert harness.runner.run(ctx, use).state is State.SUCCESS
+        stored = harness.rows("SELECT inputs FROM task_runs WHERE task_id = 'use'")[0][0]
+        assert json.loads(stored) == {"level": "INFO", "message": "connect db://u:***SECRET***@h"}
+        harness.collector.flush()
+        harness.writer.checkpoint()
+        assert secret.encode() not in harness.db.read_bytes()

@@ -259,6 +259,9 @@ class TaskRunner:
         except TemplateError as exc:
             return self._template_failed(ctx, task, str(exc))
         ctx.add_secret_values(set(resolved.secret_values))
+        # Templates mask {{ secrets.* }} and secret inputs, but a secret can also arrive
+        # through an upstream task's outputs (kept in clear for templates): redact those too.
+        masked = ctx.redactor.redact_value(resolved.masked)
         timeout_ms = task.timeout_ms or action.timeout_ms or self._default_timeout_ms
         total = task.retry.max + 1
         attempt = 0
@@ -266,7 +269,7 @@ class TaskRunner:
             attempt += 1
             if ctx.cancel.is_set():
                 return self._cancelled_between(ctx, task, attempt - 1)
-            self._store.start_attempt(eid, task.id, attempt, masked_inputs=resolved.masked)
+            self._store.start_attempt(eid, task.id, attempt, masked_inputs=masked)
             ctx.emit(task.id, State.RUNNING, attempt=attempt)
             ctx.log(
                 LogLevel.INFO,
@@ -275,7 +278,7 @@ class TaskRunner:
                 attempt=attempt,
                 metadata={
                     "type": task.type,
-                    "inputs": resolved.masked,
+                    "inputs": masked,
                     "attempt": attempt,
                     "timeout_ms": timeout_ms,
                 },
