@@ -149,6 +149,24 @@ class TestRecovery:
             other.kill()
         assert [x[0] for x in lost] == ["e1"]
 
+    def test_stopped_owner_with_a_stale_heartbeat_is_not_lost(
+        self, writer: Writer, collector: LogCollector
+    ) -> None:
+        """An owner stopped by Ctrl+Z (SIGSTOP) that started before its heartbeat is alive."""
+        with subprocess.Popen(["sleep", "30"]) as owner:
+            time.sleep(1.5)  # /proc start times are exact to the second only
+            start(writer, "e1", EngineOwner("engine-stopped", owner.pid, HOST))
+            os.kill(owner.pid, signal.SIGSTOP)
+            try:
+                ((beat,),) = row(writer, "SELECT heartbeat_at FROM executions")
+                assert isinstance(beat, int)
+                later = beat + 10 * 60_000  # ten minutes without a heartbeat
+                assert find_lost_executions(writer.connection, host=HOST, now=later) == []
+                assert recover_lost_executions(writer, collector, clock=lambda: later) == []
+            finally:
+                owner.kill()
+        assert row(writer, "SELECT state FROM executions") == [("RUNNING",)]
+
     def test_own_pid_under_another_engine_id_is_a_previous_incarnation(
         self, writer: Writer
     ) -> None:

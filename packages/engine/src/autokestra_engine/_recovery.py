@@ -2,8 +2,10 @@
 
 When an engine process dies (SIGKILL, OOM kill, power loss) its executions stay RUNNING (or
 PENDING, once claimed) in the database. The next engine process on the same host finds them
-by their owner columns: an owner pid that no longer runs (or whose heartbeat is long stale,
-which covers a pid reused by an unrelated process) means the owner is lost. For each:
+by their owner columns: an owner pid that no longer runs (or whose heartbeat is long stale
+while the process now holding that pid started after that heartbeat: a pid reused by an
+unrelated process) means the owner is lost. A live owner that is merely stopped (Ctrl+Z,
+SIGSTOP) or stalled is never judged lost. For each:
 
 1. plugin process groups still alive (``task_attempts.pgid``) are killed, so nothing keeps
    running unobserved;
@@ -42,6 +44,9 @@ from ._states import Reason, State
 STALE_HEARTBEAT_MS = 120_000
 #: A group leader that started this long after the attempt cannot be the attempt's process.
 _START_SLACK_MS = 10_000
+#: ``/proc/stat``'s boot time is whole seconds, so a computed process start time may be up
+#: to this much earlier than the real one.
+_BTIME_SLACK_MS = 1_000
 #: How long to wait for killed plugin process groups to disappear.
 _KILL_WAIT_S = 2.0
 
@@ -210,9 +215,18 @@ def _is_lost(row: tuple[apsw.SQLiteValue, ...], me: _Self, *, now: int, stale_ms
         return me.engine_id is not None and engine_id != me.engine_id
     if not pid_alive(pid):
         return True
-    # A live pid with a long-stale heartbeat is a reused pid. A claimed PENDING execution
-    # gets no heartbeat until it starts, so only running ones are judged by it.
-    return state != "PENDING" and isinstance(heartbeat, int) and now - heartbeat > stale_ms
+    # A claimed PENDING execution gets no heartbeat until it starts, so only running ones
+    # are judged by it.
+    if state == "PENDING" or not isinstance(heartbeat, int):
+        return False
+    # A process that started before the owner's last heartbeat is the owner itself: alive,
+    # however stale its heartbeat (stopped by Ctrl+Z or SIGSTOP, a suspended machine, a
+    # stalled loop). Ending its execution would kill the plugins of a live engine.
+    started = process_start_ms(pid)
+    if started is not None and started <= heartbeat - _BTIME_SLACK_MS:
+        return False
+    # Otherwise a live pid with a long-stale heartbeat is a reused pid.
+    return now - heartbeat > stale_ms
 
 
 def find_lost_executions(
