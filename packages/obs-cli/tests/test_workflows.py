@@ -77,6 +77,21 @@ class TestListAndDelete:
         assert row["trigger_type"] == "cron"
         assert row["next_fire_at"].endswith("Z")
 
+    def test_human_list_never_cuts_values_in_a_pipe(self, tmp_path: Path) -> None:
+        """A long id and the ISO fire time stay whole in 80-column (pipe) output."""
+        db = tmp_path / "a.db"
+        long_id = "a-rather-long-workflow-identifier-for-the-nightly-warehouse-load"
+        file = tmp_path / "long.yaml"
+        file.write_text(CRON.format(enabled="true").replace("id: nightly", f"id: {long_id}"))
+        assert run(db, "apply", str(file)).exit_code == 0
+        human = run(db, "list")
+        assert human.exit_code == 0, human.output
+        (row,) = json.loads(run(db, "list", "--json").stdout)
+        header, line = human.stdout.splitlines()
+        assert header.split()[:2] == ["WORKFLOW", "ID"]
+        assert line.split()[0] == long_id
+        assert row["next_fire_at"] in line.split()
+
     def test_delete(self, tmp_path: Path) -> None:
         """delete removes it; deleting an unknown id is `Workflow not found`, exit 1."""
         db = tmp_path / "a.db"

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import click
-from rich.table import Table
 from rich.text import Text
 
 from autokestra_engine import (
@@ -94,19 +93,24 @@ def list_command(app: AppContext, as_json: bool) -> None:
     if not records:
         app.err.print("No workflows registered (use `workflow apply FILE`)")
         return
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("workflow_id", "trigger", "schedule", "enabled", "next fire", "last fired"):
-        table.add_column(column)
-    for r in records:
-        table.add_row(
-            Text(escape_control(r.workflow_id)),
-            r.trigger_type,
-            Text(escape_control(r.schedule or "-")),
+    headers = ("WORKFLOW ID", "TRIGGER", "SCHEDULE", "ENABLED", "NEXT FIRE", "LAST FIRED")
+    lines = [
+        (
+            escape_control(r.workflow_id, keep_newlines=False),
+            escape_control(r.trigger_type, keep_newlines=False),
+            escape_control(r.schedule or "-", keep_newlines=False),
             "yes" if r.enabled else "no (paused)",
             _iso(r.next_fire_at),
             _iso(r.last_fired_at),
         )
-    app.out.print(table)
+        for r in records
+    ]
+    # Plain aligned columns, never cut: a rich Table would shrink ids and times to the 80
+    # columns a pipe is assumed to have (`2026-11-26T02:08:46.0…`).
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+    for line in (headers, *lines):
+        cells = [c.ljust(w) for c, w in zip(line, widths, strict=True)]
+        app.out.print(Text("  ".join(cells).rstrip()))
 
 
 @click.command("delete")
