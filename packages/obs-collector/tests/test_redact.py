@@ -22,6 +22,7 @@ from autokestra_obs_collector import (
     secret_forms,
 )
 from autokestra_obs_collector._redact import trie_pattern
+from autokestra_obs_collector._rows import metadata_json
 from autokestra_obs_schema import Writer
 
 # Secret characters share nothing with the mask, so a mask can never spell a secret.
@@ -121,6 +122,15 @@ class TestRedact:
             MASK: [f"x {MASK}", [MASK], {"n": 1, "b": True}],
             "z": None,
         }
+
+    def test_objects_in_metadata_are_redacted_as_the_text_they_are_stored_as(self) -> None:
+        """An exception, a Path or a set in metadata is stored as str(): that text is masked."""
+        secret = "tok-abcdef-123"
+        redactor = Redactor([secret])
+        value = {"error": ValueError(f"bad {secret}"), "path": Path(f"/x/{secret}"), "s": {secret}}
+        stored = metadata_json(redactor.redact_value(value))
+        assert secret not in stored
+        assert json.loads(stored)["error"] == f"bad {MASK}"
 
     def test_forms_are_longest_first(self) -> None:
         """A padded base64 form leaves no '=' fragment behind next to the mask."""

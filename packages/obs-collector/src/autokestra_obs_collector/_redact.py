@@ -162,8 +162,9 @@ class Redactor:
     def redact_value(self, value: Any) -> Any:
         """Redact strings inside ``value`` recursively (dict keys and values, lists, tuples).
 
-        Other scalars (numbers, booleans, ``None``) are returned unchanged; tuples come back
-        as lists, the shape JSON gives them anyway.
+        Numbers, booleans and ``None`` are returned unchanged; tuples come back as lists, the
+        shape JSON gives them anyway; any other object becomes its redacted ``str()``, the
+        text it would be stored as.
         """
         if not self._secrets:
             return value
@@ -184,7 +185,11 @@ class Redactor:
             return [self._walk(item, depth + 1) for item in value]
         if isinstance(value, bytes | bytearray):
             return self.redact(bytes(value).decode("utf-8", "replace"))
-        return value
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        # Anything else (an exception, a Path, a set) would be stored as str(value) by the
+        # JSON encoder, after redaction: turn it into that text now, and redact it.
+        return self.redact(str(value))
 
 
 _MAX_DEPTH = 64
