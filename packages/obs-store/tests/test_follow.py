@@ -136,6 +136,23 @@ class TestFollow:
         assert [r.message for r in iterator] == ["late flush"]
         assert follower.final_state == "SUCCESS"
 
+    def test_a_flush_just_after_the_terminal_state_seen_idle_is_still_read(
+        self, writer: Writer, store: LogStore
+    ) -> None:
+        """A batch committed shortly after a poll saw the execution end (nothing new then) is
+        read: the confirming poll waits one interval (a queued execution cancelled from the
+        CLI commits its last log entry after the state change)."""
+        add_execution(writer, "e1")
+        follower = store.follow("e1", poll_s=0.3)
+        set_state(writer, "e1", "CANCELLED")
+        late = threading.Timer(0.05, lambda: log(writer, "e1", "cancelled while queued"))
+        late.start()
+        try:
+            assert [r.message for r in follower] == ["cancelled while queued"]
+        finally:
+            late.join()
+        assert follower.final_state == "CANCELLED"
+
     def test_filters_apply_to_new_entries(self, writer: Writer, store: LogStore) -> None:
         """Level, text and since filters select among followed entries too."""
         add_execution(writer, "e1")

@@ -8,7 +8,8 @@ that commits later always holds larger ids. The follower prints the existing ent
 ``H_prev < id <= H_new`` in id order on ``idx_logs_cursor``. Nothing is skipped or repeated,
 whatever the interleaving of writers, and an idle poll is one index seek.
 
-It ends once a poll that started after the execution was seen terminal finds nothing new.
+It ends once a poll that started at least one interval after the execution was first seen
+terminal finds nothing new (an execution already terminal at the start ends at once).
 
     follower = LogFollower(store, execution_id, LogFilter(), poll_s=0.1)
     for record in follower:
@@ -90,8 +91,13 @@ class LogFollower:
             if seen_terminal and not advanced:
                 self.final_state = self._state
                 return
-            seen_terminal = self._state in TERMINAL_STATES
-            if not advanced and not seen_terminal:
+            if not seen_terminal and self._state in TERMINAL_STATES:
+                # Seen ending just now: wait one interval before the confirming read, so a
+                # batch its writer commits just after the state change (a queued execution
+                # cancelled from the CLI logs that after) is still printed.
+                seen_terminal = True
+                self._sleep()
+            elif not advanced:
                 self._sleep()
 
     def poll(self) -> Generator[LogRecord, None, bool]:
