@@ -97,6 +97,14 @@ class TestConnectionPolicy:
             connect(link)
         assert not (tmp_path / "elsewhere.db").exists()
 
+    def test_uncreatable_path_is_a_storage_error(self, tmp_path: Path) -> None:
+        """A folder that cannot be created gives a StorageError naming the path, not OSError."""
+        blocker = tmp_path / "file"
+        blocker.write_text("not a folder")
+        path = blocker / "sub" / "a.db"
+        with pytest.raises(StorageError, match=f"Cannot create database {path}"):
+            connect(path)
+
     def test_readonly_open_of_missing_file_fails(self, tmp_path: Path) -> None:
         """Reading never creates a database."""
         with pytest.raises(DatabaseNotFound):

@@ -110,7 +110,8 @@ def connect(path: Path | str, *, readonly: bool = False) -> apsw.Connection:
     Raises:
         UnsafeDatabasePath: the path is a symlink.
         DatabaseNotFound: ``readonly`` and no file exists.
-        StorageError: the file is not a usable Autokestra database.
+        StorageError: the file is not a usable Autokestra database, or it (or its folder)
+            cannot be created.
     """
     db_path = Path(path)
     _refuse_symlink(db_path)
@@ -119,7 +120,11 @@ def connect(path: Path | str, *, readonly: bool = False) -> apsw.Connection:
             raise DatabaseNotFound(f"No database at {db_path}")
         flags = apsw.SQLITE_OPEN_READONLY
     else:
-        _create_private_file(db_path)
+        try:
+            _create_private_file(db_path)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise StorageError(f"Cannot create database {db_path}: {reason}") from exc
         flags = apsw.SQLITE_OPEN_READWRITE
     flags |= apsw.SQLITE_OPEN_NOFOLLOW
     try:
