@@ -310,6 +310,16 @@ class TestVerify:
             assert result.exit_code == 0, result.output
             assert "verified:" in result.stdout
 
+    def test_confirmation_states_what_was_checked(self, db: tuple[Path, dict[str, str]]) -> None:
+        """The confirmation claims one terminal event only for a finished execution; a live
+        one is reported as not ended yet."""
+        finished = _inspect(db, db[1]["success"], "--verify").stdout
+        assert "one terminal event" in finished
+        live = _inspect(db, db[1]["running"], "--verify")
+        assert live.exit_code == 0
+        assert "one terminal event" not in live.stdout
+        assert "no terminal event yet (in progress)" in live.stdout
+
     def test_tampered_trail_exits_1(self, tmp_path: Path) -> None:
         """--verify reports the first violation and exits 1 after a row was edited."""
         path = tmp_path / "t.db"

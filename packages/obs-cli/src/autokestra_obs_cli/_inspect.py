@@ -100,11 +100,14 @@ def _verify(app: AppContext, inspector: ExecutionInspector, execution_id: str) -
             )
         )
     count = len(inspector.audit_trail(execution_id))
+    # A live execution has no terminal event yet: say so rather than claim one.
+    live = inspector.overview(execution_id).in_progress
+    terminal = "no terminal event yet (in progress)" if live else "one terminal event"
     app.out.print(
         Text(
             f"Audit trail of execution {escape_control(execution_id, keep_newlines=False)} "
-            f"verified: {count} events, hash chain intact, one terminal event, legal "
-            "transitions, state consistent"
+            f"verified: {count} event{'' if count == 1 else 's'}, hash chain intact, "
+            f"{terminal}, legal transitions, state consistent"
         )
     )
 
