@@ -105,6 +105,15 @@ class TestRedact:
         out = Redactor([secret]).redact("line: MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n")
         assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in out
 
+    def test_secret_with_a_trailing_newline_is_masked_as_printed(self) -> None:
+        """A value read with its newline ('token\\n') is masked in the line a plugin prints."""
+        for secret in ("s3cr3t-token-value\n", "s3cr3t-token-value\r\n", " s3cr3t-token-value "):
+            redactor = Redactor([secret])
+            assert redactor.redact("Authorization: s3cr3t-token-value") == f"Authorization: {MASK}"
+            encoded = base64.b64encode(b"s3cr3t-token-value").decode()
+            assert "s3cr3t" not in redactor.redact(encoded)
+            assert encoded not in redactor.redact(encoded)
+
     def test_all_forms_of_the_corpus(self) -> None:
         """Base64 (3 alignments, padded or not, URL-safe), URL and JSON forms are masked."""
         redactor = Redactor(CORPUS_SECRETS)

@@ -56,8 +56,9 @@ def secret_forms(secret: str) -> set[str]:
 
     Returns:
         The secret itself, its base64 forms, URL-encoded and JSON-escaped forms, and the same
-        for each line of a multi-line secret; forms shorter than :data:`MIN_SECRET_LENGTH`
-        are left out. Empty for a secret shorter than that.
+        for each line of a multi-line secret and for the secret without surrounding blanks
+        (a trailing newline); forms shorter than :data:`MIN_SECRET_LENGTH` are left out.
+        Empty for a secret shorter than that.
     """
     if len(secret) < MIN_SECRET_LENGTH:
         return set()
@@ -69,10 +70,13 @@ def secret_forms(secret: str) -> set[str]:
         forms.add(_HEX_ESCAPE.sub(lambda m: m.group(0).lower(), encoded))
     forms.add(json.dumps(secret)[1:-1])
     forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
-    lines = secret.splitlines()
-    if len(lines) > 1:
+    # Each line of a multi-line secret, and a one-line secret without the blanks around it:
+    # a value read with its trailing newline ("token\n", common for mounted secret files)
+    # is printed by a plugin as the line "token", which the full value does not match.
+    lines = [line.strip() for line in secret.splitlines()]
+    if len(lines) > 1 or (lines and lines[0] != secret):
         for line in lines:
-            forms |= secret_forms(line.strip())
+            forms |= secret_forms(line)
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
