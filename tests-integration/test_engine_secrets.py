@@ -167,3 +167,58 @@ class TestSecrets:
         assert "unknown secret 'NOPE'" in run.stderr
         assert "AUTOKESTRA_SECRET_NOPE" in run.stderr
         assert "Execution" not in run.stdout
+
+    def test_declared_secret_input_is_masked_without_a_secret_template(
+        self, tmp_path: Path
+    ) -> None:
+        """A `secret: true` plugin input given literally is masked and redacted downstream.
+
+        Runs the example third-party plugin (examples/plugins/acme-text, no Autokestra import),
+        whose redact-check action prints its `token` input. The value is written in the
+        workflow file, so the stored workflow source is the one place that holds it.
+        """
+        token = "Lit3ral-Tok3n-Qw9"
+        path = tmp_path / "literal.yaml"
+        path.write_text(
+            f"""
+id: literal
+tasks:
+  - id: check
+    type: acme/text.redact-check
+    inputs: {{text: "hello there", token: "{token}"}}
+  - id: echo
+    type: core/shell.run
+    needs: [check]
+    inputs: {{command: "echo again {token}; echo {token} >&2; exit 3"}}
+"""
+        )
+        plugins = Path(__file__).parents[1] / "examples" / "plugins"
+        run = cli(tmp_path, "run", str(path), "--plugin-path", str(plugins))
+        assert run.returncode == 1, run.stderr  # `echo` fails on purpose
+        eid = run.stdout.split()[1]
+        for text in (
+            run.stdout,
+            run.stderr,
+            cli(tmp_path, "execution", "logs", eid, "--json").stdout,
+            cli(tmp_path, "execution", "inspect", eid, "--show-inputs").stdout,
+        ):
+            assert token not in text
+        conn = open_reader(tmp_path / "ak.db")
+        try:
+            for query in (
+                "SELECT count(*) FROM execution_logs"
+                " WHERE instr(message || coalesce(metadata, ''), ?1) > 0",
+                "SELECT count(*) FROM task_runs WHERE instr(coalesce(inputs, '')"
+                " || coalesce(outputs, '') || coalesce(error, ''), ?1) > 0",
+                "SELECT count(*) FROM task_attempts WHERE instr(coalesce(error, ''), ?1) > 0",
+                "SELECT count(*) FROM execution_audit_events WHERE instr(metadata, ?1) > 0",
+            ):
+                assert conn.execute(query, (token,)).fetchall() == [(0,)], query
+            messages = [m for (m,) in conn.execute("SELECT message FROM execution_logs")]
+            inputs = dict(conn.execute("SELECT task_id, inputs FROM task_runs").fetchall())
+        finally:
+            conn.close()
+        assert "checked for token ***SECRET***" in messages
+        assert "again ***SECRET***" in messages
+        assert '"token":"***SECRET***"' in inputs["check"]
+        assert "***SECRET***" in inputs["echo"]
