@@ -109,6 +109,21 @@ def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
             server.proc.wait()
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies, awaiting their reaper, aside)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
 def states(tmp_path: Path) -> dict[str, str]:
     """State of every execution by id."""
     return {str(e): str(s) for e, s in rows(tmp_path, "SELECT execution_id, state FROM executions")}
@@ -243,7 +258,9 @@ tasks:
   - id: count
     type: core/shell.run
     inputs:
-      command: "i=0; while true; do i=$((i+1)); echo $i > last.txt; echo line $i; sleep 0.01; done"
+      command: >-
+        sleep 300 &
+        i=0; while true; do i=$((i+1)); echo $i > last.txt; echo line $i; sleep 0.01; done
 """
 
 SHORT = """
@@ -273,7 +290,12 @@ class TestGracefulStop:
         servers.append(ServerProcess(tmp_path, "s1", "--shutdown-grace", "1s"))
         execution_id = run_cli(tmp_path, "run", "long.yaml", "--detach").stdout.split()[1]
         wait_for("plugin output", lambda: len(plugin_lines(tmp_path, execution_id)) > 50)
+        ((pgid,),) = rows(
+            tmp_path, "SELECT pgid FROM task_attempts WHERE execution_id = ?", (execution_id,)
+        )
+        assert group_alive(pgid)
         assert servers[0].stop(signal.SIGTERM, timeout=30) == 0
+        assert not group_alive(pgid)  # no plugin process outlives the server
         (state, by, reason) = rows(
             tmp_path,
             "SELECT state, cancelled_by, cancel_reason FROM executions WHERE execution_id = ?",
