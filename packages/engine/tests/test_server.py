@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -132,3 +133,47 @@ class TestCronFires:
         rig.now[0] = T0 + 1000
         assert rig.server.fire_due() == []
         assert "Cron fire of ticker skipped" in rig.err.getvalue()
+
+
+class _CountingMaintenance:
+    """A Maintenance that records its calls; retention may be told to fail."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.calls: list[str] = []
+        self.fail = fail
+
+    def run_retention(self, now_ms: int) -> str:
+        self.calls.append("retention")
+        if self.fail:
+            raise RuntimeError("disk I/O error")
+        return "deleted 0 log entries"
+
+    def check_sizes(self) -> list[str]:
+        self.calls.append("sizes")
+        return ["Table execution_logs is 2.0 GiB, over the 1.0 GiB warning threshold"]
+
+
+class TestMaintenance:
+    def serve_briefly(self, rig: Rig, maintenance: _CountingMaintenance) -> None:
+        """Serve for half a second with the given maintenance, then stop."""
+        rig.server.maintenance = maintenance
+        thread = threading.Thread(target=rig.server.serve)
+        thread.start()
+        time.sleep(0.5)
+        rig.server.stop()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+
+    def test_start_runs_retention_then_one_size_check(self, rig: Rig) -> None:
+        """At start: retention, then the size check, each once; a warning is logged once."""
+        maintenance = _CountingMaintenance()
+        self.serve_briefly(rig, maintenance)
+        assert maintenance.calls == ["retention", "sizes"]
+        assert rig.err.getvalue().count("WARN  server: Table execution_logs is 2.0 GiB") == 1
+
+    def test_failed_retention_still_checks_sizes(self, rig: Rig) -> None:
+        """A retention failure is an ERROR line; the size check still runs."""
+        maintenance = _CountingMaintenance(fail=True)
+        self.serve_briefly(rig, maintenance)
+        assert maintenance.calls == ["retention", "sizes"]
+        assert "ERROR server: Maintenance failed: disk I/O error" in rig.err.getvalue()

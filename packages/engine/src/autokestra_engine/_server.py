@@ -305,25 +305,26 @@ class Server:
         return warnings
 
     def _maintenance(self) -> None:
+        # Retention runs at start, so the start-up size check is the one after it (a second
+        # check before it would log every warning twice); a failed retention still checks.
         next_retention = 0.0
         next_recovery = time.monotonic() + self.timings.recovery_interval_s
-        first = True
         while not self._stop.is_set():
             now = time.monotonic()
-            try:
-                if first:
-                    self.check_sizes()
-                    first = False
-                if now >= next_retention:
-                    next_retention = now + self.timings.retention_interval_s
-                    self.run_retention()
-                    self.check_sizes()
-                if now >= next_recovery:
-                    next_recovery = now + self.timings.recovery_interval_s
-                    self.recover()
-            except Exception as exc:  # maintenance failures are reported, never fatal
-                self.say("ERROR", f"Maintenance failed: {exc}")
+            if now >= next_retention:
+                next_retention = now + self.timings.retention_interval_s
+                self._guarded(self.run_retention)
+                self._guarded(self.check_sizes)
+            if now >= next_recovery:
+                next_recovery = now + self.timings.recovery_interval_s
+                self._guarded(self.recover)
             self._stop.wait(min(1.0, self.timings.recovery_interval_s))
+
+    def _guarded(self, task: Callable[[], object]) -> None:
+        try:
+            task()
+        except Exception as exc:  # maintenance failures are reported, never fatal
+            self.say("ERROR", f"Maintenance failed: {exc}")
 
     # -- shutdown --------------------------------------------------------------------------
 
