@@ -88,6 +88,31 @@ class TestAuditVerify:
         assert _verify(path)[0] == 2
         assert _verify(path, ids[0], "--all")[0] == 2
 
+    def test_trails_removed_by_retention_are_not_broken(self, tmp_path: Path) -> None:
+        """After `logs cleanup` removed whole trails, `audit verify --all` and `inspect
+        --verify` still exit 0 and say why there is nothing to check."""
+        from autokestra_obs_store import purge
+        from autokestra_obs_store._inspect_fixtures import T0
+
+        path, ids = _db(tmp_path)
+        writer = open_writer(path)
+        try:
+            assert purge(writer, T0 + 10 * 86_400_000).audit_rows > 0
+        finally:
+            writer.close()
+        code, out, _ = _verify(path, "--all")
+        assert code == 0, out
+        assert out.splitlines() == [
+            f"OK      {eid}  (no audit events: removed by retention)" for eid in sorted(ids)
+        ]
+        result = CliRunner().invoke(
+            cli, ["--db", str(path), "execution", "inspect", ids[0], "--verify"]
+        )
+        assert result.exit_code == 0, result.output
+        assert result.stdout == (
+            f"Audit trail of execution {ids[0]}: no events (removed by retention)\n"
+        )
+
     def test_documented(self) -> None:
         """docs/cli/inspect.md documents the command and its --all option."""
         text = DOC.read_text()

@@ -204,3 +204,25 @@ class TestInvariants:
         """A live execution with CREATED and STARTED only is consistent."""
         eid = write_execution(db[0], _with_events([CREATED, STARTED], "RUNNING"))
         assert _verify(db[1], eid) is None
+
+
+class TestRetention:
+    def test_trail_removed_whole_by_retention_is_not_a_violation(
+        self, db: tuple[Writer, Path]
+    ) -> None:
+        """`logs cleanup` deletes a finished execution's whole trail: verify passes it."""
+        from autokestra_obs_store import purge
+
+        writer, path = db
+        eid = write_execution(writer, failure_execution(seed=5))
+        report = purge(writer, T0 + 10 * 86_400_000)
+        assert report.audit_rows > 0
+        assert _event_ids(writer, eid) == []
+        assert _verify(path, eid) is None
+
+    def test_live_execution_without_created_is_a_violation(self, db: tuple[Writer, Path]) -> None:
+        """A running execution always has CREATED; none at all is a violation."""
+        eid = write_execution(db[0], _with_events([], "RUNNING"))
+        violation = _verify(db[1], eid)
+        assert violation is not None
+        assert violation.kind == "first_event"

@@ -100,13 +100,18 @@ def _verify(app: AppContext, inspector: ExecutionInspector, execution_id: str) -
             )
         )
     count = len(inspector.audit_trail(execution_id))
+    shown = escape_control(execution_id, keep_newlines=False)
+    if count == 0:
+        # Only retention removes a finished execution's trail, and only as a whole.
+        app.out.print(Text(f"Audit trail of execution {shown}: no events (removed by retention)"))
+        return
     # A live execution has no terminal event yet: say so rather than claim one.
     live = inspector.overview(execution_id).in_progress
     terminal = "no terminal event yet (in progress)" if live else "one terminal event"
+    events = f"{count} event{'' if count == 1 else 's'}"
     app.out.print(
         Text(
-            f"Audit trail of execution {escape_control(execution_id, keep_newlines=False)} "
-            f"verified: {count} event{'' if count == 1 else 's'}, hash chain intact, "
+            f"Audit trail of execution {shown} verified: {events}, hash chain intact, "
             f"{terminal}, legal transitions, state consistent"
         )
     )

@@ -66,7 +66,10 @@ def verify_command(app: AppContext, *, execution_ids: tuple[str, ...], every: bo
                 continue  # deleted between the listing and the check
             raise CliError(escape_control(str(exc), keep_newlines=False)) from exc
         if violation is None:
-            app.out.print(Text(f"OK      {shown}"))
+            # A finished execution whose trail retention removed (whole) has no events left.
+            purged = not inspector.audit_trail(execution_id)
+            note = "  (no audit events: removed by retention)" if purged else ""
+            app.out.print(Text(f"OK      {shown}{note}"))
         else:
             broken += 1
             message = escape_control(str(violation), keep_newlines=False)
