@@ -22,7 +22,8 @@ class TestServerStartErrors:
         )
         assert result.exit_code == 1
         assert result.stderr.startswith("Error: ")
-        assert "retention" in result.stderr.lower()
+        assert "AUTOKESTRA_LOG_RETENTION_DAYS" in result.stderr
+        assert len(result.stderr.splitlines()) == 1
         assert not db.exists()
 
     def test_invalid_grace_is_an_error(self, tmp_path: Path) -> None:

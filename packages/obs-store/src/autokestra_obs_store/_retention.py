@@ -125,7 +125,8 @@ class RetentionPolicy:
     def __post_init__(self) -> None:
         if not 1 <= self.days <= MAX_RETENTION_DAYS:
             raise RetentionConfigError(
-                f"Invalid retention of {self.days} days: must be between 1 and {MAX_RETENTION_DAYS}"
+                f"Invalid retention of {self.days} days ({RETENTION_ENV} or "
+                f"logging.retention_days): must be between 1 and {MAX_RETENTION_DAYS}"
             )
 
     def cutoff_ms(self, now: int | None = None) -> int:
