@@ -154,6 +154,16 @@ class TestFilters:
         assert result.exit_code == 0, result.stderr
         assert messages_of(result) == expected
 
+    def test_grep_ignores_case_beyond_ascii(self, tmp_path: Path) -> None:
+        """--grep is case-insensitive (CLI.md) for accented letters too, text and --follow."""
+        rows: list[Row] = [
+            ("t", 1, T0 + 1, "ERROR", "worker", "ÉCHEC: disque plein", None),
+            ("t", 1, T0 + 2, "INFO", "worker", "tout va bien", None),
+        ]
+        db = make_db(tmp_path / "u.db", {"e": "FAILED"}, {"e": rows})
+        assert messages_of(run(db, "e", "--grep", "échec")) == ["ÉCHEC: disque plein"]
+        assert messages_of(run(db, "e", "--grep", "Échec", "-f")) == ["ÉCHEC: disque plein"]
+
     def test_since_duration_counts_back_from_now(self, tmp_path: Path) -> None:
         """--since 5m keeps entries of the last five minutes, the cutoff included."""
         now = now_ms()

@@ -233,6 +233,38 @@ class TestFilters:
             "a" + needle + "b"
         ]
 
+    def test_text_with_non_ascii_letters_ignores_case(
+        self, writer: Writer, store: LogStore
+    ) -> None:
+        """--grep is case-insensitive for every letter (CLI.md), not only ASCII ones: É/é,
+        Ü/ü and Greek capitals match either way, wildcards stay literal, other executions
+        stay out."""
+        add_execution(writer, "e1", "SUCCESS")
+        add_execution(writer, "e2")
+        add_logs(
+            writer,
+            "e1",
+            [
+                entry("ÉCHEC de la tâche", 1),
+                entry("échec 100%_x", 2),
+                entry("Grüße aus ÜBERLINGEN", 3),
+                entry("ΣΟΦΙΑ", 4),
+                entry("plain ascii", 5),
+            ],
+        )
+        add_logs(writer, "e2", [entry("échec ailleurs", 1)])
+
+        def grep(text: str) -> list[str]:
+            return messages(store.logs_for_execution("e1", LogFilter(text=text)))
+
+        assert grep("échec") == ["ÉCHEC de la tâche", "échec 100%_x"]
+        assert grep("ÉCHEC 100%_") == ["échec 100%_x"]
+        assert grep("über") == ["Grüße aus ÜBERLINGEN"]
+        assert grep("σοφ") == ["ΣΟΦΙΑ"]
+        assert grep("é%") == []
+        follower = store.follow("e1", LogFilter(text="ÉCHEC"))
+        assert messages(iter(follower)) == ["ÉCHEC de la tâche", "échec 100%_x"]
+
     @pytest.mark.usefixtures("loaded")
     def test_logs_for_task(self, store: LogStore) -> None:
         """logs_for_task restricts to one task, keeping other filters."""

@@ -39,8 +39,9 @@ class LogFilter:
         since_ms: entries at or after this Unix-ms timestamp (the cutoff itself included).
         task_id: entries of this task only.
         source: entries whose source starts with this prefix (case-sensitive).
-        text: entries whose message contains this substring; ASCII letters match
-            case-insensitively (SQLite ``LIKE``), ``%``, ``_`` and ``\\`` match literally.
+        text: entries whose message contains this substring, ignoring case; ``%``, ``_`` and
+            ``\\`` match literally. ASCII text runs as SQLite ``LIKE``; text with other
+            letters (``É``) compares casefolded strings in a registered function.
         attempt: entries of this attempt number of a task (execution-level entries excluded).
         tail: only the last N matching entries, still oldest first.
     """

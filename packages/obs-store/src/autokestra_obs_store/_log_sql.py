@@ -48,6 +48,9 @@ _TASK = " AND +task_id = ?"
 _LEVELS = " AND level IN (?, ?, ?, ?)"
 _SOURCE = " AND substr(source, 1, ?) = ?"
 _TEXT = " AND message LIKE ? ESCAPE '\\'"
+# A text with non-ASCII letters: SQLite's LIKE folds ASCII case only, so such a search goes
+# through a Python function (registered by LogStore) that compares casefolded strings.
+_TEXT_FOLD = " AND autokestra_icontains(message, ?)"
 _ATTEMPT = " AND attempt = ?"
 _SINCE = " AND timestamp >= ?"
 # The far end of the execution's time window, for task queries (see the module docstring).
@@ -96,12 +99,13 @@ def select_sql(
     text: bool,
     attempt: bool,
     since: bool,
+    fold: bool = False,
 ) -> str:
     """Return the statement for ``shape`` with the given filter fragments.
 
     Parameters bind in this order: execution_id, [task_id], [4 levels], [source length,
-    source], [pattern], [attempt], [since], [window end: task and keyset shapes], upper id,
-    then the shape's own parameters.
+    source], [pattern (``text``) or casefolded text (``fold``)], [attempt], [since], [window
+    end: task and keyset shapes], upper id, then the shape's own parameters.
     """
     by_task_index = task and shape.windowed
     sql = _SELECT_BY_TASK if by_task_index else _SELECT
@@ -113,6 +117,8 @@ def select_sql(
         sql += _SOURCE
     if text:
         sql += _TEXT
+    elif fold:
+        sql += _TEXT_FOLD
     if attempt:
         sql += _ATTEMPT
     if since:

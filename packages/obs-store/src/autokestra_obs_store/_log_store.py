@@ -96,6 +96,16 @@ def records_from_rows(rows: Sequence[Row]) -> list[LogRecord]:
     return records
 
 
+#: The SQL function of a ``--grep`` text with non-ASCII letters (``_log_sql._TEXT_FOLD``).
+ICONTAINS_FUNCTION = "autokestra_icontains"
+
+
+def _icontains(*args: apsw.SQLiteValue) -> bool:
+    """``needle`` (already casefolded) occurs in ``message``, ignoring case (any script)."""
+    message, needle = args
+    return isinstance(message, str) and isinstance(needle, str) and needle in message.casefold()
+
+
 class _Query:
     """One filtered query of one execution: SQL variants and the parameters they share."""
 
@@ -110,11 +120,13 @@ class _Query:
     ) -> None:
         #: The execution's (first, last) log timestamps; task queries stay inside them.
         self.window = window
+        ascii_text = (flt.text or "").isascii()
         self.flags = {
             "task": flt.task_id is not None,
             "levels": flt.levels is not None,
             "source": bool(flt.source),
-            "text": bool(flt.text),
+            "text": bool(flt.text) and ascii_text,
+            "fold": bool(flt.text) and not ascii_text,
             "attempt": flt.attempt is not None,
             "since": since and flt.since_ms is not None,
         }
@@ -127,7 +139,8 @@ class _Query:
         if flt.source:
             params.extend((len(flt.source), flt.source))
         if flt.text:
-            params.append(like_contains(flt.text))
+            # LIKE (index-friendly, C speed) folds ASCII letters; other letters need casefold.
+            params.append(like_contains(flt.text) if ascii_text else flt.text.casefold())
         if flt.attempt is not None:
             params.append(flt.attempt)
         if since and flt.since_ms is not None:
@@ -170,6 +183,7 @@ class LogStore:
 
     def __init__(self, conn: apsw.Connection) -> None:
         self._conn = conn
+        conn.create_scalar_function(ICONTAINS_FUNCTION, _icontains, 2, deterministic=True)
 
     @property
     def connection(self) -> apsw.Connection:
