@@ -250,6 +250,7 @@ class TestMessagesAndExitCodes:
         [
             ["--attempt", "0"],
             ["--attempt", "x"],
+            ["--attempt", "99999999999999999999"],
             ["--tail", "0"],
             ["--tail", "-3"],
             ["--json", "--jsonl"],

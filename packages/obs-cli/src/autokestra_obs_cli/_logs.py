@@ -165,7 +165,8 @@ def _not_found(execution_id: str) -> CliError:
 )
 @click.option(
     "--attempt",
-    type=click.IntRange(min=1),
+    # Bound to SQLite's INTEGER: a larger number cannot be bound (a usage error, not a crash).
+    type=click.IntRange(min=1, max=2**63 - 1),
     metavar="N",
     help="Entries of attempt N of a task (usually with --task).",
 )
