@@ -164,16 +164,16 @@ class TestMaintenance:
         thread.join(timeout=30)
         assert not thread.is_alive()
 
-    def test_start_runs_retention_then_one_size_check(self, rig: Rig) -> None:
-        """At start: retention, then the size check, each once; a warning is logged once."""
+    def test_start_checks_sizes_then_runs_retention_and_checks_again(self, rig: Rig) -> None:
+        """At start: a size check, retention, a size check after it; each warning a WARN."""
         maintenance = _CountingMaintenance()
         self.serve_briefly(rig, maintenance)
-        assert maintenance.calls == ["retention", "sizes"]
-        assert rig.err.getvalue().count("WARN  server: Table execution_logs is 2.0 GiB") == 1
+        assert maintenance.calls == ["sizes", "retention", "sizes"]
+        assert rig.err.getvalue().count("WARN  server: Table execution_logs is 2.0 GiB") == 2
 
     def test_failed_retention_still_checks_sizes(self, rig: Rig) -> None:
         """A retention failure is an ERROR line; the size check still runs."""
         maintenance = _CountingMaintenance(fail=True)
         self.serve_briefly(rig, maintenance)
-        assert maintenance.calls == ["retention", "sizes"]
+        assert maintenance.calls == ["sizes", "retention", "sizes"]
         assert "ERROR server: Maintenance failed: disk I/O error" in rig.err.getvalue()

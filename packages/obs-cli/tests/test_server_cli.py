@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from autokestra_engine import EngineConfig
 from autokestra_obs_cli import cli
+from autokestra_obs_cli._server import StoreMaintenance
+from autokestra_obs_schema import now_ms, open_writer
 
 
 class TestServerStartErrors:
@@ -33,3 +36,34 @@ class TestServerStartErrors:
         )
         assert result.exit_code == 1
         assert "Invalid time format" in result.stderr
+
+
+class TestStoreMaintenance:
+    def test_retention_stops_at_a_batch_boundary_when_the_server_stops(
+        self, tmp_path: Path
+    ) -> None:
+        """A stopping server ends its purge after the current batch; a rerun finishes it."""
+        db = tmp_path / "a.db"
+        writer = open_writer(db)
+        old = now_ms() - 60 * 86_400_000
+        try:
+            with writer.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO executions (execution_id, workflow_id, state, created_at,"
+                    " updated_at) VALUES ('e', 'wf', 'SUCCESS', ?, ?)",
+                    (old, old),
+                )
+                conn.executemany(
+                    "INSERT INTO execution_logs (execution_id, timestamp, level, source,"
+                    " message) VALUES ('e', ?, 'INFO', 'scheduler', 'old')",
+                    [(old + n,) for n in range(3500)],
+                )
+            maintenance = StoreMaintenance(writer, EngineConfig(db_path=db), stopping=lambda: True)
+            summary = maintenance.run_retention(now_ms())
+            assert summary.startswith("stopped by shutdown after 1000 log entries")
+            left = writer.connection.execute("SELECT COUNT(*) FROM execution_logs").fetchall()
+            assert left == [(2500,)]
+            maintenance.stopping = lambda: False
+            assert maintenance.run_retention(now_ms()).startswith("deleted 2500 log entries")
+        finally:
+            writer.close()

@@ -169,8 +169,7 @@ class Server:
                 self._stop.wait(self.timings.poll_interval_s)
         finally:
             self.say("INFO", f"Stopping gracefully: {self._why or 'interrupted'}")
-            self._shutdown()
-            maintenance.join(timeout=self.timings.cancel_wait_s)
+            self._shutdown(maintenance)
 
     def tick(self) -> None:
         """One poll: fire due cron workflows, then claim queued executions up to capacity."""
@@ -305,8 +304,9 @@ class Server:
         return warnings
 
     def _maintenance(self) -> None:
-        # Retention runs at start, so the start-up size check is the one after it (a second
-        # check before it would log every warning twice); a failed retention still checks.
+        # Sizes are checked at start, before the start-up retention (what the database was
+        # when the server came up), and after every retention run, even a failed one.
+        self._guarded(self.check_sizes)
         next_retention = 0.0
         next_recovery = time.monotonic() + self.timings.recovery_interval_s
         while not self._stop.is_set():
@@ -328,7 +328,7 @@ class Server:
 
     # -- shutdown --------------------------------------------------------------------------
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, maintenance: threading.Thread | None = None) -> None:
         grace_s = self.config.shutdown_grace_ms / 1000
         running = self.running()
         if running:
@@ -347,6 +347,9 @@ class Server:
         still = self.running()
         if still:
             self.say("ERROR", f"Executions still running at exit: {', '.join(still)}")
+        if maintenance is not None:
+            # A retention run ends at its next batch boundary; its summary comes before ours.
+            maintenance.join(timeout=self.timings.cancel_wait_s)
         flushed = self.collector.flush(timeout=10.0)
         self.say("INFO", "Stopped: logs flushed" if flushed else "Stopped: log flush timed out")
 

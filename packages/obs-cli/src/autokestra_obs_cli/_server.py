@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -29,7 +29,7 @@ from autokestra_engine import (
     ServerTimings,
 )
 from autokestra_obs_schema import Writer, connect, iso_from_ms, open_writer, parse_duration_ms
-from autokestra_obs_store import RetentionPolicy, check_sizes, purge
+from autokestra_obs_store import PurgeReport, RetentionPolicy, check_sizes, purge
 
 from ._config_cli import cli_collector, cli_engine_config, cli_registry, plugin_path_option
 from ._context import AppContext, pass_app
@@ -38,19 +38,50 @@ from ._escape import escape_control
 from ._format import format_bytes
 
 
-class StoreMaintenance:
-    """The server's retention and size watch, from obs-store (the engine's ``Maintenance``)."""
+class _RetentionStopped(Exception):
+    """Raised from the purge's progress callback when the server is stopping."""
 
-    def __init__(self, writer: Writer, config: EngineConfig) -> None:
+    def __init__(self, report: PurgeReport) -> None:
+        super().__init__("server stopping")
+        self.report = report
+
+
+class StoreMaintenance:
+    """The server's retention and size watch, from obs-store (the engine's ``Maintenance``).
+
+    ``stopping`` is asked after every retention batch: a purge of a large backlog (minutes)
+    ends at the next batch boundary when the server stops, instead of holding up its exit;
+    the next run resumes it.
+    """
+
+    def __init__(
+        self,
+        writer: Writer,
+        config: EngineConfig,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.writer = writer
         self.path = Path(config.db_path)
         self.policy = RetentionPolicy(config.retention_days)
         self.threshold = config.table_size_warning_bytes
+        self.stopping = stopping
+
+    def _progress(self, report: PurgeReport) -> None:
+        if self.stopping():
+            raise _RetentionStopped(report)
 
     def run_retention(self, now_ms: int) -> str:
         """Purge what is older than the retention window; a one-line summary."""
         cutoff = self.policy.cutoff_ms(now_ms)
-        report = purge(self.writer, cutoff)
+        try:
+            report = purge(self.writer, cutoff, progress=self._progress)
+        except _RetentionStopped as stopped:
+            report = stopped.report
+            return (
+                f"stopped by shutdown after {report.log_rows} log entries and "
+                f"{report.audit_rows} audit events ({report.batches} batches); the next "
+                "run resumes"
+            )
         return (
             f"deleted {report.log_rows} log entries and {report.audit_rows} audit events "
             f"older than {iso_from_ms(cutoff)} ({format_bytes(report.bytes_freed)} freed, "
@@ -133,14 +164,16 @@ def start_command(
         writer = open_writer(config.db_path)
     collector = cli_collector(config, writer)
     engine = Engine(config, writer=writer, collector=collector, registry=registry, secrets=secrets)
+    maintenance = StoreMaintenance(writer, config)
     server = Server(
         config,
         engine=engine,
         registry=registry,
         err=sys.stderr,
-        maintenance=StoreMaintenance(writer, config),
+        maintenance=maintenance,
         timings=_timings_from_env(),
     )
+    maintenance.stopping = lambda: server.stopping
     try:
         app.out.print(Text(escape_control(server.status_line())))
         app.out.file.flush()
