@@ -398,6 +398,25 @@ class TestTerminal:
         assert "\x1b[33mRUNNING" in tty
         assert "\x1b[2mPENDING" in tty
 
+    def test_unencodable_text_is_escaped_not_an_error(self, tmp_path: Path) -> None:
+        """With an ASCII-only stdout, non-ASCII outputs are backslash-escaped and exit is 0."""
+        path = tmp_path / "ascii.db"
+        writer = open_writer(path)
+        record = success_execution(seed=12)
+        record.tasks[0].outputs = {"greeting": "caf\u00e9 \u2603"}
+        eid = write_execution(writer, record)
+        writer.close()
+        command = [sys.executable, "-c", "from autokestra_obs_cli import main; main()"]
+        result = subprocess.run(
+            [*command, "--db", str(path), "execution", "inspect", eid],
+            env={**os.environ, "PYTHONIOENCODING": "ascii"},
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert b"greeting: caf\\xe9 \\u2603" in result.stdout
+
     def test_timeline_identical_on_tty_and_pipe(self, db: tuple[Path, dict[str, str]]) -> None:
         """--timeline is plain ASCII, byte for byte the same on a TTY and in a pipe."""
         tty = _run_in(True, db[0], db[1]["retry"], "--timeline")

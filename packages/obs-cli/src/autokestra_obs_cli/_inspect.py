@@ -127,7 +127,15 @@ def _human(
     audit: bool,
     truncate: bool,
 ) -> None:
+    import io
+    import sys
+
     from rich.text import Text
+
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # A stdout whose encoding cannot show some character (PYTHONIOENCODING=ascii) gets
+        # \xNN/\uNNNN escapes instead of an encoding error, as `logs` does.
+        sys.stdout.reconfigure(errors="backslashreplace")
 
     from ._inspect_render import (
         SUMMARY_THRESHOLD,
