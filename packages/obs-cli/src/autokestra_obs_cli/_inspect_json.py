@@ -10,6 +10,8 @@ ISO-8601 UTC string (or null); timeline offsets stay integer milliseconds from
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from autokestra_obs_schema import iso_from_ms
@@ -22,6 +24,72 @@ from autokestra_obs_store import (
     TaskView,
     Timeline,
 )
+
+#: How the engine stores a secret input (DESIGN.md §3).
+MASK = "***SECRET***"
+
+
+def _secret_keys(tasks: Sequence[TaskView]) -> set[str]:
+    """Input names stored fully masked: ``secret: true`` plugin inputs (or a whole template)."""
+    return {
+        str(key)
+        for task in tasks
+        if isinstance(task.inputs, dict)
+        for key, value in task.inputs.items()
+        if value == MASK
+    }
+
+
+def mask_source(source: str | None, tasks: Sequence[TaskView]) -> str | None:
+    """The workflow source with literal values of secret inputs replaced by the mask.
+
+    A ``secret: true`` plugin input written literally in the workflow file is masked in the
+    stored task inputs, but the source as run still holds it. Every ``<key>: <value>`` of such
+    an input name (quoted, plain, or a ``|``/``>`` block) gets the mask, unless the value is a
+    template (``{{ secrets.X }}`` holds no secret). Over-masking a same-named input elsewhere
+    in the file is harmless here.
+    """
+    keys = _secret_keys(tasks)
+    if not source or not keys:
+        return source
+    names = "|".join(re.escape(key) for key in sorted(keys))
+    lead = rf"(?P<lead>(?:^|[\s{{,])[\"']?(?:{names})[\"']?[ \t]*:[ \t]*)"
+    pattern = re.compile(
+        lead + r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\n]|'')*'"
+        r"|[^\s,}\]#|>](?:[^,}\]#\n]*[^\s,}\]#])?)",
+        re.MULTILINE,
+    )
+
+    def mask(match: re.Match[str]) -> str:
+        if "{{" in match.group("value"):
+            return match.group(0)
+        return match.group("lead") + '"' + MASK + '"'
+
+    masked = pattern.sub(mask, source)
+    # Block scalars: the lines indented under `<key>: |` are the value.
+    block = re.compile(
+        rf"^(?P<indent>[ \t]*)[\"']?(?:{names})[\"']?[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*(?:#.*)?$"
+    )
+    lines = masked.split("\n")
+    index = 0
+    while index < len(lines):
+        found = block.match(lines[index])
+        index += 1
+        if found is None:
+            continue
+        depth = len(found.group("indent"))
+        body = index
+        while body < len(lines) and (
+            not lines[body].strip() or len(lines[body]) - len(lines[body].lstrip()) > depth
+        ):
+            body += 1
+        if any("{{" in line for line in lines[index:body]):
+            continue
+        filled = [i for i in range(index, body) if lines[i].strip()]
+        for i in filled:
+            lines[i] = lines[i][: len(lines[i]) - len(lines[i].lstrip())] + MASK
+        index = body
+    return "\n".join(lines)
 
 
 def _iso(ms: int | None) -> str | None:
@@ -148,8 +216,13 @@ def inspection_document(inspection: Inspection, task_id: str | None = None) -> d
     if task_id is not None:
         tasks = tuple(t for t in tasks if t.task_id == task_id)
         timeline["lanes"] = [_lane(lane) for lane in lanes if lane.task_id == task_id]
+    execution = execution_document(inspection.execution)
+    # Secrets masked (CLI.md): the stored source may hold a literal secret input's value.
+    execution["workflow_source"] = mask_source(
+        inspection.execution.workflow_source, inspection.tasks
+    )
     return {
-        "execution": execution_document(inspection.execution),
+        "execution": execution,
         "tasks": [task_document(t) for t in tasks],
         "audit_events": [_event(e) for e in inspection.audit_events],
         "timeline": timeline,
