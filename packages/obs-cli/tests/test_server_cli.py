@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from autokestra_engine import EngineConfig
 from autokestra_obs_cli import cli
-from autokestra_obs_cli._server import StoreMaintenance
+from autokestra_obs_cli._server import StoreMaintenance, _EscapedStderr
 from autokestra_obs_schema import now_ms, open_writer
 
 
@@ -67,3 +67,14 @@ class TestStoreMaintenance:
             assert maintenance.run_retention(now_ms()).startswith("deleted 2500 log entries")
         finally:
             writer.close()
+
+
+class TestLifecycleLines:
+    def test_control_characters_are_escaped_on_stderr(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A lifecycle line quoting untrusted text shows its escapes, never sends them raw."""
+        sink = _EscapedStderr()
+        sink.write("Cron fire of x skipped: bad \x1b[31mred\x9b\n")
+        sink.flush()
+        assert capsys.readouterr().err == "Cron fire of x skipped: bad \\x1b[31mred\\x9b\n"

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Protocol, TextIO
+from typing import Protocol
 
 from autokestra_obs_schema import iso_from_ms, now_ms
 
@@ -55,6 +55,18 @@ UPDATE executions SET engine_id = ?, engine_pid = ?, engine_host = ?, heartbeat_
     updated_at = ?
 WHERE execution_id = ? AND state = 'PENDING' AND engine_id IS NULL
 """
+
+
+class LineSink(Protocol):
+    """Where the server's lifecycle lines go: ``sys.stderr``, or a wrapper around it."""
+
+    def write(self, text: str, /) -> int:
+        """Write ``text``."""
+        ...
+
+    def flush(self) -> None:
+        """Push what was written out."""
+        ...
 
 
 class Maintenance(Protocol):
@@ -90,7 +102,8 @@ class Server:
         config: engine configuration (capacity, retention, size threshold, shutdown grace).
         engine: the process's engine (its writer and collector are the process's own).
         registry: discovered plugins, to parse registered workflows at each cron fire.
-        err: where lifecycle lines go (stderr in the CLI).
+        err: where lifecycle lines go (stderr in the CLI, which escapes control
+            characters: messages may quote workflow text).
         maintenance: retention and size watch (None: neither runs).
         timings: loop intervals.
         clock: Unix-ms clock.
@@ -102,7 +115,7 @@ class Server:
         *,
         engine: Engine,
         registry: PluginRegistry,
-        err: TextIO,
+        err: LineSink,
         maintenance: Maintenance | None = None,
         timings: ServerTimings | None = None,
         clock: Callable[[], int] = now_ms,

@@ -97,6 +97,18 @@ class StoreMaintenance:
             conn.close()
 
 
+class _EscapedStderr:
+    """``sys.stderr`` with control characters made visible: lifecycle lines may quote
+    workflow text or exception messages, and stderr is often a terminal."""
+
+    def write(self, text: str, /) -> int:
+        sys.stderr.write(escape_control(text))
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 @contextmanager
 def _stop_on_signals(server: Server) -> Iterator[None]:
     """SIGTERM and SIGINT ask the server to stop; the previous handlers come back after."""
@@ -169,7 +181,7 @@ def start_command(
         config,
         engine=engine,
         registry=registry,
-        err=sys.stderr,
+        err=_EscapedStderr(),
         maintenance=maintenance,
         timings=_timings_from_env(),
     )
