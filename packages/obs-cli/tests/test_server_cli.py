@@ -29,6 +29,16 @@ class TestServerStartErrors:
         assert len(result.stderr.splitlines()) == 1
         assert not db.exists()
 
+    def test_invalid_poll_interval_is_a_start_up_error(self, tmp_path: Path) -> None:
+        """A bad AUTOKESTRA_SERVER_POLL is one `Error:` line, exit 1, and no database."""
+        db = tmp_path / "a.db"
+        result = CliRunner().invoke(
+            cli, ["--db", str(db), "server", "start"], env={"AUTOKESTRA_SERVER_POLL": "fast"}
+        )
+        assert result.exit_code == 1
+        assert result.stderr.startswith("Error: Invalid AUTOKESTRA_SERVER_POLL 'fast'")
+        assert not db.exists()
+
     def test_invalid_grace_is_an_error(self, tmp_path: Path) -> None:
         """--shutdown-grace takes a duration."""
         result = CliRunner().invoke(

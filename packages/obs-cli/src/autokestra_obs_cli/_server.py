@@ -170,6 +170,7 @@ def start_command(
         RetentionPolicy(config.retention_days)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    timings = _timings_from_env()
     with domain_errors():
         registry = cli_registry(config)
         secrets = SecretStore.load(config, os.environ)
@@ -183,7 +184,7 @@ def start_command(
         registry=registry,
         err=_EscapedStderr(),
         maintenance=maintenance,
-        timings=_timings_from_env(),
+        timings=timings,
     )
     maintenance.stopping = lambda: server.stopping
     try:
