@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autokestra_engine import EngineOwner, ExecutionStore, recover_lost_executions
+from autokestra_engine import EngineOwner, ExecutionStore, _recovery, recover_lost_executions
 from autokestra_engine._persistence import NewExecution, NewTask
 from autokestra_engine._recovery import find_lost_executions, pid_alive
 from autokestra_obs_audit import verify_chain
@@ -177,6 +177,30 @@ class TestRecovery:
         assert find_lost_executions(conn, host=HOST) == []  # engine id unknown: keep all
         lost = find_lost_executions(conn, host=HOST, own_engine_id="engine-me")
         assert [x[0] for x in lost] == ["previous"]
+
+    def test_a_concurrent_sweep_that_ends_it_first_leaves_one_error_entry(
+        self, writer: Writer, collector: LogCollector, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Two sweeps racing on one lost execution: one ends it, one ERROR entry is logged."""
+        owner = EngineOwner("engine-dead", dead_pid(), HOST)
+        store = start(writer, "e1", owner)
+        store.start_attempt("e1", "a", 1, masked_inputs={})
+        store.attempt_spawned("e1", "a", 1, pid=dead_pid(), pgid=dead_pid())
+        real_kill = _recovery.kill_process_group
+        raced: list[int] = []
+
+        def kill_while_another_sweep_runs(pgid: int, started_at: int | None) -> bool:
+            if not raced:  # the other process's sweep wins the race meanwhile
+                raced.append(pgid)
+                assert len(recover_lost_executions(writer, collector)) == 1
+            return real_kill(pgid, started_at)
+
+        monkeypatch.setattr(_recovery, "kill_process_group", kill_while_another_sweep_runs)
+        assert recover_lost_executions(writer, collector) == []
+        collector.flush()
+        errors = row(writer, "SELECT COUNT(*) FROM execution_logs WHERE level = 'ERROR'")
+        assert errors == [(1,)]
+        assert row(writer, "SELECT state FROM executions") == [("FAILED",)]
 
     def test_recovery_is_idempotent(self, writer: Writer, collector: LogCollector) -> None:
         """A second sweep finds nothing and writes nothing."""

@@ -307,6 +307,12 @@ def recover_lost_executions(
             if isinstance(pgid, int)
             and kill_process_group(pgid, started if isinstance(started, int) else None)
         )
+        with writer.locked() as conn:
+            owner = conn.execute(_OWNER, (execution_id,)).fetchall()
+        if not owner or State(str(owner[0][0])).terminal or owner[0][1] != engine_id:
+            # Another engine process's sweep ended it while we killed (waiting up to 2 s):
+            # its ERROR entry is there already, and a second one would be noise.
+            continue
         message = (
             f"Engine process {pid} on {owner_host} was lost while this execution was {state}:"
             " marked FAILED (ENGINE_LOST); running tasks are not re-run"
