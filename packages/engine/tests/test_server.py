@@ -17,11 +17,12 @@ from autokestra_engine import (
     PluginRegistry,
     SecretStore,
     Server,
+    ServerTimings,
     WorkflowRegistry,
     parse_workflow,
 )
 from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import Writer, ms_from_iso, open_writer
+from autokestra_obs_schema import StorageError, Writer, ms_from_iso, open_writer
 
 QUICK = """
 id: quick
@@ -177,3 +178,36 @@ class TestMaintenance:
         self.serve_briefly(rig, maintenance)
         assert maintenance.calls == ["sizes", "retention", "sizes"]
         assert "ERROR server: Maintenance failed: disk I/O error" in rig.err.getvalue()
+
+
+class TestPollErrors:
+    def test_a_failed_poll_is_logged_and_the_server_keeps_serving(
+        self, rig: Rig, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A busy database during a claim is an ERROR line; the next poll runs the execution."""
+        rig.server.timings = ServerTimings(poll_interval_s=0.02, poll_error_backoff_s=0.05)
+        wf = parse_workflow(QUICK, rig.server.plugins, filename="q.yaml")
+        eid = rig.engine.create_execution(wf, {}, detached=True)
+        real_claim = rig.server.claim_next
+        failures = [StorageError("Database is busy (locked by another writer)")]
+
+        def claim_once_busy() -> str | None:
+            if failures:
+                raise failures.pop()
+            return real_claim()
+
+        monkeypatch.setattr(rig.server, "claim_next", claim_once_busy)
+        thread = threading.Thread(target=rig.server.serve)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = rig.writer.connection.execute(
+                "SELECT state FROM executions WHERE execution_id = ?", (eid,)
+            ).fetchall()
+            if state == [("SUCCESS",)]:
+                break
+            time.sleep(0.05)
+        rig.server.stop()
+        thread.join(timeout=30)
+        assert state == [("SUCCESS",)]
+        assert "ERROR server: Poll failed: Database is busy" in rig.err.getvalue()

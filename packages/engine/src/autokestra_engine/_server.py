@@ -42,6 +42,8 @@ POLL_INTERVAL_S = 0.25
 RETENTION_INTERVAL_S = 86_400.0
 #: Seconds between crash-recovery sweeps while the server runs.
 RECOVERY_INTERVAL_S = 10.0
+#: After a failed poll (database busy beyond its timeout, disk error), wait this long.
+POLL_ERROR_BACKOFF_S = 5.0
 #: After the grace, how long cancelled executions get to end (plugin TERM grace + margin).
 CANCEL_WAIT_S = 15.0
 
@@ -93,6 +95,7 @@ class ServerTimings:
     retention_interval_s: float = RETENTION_INTERVAL_S
     recovery_interval_s: float = RECOVERY_INTERVAL_S
     cancel_wait_s: float = CANCEL_WAIT_S
+    poll_error_backoff_s: float = POLL_ERROR_BACKOFF_S
 
 
 class Server:
@@ -178,7 +181,13 @@ class Server:
         maintenance.start()
         try:
             while not self._stop.is_set():
-                self.tick()
+                try:
+                    self.tick()
+                except Exception as exc:  # a busy or failing database must not end the server
+                    backoff = self.timings.poll_error_backoff_s
+                    self.say("ERROR", f"Poll failed: {exc}; retrying in {backoff:g}s")
+                    self._stop.wait(backoff)
+                    continue
                 self._stop.wait(self.timings.poll_interval_s)
         finally:
             self.say("INFO", f"Stopping gracefully: {self._why or 'interrupted'}")
