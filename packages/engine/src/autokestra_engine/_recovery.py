@@ -40,7 +40,8 @@ from ._persistence import ExecutionStore
 from ._states import Reason, State
 
 #: An owner whose pid runs but whose heartbeat is older than this is presumed lost (the pid
-#: was reused). Running engines refresh it every few seconds.
+#: was reused), unless that process started before the heartbeat (then it is the owner,
+#: stopped or stalled). Running engines refresh it every few seconds.
 STALE_HEARTBEAT_MS = 120_000
 #: A group leader that started this long after the attempt cannot be the attempt's process.
 _START_SLACK_MS = 10_000
