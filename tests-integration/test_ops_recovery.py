@@ -231,19 +231,26 @@ class TestForegroundRunRecovers:
                 first.stdout.close()
         assert rows(db, "SELECT state FROM executions") == [("RUNNING",)]
 
-        second = subprocess.run(
-            [WORKFLOW, "--db", str(db), "run", "hello.yaml"],
-            cwd=tmp_path,
-            env=env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert second.returncode == 0, second.stderr
-        assert f"Recovered execution {execution_id}" in second.stderr
-        assert rows(
-            db, "SELECT state, reason_code FROM executions WHERE execution_id = ?", (execution_id,)
-        ) == [("FAILED", "ENGINE_LOST")]
-        assert not group_alive(pgid)
-        assert rows(db, "SELECT COUNT(*) FROM executions WHERE state = 'RUNNING'") == [(0,)]
+        try:
+            second = subprocess.run(
+                [WORKFLOW, "--db", str(db), "run", "hello.yaml"],
+                cwd=tmp_path,
+                env=env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert second.returncode == 0, second.stderr
+            assert f"Recovered execution {execution_id}" in second.stderr
+            assert rows(
+                db,
+                "SELECT state, reason_code FROM executions WHERE execution_id = ?",
+                (execution_id,),
+            ) == [("FAILED", "ENGINE_LOST")]
+            assert not group_alive(pgid)
+            assert rows(db, "SELECT COUNT(*) FROM executions WHERE state = 'RUNNING'") == [(0,)]
+        finally:
+            # When the assertions fail, the orphaned plugin group must not outlive the test.
+            if group_alive(pgid):
+                os.killpg(pgid, signal.SIGKILL)
