@@ -326,3 +326,28 @@ tasks:
             expected = 1 if example.stem == "failing-pipeline" else 0
             assert result.returncode == expected, (example.name, result.stdout, result.stderr)
             assert_well_recorded(tmp_path, execution_id(result))
+
+    def test_closed_stdout_pipe_does_not_hang_the_run(self, tmp_path: Path) -> None:
+        """`workflow run flow.yaml | head -1`: the run still finishes and is recorded."""
+        example = Path(__file__).parents[1] / "examples" / "workflows" / "failing-pipeline.yaml"
+        proc = subprocess.Popen(
+            [WORKFLOW, "--db", str(tmp_path / "ak.db"), "run", str(example)],
+            cwd=tmp_path,
+            env={**os.environ, "NO_COLOR": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert proc.stdout is not None
+        first = proc.stdout.readline().decode()
+        proc.stdout.close()  # the reader goes away, like `head -1` does
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("workflow run hung after its stdout pipe was closed") from None
+        eid = first.split()[1]
+        assert rows(tmp_path, "SELECT state, failed_task_id FROM executions") == [
+            ("FAILED", "build")
+        ]
+        assert_well_recorded(tmp_path, eid)

@@ -305,6 +305,35 @@ class TestEngineError:
         kind, meta = harness.audit(eid)[-1]
         assert kind == "FAILED" and "disk is full" in meta["error_message"]
 
+    def test_task_job_raising_system_exit_fails_the_task_not_the_loop(
+        self, harness: Harness
+    ) -> None:
+        """A job ending in a BaseException still reports an outcome: the run never hangs."""
+        eid = harness.create(
+            "id: exits\ntasks:\n"
+            "  - {id: boom, type: core/log.emit, inputs: {message: a}}\n"
+            "  - {id: side, type: core/log.emit, inputs: {message: b}}\n"
+        )
+        runner = harness.engine._runner
+        real_run = runner.run
+
+        def run(ctx: Any, task: TaskSpec) -> Any:
+            if task.id == "boom":
+                raise SystemExit(1)
+            return real_run(ctx, task)
+
+        runner.run = run  # type: ignore[method-assign]  # inject the failure
+        result: list[State] = []
+        thread = threading.Thread(target=lambda: result.append(harness.engine.run(eid)))
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive(), "the execution hung on a dead worker job"
+        assert result == [State.FAILED]
+        assert harness.tasks(eid) == {
+            "boom": ("FAILED", "ENGINE_ERROR"),
+            "side": ("SUCCESS", None),
+        }
+
 
 @st.composite
 def dags(draw: st.DrawFn) -> list[TaskSpec]:

@@ -341,3 +341,18 @@ class TestTaskRunner:
         harness.collector.flush()
         harness.writer.checkpoint()
         assert secret.encode() not in harness.db.read_bytes()
+
+    def test_display_raising_system_exit_does_not_stop_the_task(self, harness: Harness) -> None:
+        """rich raises SystemExit on a closed stdout pipe: the task still runs to its end."""
+        task = shell("x", "echo hi")
+        ctx = harness.context(task)
+        calls: list[EngineEvent] = []
+
+        def broken_display(event: EngineEvent) -> None:
+            calls.append(event)
+            raise SystemExit(1)
+
+        ctx._on_event = broken_display
+        assert harness.runner.run(ctx, task).state is State.SUCCESS
+        assert len(calls) == 1  # disabled after the first failure
+        assert harness.rows("SELECT state FROM task_runs") == [("SUCCESS",)]

@@ -239,13 +239,16 @@ class ExecutionRun:
         def job() -> None:
             try:
                 outcome = self._runner.run(self._ctx, task)
-            except Exception as exc:
+            except BaseException as exc:
+                # Whatever ends the job (SystemExit included: rich raises it on a closed
+                # stdout pipe), the loop must get an outcome, or it waits for this task
+                # forever and the execution hangs RUNNING.
                 outcome = self._engine_error(task, exc)
             self._done.put(outcome)
 
         return job
 
-    def _engine_error(self, task: TaskSpec, exc: Exception) -> TaskOutcome:
+    def _engine_error(self, task: TaskSpec, exc: BaseException) -> TaskOutcome:
         message = self._ctx.redactor.redact(f"engine error: {type(exc).__name__}: {exc}")
         self._ctx.log(LogLevel.ERROR, message, task_id=task.id, source=SCHEDULER)
         try:

@@ -142,7 +142,7 @@ class ExecutionContext:
             return
         try:
             self._on_event(EngineEvent(self.execution_id, task_id, state, **kwargs))
-        except Exception:
+        except (Exception, SystemExit):  # rich raises SystemExit on a closed stdout pipe
             self._on_event = None
 
     def log(
