@@ -222,3 +222,25 @@ tasks:
         assert "again ***SECRET***" in messages
         assert '"token":"***SECRET***"' in inputs["check"]
         assert "***SECRET***" in inputs["echo"]
+
+    def test_literal_secret_input_is_masked_in_json_workflow_source(self, tmp_path: Path) -> None:
+        """`execution list --json` and `inspect --json` mask a literal secret input's value.
+
+        The stored workflow source must hold it (a server re-reads the source to run a
+        queued execution), so the commands that print the source mask it.
+        """
+        token = "Lit3ral-Tok3n-Qw9"
+        path = tmp_path / "literal.yaml"
+        path.write_text(
+            "id: literal\ntasks:\n  - id: check\n    type: acme/text.redact-check\n"
+            f"    inputs: {{text: hello, token: '{token}'}}\n"
+        )
+        plugins = Path(__file__).parents[1] / "examples" / "plugins"
+        run = cli(tmp_path, "run", str(path), "--plugin-path", str(plugins))
+        assert run.returncode == 0, run.stderr
+        eid = run.stdout.split()[1]
+        listed = cli(tmp_path, "execution", "list", "--json").stdout
+        inspected = cli(tmp_path, "execution", "inspect", eid, "--json").stdout
+        for text in (listed, inspected):
+            assert token not in text
+            assert "***SECRET***" in text

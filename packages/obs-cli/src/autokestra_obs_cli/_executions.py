@@ -13,7 +13,8 @@ from __future__ import annotations
 import getpass
 import json
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import apsw
 import click
@@ -27,6 +28,10 @@ from ._context import AppContext, pass_app
 from ._errors import domain_errors, register_domain_error
 from ._escape import escape_control
 from ._format import format_duration_ms
+from ._inspect_json import mask_source
+
+if TYPE_CHECKING:
+    from autokestra_obs_store import TaskView
 
 for _kind in (ExecutionNotFound, ExecutionAlreadyFinished):
     register_domain_error(_kind)
@@ -78,6 +83,37 @@ def to_json_object(row: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+@dataclass(frozen=True, slots=True)
+class _StoredInputs:
+    """The one field of a task view that :func:`mask_source` reads."""
+
+    inputs: Any
+
+
+def _mask_sources(conn: apsw.Connection, shown: list[dict[str, Any]]) -> None:
+    """Mask literal ``secret: true`` input values in each ``workflow_source``, as inspect does.
+
+    The stored source must keep them (a server re-reads it to run a queued execution); the
+    stored task inputs say which input names were masked. One query for every execution.
+    """
+    ids = [row["execution_id"] for row in shown if row.get("workflow_source")]
+    if not ids:
+        return
+    inputs: dict[str, list[_StoredInputs]] = {}
+    for execution_id, text in conn.execute(
+        "SELECT execution_id, inputs FROM task_runs WHERE inputs IS NOT NULL"
+        " AND execution_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    ):
+        inputs.setdefault(str(execution_id), []).append(_StoredInputs(json.loads(text)))
+    for row in shown:
+        tasks = inputs.get(str(row["execution_id"]))
+        if tasks:
+            row["workflow_source"] = mask_source(
+                row["workflow_source"], cast("list[TaskView]", tasks)
+            )
+
+
 def _duration(row: dict[str, Any]) -> str:
     start = row["started_at"]
     if start is None:
@@ -119,6 +155,7 @@ def execution_list_command(
     if as_json:
         # Built as a list: --limit bounds it, and the array must be complete to be JSON.
         shown = [to_json_object(row) for row in rows]
+        _mask_sources(conn, shown)
         click.echo(json.dumps(shown, ensure_ascii=True))
         return
     headers = ("EXECUTION ID", "WORKFLOW", "STATE", "TRIGGER", "CREATED", "DURATION")
