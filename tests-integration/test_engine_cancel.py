@@ -149,6 +149,13 @@ class TestCancel:
             " AND message LIKE 'Cancelling task%'",
         )
         assert sorted(t for (t,) in propagated) == ["a", "b"]
+        ((requested_at, noticed_at),) = rows(
+            tmp_path,
+            "SELECT e.cancel_requested_at, min(l.timestamp) FROM executions e"
+            " JOIN execution_logs l ON l.execution_id = e.execution_id"
+            " WHERE l.message LIKE 'Cancellation requested by%'",
+        )
+        assert noticed_at - requested_at < 250  # CLI.md: noticed within 250 ms
         kinds = [k for k, _ in audit(tmp_path, eid)]
         assert kinds == ["CREATED", "STARTED", "STATE_CHANGE", "STATE_CHANGE", "CANCELLED"]
 
