@@ -451,6 +451,18 @@ class TestBuiltins:
         assert result.outcome == "failed"
         assert result.exit_code == 7
 
+    def test_shell_run_has_default_signal_dispositions(self, executor: PluginExecutor) -> None:
+        """The command starts with SIGPIPE at its default: `yes | head -1` ends cleanly.
+
+        Python ignores SIGPIPE and an exec keeps ignored signals, so without the reset `yes`
+        would see EPIPE instead, complain on stderr and exit with an error.
+        """
+        result, sink = run(
+            executor, REGISTRY.action("core/shell.run"), {"command": "yes | head -n 1"}
+        )
+        assert result.outcome == "success"
+        assert sink.messages() == ["y"]
+
     def test_shell_run_cwd_input(self, executor: PluginExecutor) -> None:
         """core/shell.run's cwd input is relative to the workdir."""
         (executor.workdir / "sub").mkdir()

@@ -7,6 +7,7 @@ the cost per task) at one process plus what the command starts.
 
 import json
 import os
+import signal
 import sys
 
 
@@ -31,6 +32,10 @@ def main() -> None:
         json.dump({"exit_code": 0}, handle)
     sys.stdout.flush()
     sys.stderr.flush()
+    # Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals: give the command
+    # the defaults a shell expects, or `producer | head` would leave the producer looping.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     os.execve("/bin/sh", ["/bin/sh", "-c", command], env)
 
 
