@@ -43,7 +43,8 @@ from autokestra_engine import (
     load_workflow,
     recover_lost_executions,
 )
-from autokestra_obs_schema import Writer, open_writer
+from autokestra_obs_collector import LogCollector
+from autokestra_obs_schema import StorageError, Writer, open_writer
 
 from ._config_cli import cli_collector, cli_engine_config, cli_registry, plugin_path_option
 from ._context import AppContext, pass_app
@@ -205,6 +206,24 @@ def _summary(writer: Writer, execution_id: str) -> tuple[State, int | None, str 
     return State(state), duration, None if message is None else str(message)
 
 
+def _sweep_lost_executions(
+    app: AppContext, writer: Writer, collector: LogCollector, engine: Engine
+) -> None:
+    """End executions a dead engine left RUNNING; a failed sweep never stops this run."""
+    try:
+        lost_executions = recover_lost_executions(writer, collector, own_engine_id=engine.engine_id)
+    except StorageError as exc:
+        app.err.print(Text(escape_control(f"Warning: recovery sweep skipped: {exc}")))
+        return
+    for lost in lost_executions:
+        app.err.print(
+            Text(
+                f"Recovered execution {lost.execution_id}: its engine process "
+                f"{lost.engine_pid} was lost; marked FAILED (ENGINE_LOST)"
+            )
+        )
+
+
 @click.command("run")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -249,13 +268,7 @@ def run_command(
     try:
         # Every engine process sweeps for executions a dead engine left RUNNING (DESIGN §3),
         # not only the server: a machine that only ever runs `workflow run` recovers too.
-        for lost in recover_lost_executions(writer, collector, own_engine_id=engine.engine_id):
-            app.err.print(
-                Text(
-                    f"Recovered execution {lost.execution_id}: its engine process "
-                    f"{lost.engine_pid} was lost; marked FAILED (ENGINE_LOST)"
-                )
-            )
+        _sweep_lost_executions(app, writer, collector, engine)
         with domain_errors():
             try:
                 execution_id = engine.create_execution(workflow, inputs, detached=detach)
