@@ -142,6 +142,10 @@ class TestKillAndRestart:
             if second.poll() is None:
                 second.kill()
                 second.wait()
+            alive_after_recovery = group_alive(pgid)
+            if alive_after_recovery:
+                # Never leave the looping orphan behind a failing test.
+                os.killpg(pgid, signal.SIGKILL)
 
         assert rows(db, "SELECT reason_code FROM executions") == [("ENGINE_LOST",)]
         assert rows(db, "SELECT COUNT(*) FROM executions WHERE state = 'RUNNING'") == [(0,)]
@@ -149,7 +153,7 @@ class TestKillAndRestart:
             ("after", "CANCELLED", "ENGINE_LOST"),
             ("count", "FAILED", "ENGINE_LOST"),
         ]
-        assert not group_alive(pgid)
+        assert not alive_after_recovery
         conn = connect(db, readonly=True)
         try:
             assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
