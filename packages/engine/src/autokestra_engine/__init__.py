@@ -7,7 +7,14 @@ workflow = load_workflow(Path("examples/workflows/hello.yaml"), registry)
 """
 
 from ._config import DEFAULT_DB_PATH, EngineConfig, load_config, parse_size_bytes
-from ._dsl import check_secrets, load_workflow, parse_workflow, secret_references
+from ._dsl import (
+    SecretInputValues,
+    check_secrets,
+    load_workflow,
+    parse_workflow,
+    secret_input_values,
+    secret_references,
+)
 from ._engine import Engine, referenced_secrets, request_cancel
 from ._executor import AttemptRequest, AttemptResult, PluginExecutor
 from ._ids import new_engine_id, new_execution_id, uuid7
@@ -37,6 +44,7 @@ from ._problems import (
     ConfigError,
     PluginError,
     Problem,
+    SecretNotQueueable,
     SecretsError,
     TemplateError,
     UnknownAction,
@@ -109,6 +117,8 @@ __all__ = [
     "ResolvedInputs",
     "RetryPolicy",
     "SECRET_MASK",
+    "SecretInputValues",
+    "SecretNotQueueable",
     "SecretStore",
     "SecretsError",
     "Server",
@@ -145,6 +155,7 @@ __all__ = [
     "referenced_secrets",
     "request_cancel",
     "resolve_task_inputs",
+    "secret_input_values",
     "secret_references",
     "uuid7",
     "validate_schedule",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,7 +32,7 @@ from ._model import ActionSpec, InputSpec, RetryPolicy, TaskSpec, Trigger, Trigg
 from ._plugins import PluginRegistry
 from ._problems import Problem, UnknownAction, WorkflowInvalid
 from ._secrets import SecretStore
-from ._templates import Reference, is_whole_template, iter_templates
+from ._templates import Reference, is_whole_template, iter_templates, secret_strings
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TYPE_PATTERN = re.compile(r"^[a-z0-9-]+/[a-z0-9-]+\.[a-z0-9-]+$")
@@ -509,6 +510,11 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
                         timeout_ms=task_timeout,
                         position=index,
                         description=check.text(body.get("description"), f"{path}.description"),
+                        secret_inputs=frozenset(
+                            name for name, decl in action.inputs.items() if decl.secret
+                        )
+                        if action is not None
+                        else frozenset(),
                     ),
                 )
             )
@@ -568,6 +574,7 @@ def _with_needs(task: TaskSpec, needs: tuple[str, ...]) -> TaskSpec:
         timeout_ms=task.timeout_ms,
         position=task.position,
         description=task.description,
+        secret_inputs=task.secret_inputs,
     )
 
 
@@ -625,3 +632,97 @@ def check_secrets(workflow: Workflow, secrets: SecretStore) -> None:
     ]
     if problems:
         raise WorkflowInvalid(problems, filename=workflow.source_path)
+
+
+@dataclass(frozen=True)
+class SecretInputValues:
+    """Values of ``secret: true`` task inputs that are known before any task runs.
+
+    A literal in the workflow file and a workflow input's value that a secret task input
+    takes through ``{{ inputs.NAME }}`` are secrets from the start: the execution's redactor
+    gets them before its first task, and its stored source and inputs hide them.
+
+    Attributes:
+        values: the secret strings, for the execution's redactor.
+        literal_paths: task-input paths holding a literal value in the workflow file.
+        input_paths: ``(path, input name)`` for each secret task input reading a workflow
+            input that has a value (given or default).
+    """
+
+    values: frozenset[str]
+    literal_paths: tuple[str, ...]
+    input_paths: tuple[tuple[str, str], ...]
+
+    @property
+    def input_names(self) -> frozenset[str]:
+        """The workflow inputs whose value feeds a secret task input."""
+        return frozenset(name for _, name in self.input_paths)
+
+    def __bool__(self) -> bool:
+        return bool(self.literal_paths or self.input_paths)
+
+    def refusal(self, verb: str) -> str:
+        """One line naming every offending path and the fix (``verb``: ``queued``...)."""
+        parts: list[str] = []
+        if self.literal_paths:
+            parts.append(
+                f"{', '.join(self.literal_paths)}: a literal value for a secret input cannot"
+                f" be {verb}; use {{{{ secrets.NAME }}}}"
+            )
+        for path, name in self.input_paths:
+            parts.append(
+                f"{path}: the value of input {name!r} given to a secret input cannot be"
+                f" {verb}; use {{{{ secrets.NAME }}}}"
+            )
+        return "; ".join(parts)
+
+
+def _descend_or_whole(value: Any, rest: tuple[str, ...]) -> Any:
+    found = value
+    for key in rest:
+        if isinstance(found, dict) and key in found:
+            found = found[key]
+        elif isinstance(found, list) and key.isdigit() and int(key) < len(found):
+            found = found[int(key)]
+        else:
+            return value
+    return found
+
+
+def secret_input_values(workflow: Workflow, inputs: Mapping[str, Any]) -> SecretInputValues:
+    """The secret values a workflow's file and ``inputs`` give to ``secret: true`` task inputs.
+
+    Args:
+        workflow: the validated workflow (its tasks know their secret inputs).
+        inputs: the execution's bound input values.
+
+    Returns:
+        The values with the paths they were found at; a template inside a secret input
+        contributes the workflow inputs it reads (whole or embedded), not its literal text.
+    """
+    values: set[str] = set()
+    literal_paths: list[str] = []
+    input_paths: dict[tuple[str, str], None] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, str) and "{{" in value:
+            for _, ref in iter_templates(value, path):
+                if isinstance(ref, Reference) and ref.kind == "inputs" and ref.name in inputs:
+                    values.update(secret_strings(_descend_or_whole(inputs[ref.name], ref.rest)))
+                    input_paths[(path, ref.name)] = None
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+        elif found := secret_strings(value):
+            values.update(found)
+            literal_paths.append(path)
+
+    for task in workflow.tasks:
+        for name in sorted(task.secret_inputs):
+            if name in task.inputs:
+                walk(task.inputs[name], f"tasks[{task.position}].inputs.{name}")
+    values.discard("")
+    return SecretInputValues(frozenset(values), tuple(literal_paths), tuple(input_paths))

@@ -16,15 +16,22 @@ import os
 import socket
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autokestra_obs_audit import AuditEventType
-from autokestra_obs_collector import LogCollector, LogLevel
+from autokestra_obs_collector import LogCollector, LogLevel, Redactor
 from autokestra_obs_schema import Writer, connect
 
 from ._config import EngineConfig
-from ._dsl import check_secrets, parse_workflow, secret_references
+from ._dsl import (
+    SecretInputValues,
+    check_secrets,
+    parse_workflow,
+    secret_input_values,
+    secret_references,
+)
 from ._executor import PluginExecutor
 from ._ids import new_engine_id, new_execution_id
 from ._inputs import bind_inputs
@@ -39,16 +46,26 @@ from ._persistence import (
     load_execution,
 )
 from ._plugins import PluginRegistry
-from ._problems import WorkflowInvalid
+from ._problems import SecretNotQueueable, WorkflowInvalid
 from ._scheduler import SCHEDULER, ExecutionRun
 from ._secrets import SecretStore
 from ._states import Reason, State
+from ._templates import SECRET_MASK, secret_strings
 from ._worker import EventCallback, ExecutionContext, TaskRunner, WorkerPool
 
 
 def referenced_secrets(workflow: Workflow) -> list[str]:
     """Names of the secrets a workflow's task inputs reference, sorted."""
     return sorted(secret_references(workflow))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a foreground run needs that its stored (masked) row no longer holds in clear."""
+
+    workflow: Workflow
+    inputs: dict[str, Any]
+    secret_values: frozenset[str]
 
 
 class Engine:
@@ -89,6 +106,10 @@ class Engine:
         )
         self._pool: WorkerPool | None = None
         self._pool_lock = threading.Lock()
+        # Executions this engine created and owns, until it runs them: the real workflow,
+        # inputs and secret values (the stored source and inputs have the secrets masked).
+        self._prepared: dict[str, _Prepared] = {}
+        self._prepared_lock = threading.Lock()
 
     @property
     def engine_id(self) -> str:
@@ -116,6 +137,12 @@ class Engine:
     ) -> str:
         """Store a new PENDING execution with its task runs and CREATED audit event.
 
+        The execution's secrets are known from here on: the values of ``{{ secrets.* }}``
+        it references, literals the file gives to ``secret: true`` task inputs, inputs such
+        a task input reads and the actions' secret defaults. Its redactor masks them from
+        its first log entry, and the stored source and inputs hold them masked; so only
+        this engine can run it (:meth:`run` uses the values it keeps in memory).
+
         Args:
             workflow: the validated workflow.
             inputs: input values by name (text is converted to the declared type).
@@ -129,17 +156,40 @@ class Engine:
         Raises:
             WorkflowInvalid: inputs undeclared, mistyped or missing, or a referenced secret
                 that has no value.
+            SecretNotQueueable: ``detached`` while the file or an input gives a secret input
+                its value in clear (a server would run the masked value); nothing is stored.
         """
         values = bind_inputs(workflow, inputs)
         check_secrets(workflow, self.secrets)
+        declared = secret_input_values(workflow, values)
+        where = f"{workflow.source_path}: " if workflow.source_path else ""
+        if detached and declared:
+            raise SecretNotQueueable(where + declared.refusal("queued"))
+        secret_values = self._initial_secrets(workflow, declared)
+        redactor = Redactor(secret_values)
+        stored_inputs = {
+            name: SECRET_MASK if name in declared.input_names else redactor.redact_value(value)
+            for name, value in values.items()
+        }
+        stored_source = redactor.redact(workflow.source)
+        if detached and (stored_source != workflow.source or stored_inputs != values):
+            # A secret's value written elsewhere in the file or given as an input: storing
+            # it masked would change what the server runs, storing it clear would leak it.
+            changed = [f"inputs.{n}" for n in values if stored_inputs[n] != values[n]]
+            if stored_source != workflow.source:
+                changed.insert(0, "workflow file")
+            raise SecretNotQueueable(
+                f"{where}{', '.join(changed)}: holds the value of a secret in clear and cannot"
+                " be queued; use {{ secrets.NAME }}"
+            )
         execution_id = new_execution_id()
         self.store.create_execution(
             NewExecution(
                 execution_id=execution_id,
                 workflow_id=workflow.id,
                 trigger_type=trigger_type,
-                inputs=values,
-                workflow_source=workflow.source,
+                inputs=stored_inputs,
+                workflow_source=stored_source,
                 tasks=[
                     NewTask(task.id, task.type, tuple(task.needs), task.position)
                     for task in workflow.tasks
@@ -147,6 +197,11 @@ class Engine:
                 owner=None if detached else self.owner,
             )
         )
+        if redactor:
+            self.collector.set_redactor(execution_id, redactor)
+        if not detached:
+            with self._prepared_lock:
+                self._prepared[execution_id] = _Prepared(workflow, values, secret_values)
         self.collector.log(
             execution_id,
             LogLevel.INFO,
@@ -161,7 +216,22 @@ class Engine:
         )
         if detached:
             self.collector.flush_execution(execution_id)
+            self.collector.clear_redactor(execution_id)
         return execution_id
+
+    def _initial_secrets(self, workflow: Workflow, declared: SecretInputValues) -> frozenset[str]:
+        """Every secret value of an execution known before its first task runs."""
+        found = set(declared.values) | self._secret_values(workflow)
+        for task in workflow.tasks:
+            if not task.secret_inputs:
+                continue
+            action = self.registry.action(task.type)
+            for name in task.secret_inputs - task.inputs.keys():
+                default = action.inputs[name].default
+                if default is not None:
+                    found |= secret_strings(default)
+        found.discard("")
+        return frozenset(found)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -183,32 +253,51 @@ class Engine:
         Returns:
             The final state; an execution that already ended is not run again.
 
+        An execution this engine created runs the workflow and inputs it was created with;
+        any other (queued) one runs its stored source and inputs.
+
         Raises:
             ExecutionNotFound: no such execution.
             ExecutionOwned: another engine process owns it.
         """
-        with self.writer.locked() as conn:
-            row = load_execution(conn, execution_id)
-        if row is None:
-            raise ExecutionNotFound(execution_id)
-        if row.state.terminal:
-            return row.state
+        with self._prepared_lock:
+            prepared = self._prepared.pop(execution_id, None)
+        running = False
         try:
-            workflow = parse_workflow(
-                row.workflow_source, self.registry, filename=f"execution {execution_id}"
-            )
-        except WorkflowInvalid as exc:
-            return self._fail_unrunnable(execution_id, str(exc))
-        started = self.store.start_execution(execution_id, self.owner)
-        if started.state is not State.RUNNING:
-            return started.state
+            with self.writer.locked() as conn:
+                row = load_execution(conn, execution_id)
+            if row is None:
+                raise ExecutionNotFound(execution_id)
+            if row.state.terminal:
+                return row.state
+            if prepared is not None:
+                workflow = prepared.workflow
+            else:
+                try:
+                    workflow = parse_workflow(
+                        row.workflow_source, self.registry, filename=f"execution {execution_id}"
+                    )
+                except WorkflowInvalid as exc:
+                    return self._fail_unrunnable(execution_id, str(exc))
+            started = self.store.start_execution(execution_id, self.owner)
+            if started.state is not State.RUNNING:
+                return started.state
+            running = True
+        finally:
+            if not running:  # not run here: forget the redactor create_execution set
+                self.collector.clear_redactor(execution_id)
+        if prepared is not None:
+            inputs, base_secrets = prepared.inputs, prepared.secret_values
+        else:
+            inputs = started.inputs
+            base_secrets = self._initial_secrets(workflow, secret_input_values(workflow, inputs))
         reader = connect(self.writer.path, readonly=True)
         context = ExecutionContext(
             execution_id=execution_id,
-            inputs=started.inputs,
+            inputs=inputs,
             secrets=self.secrets,
             collector=self.collector,
-            base_secrets=self._secret_values(workflow),
+            base_secrets=set(base_secrets),
             on_event=on_event,
         )
         try:

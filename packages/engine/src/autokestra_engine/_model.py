@@ -92,6 +92,8 @@ class TaskSpec:
         timeout_ms: the task's own timeout, or None (then the action's, then the config's).
         position: index of the task in the workflow's ``tasks`` list.
         description: free text.
+        secret_inputs: names of the inputs its action declares ``secret: true`` (set by the
+            loader; a value given to one in the file or by an input is a secret from the start).
     """
 
     id: str
@@ -102,6 +104,7 @@ class TaskSpec:
     timeout_ms: int | None = None
     position: int = 0
     description: str = ""
+    secret_inputs: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -62,3 +62,11 @@ class UnknownAction(LookupError):
 
 class TemplateError(Exception):
     """A template reference that cannot be resolved when a task is about to run."""
+
+
+class SecretNotQueueable(Exception):
+    """A run that cannot be queued: its workflow gives a secret input a value in clear.
+
+    A queued execution is run later from its stored source and inputs, where such a value
+    is masked; the message names every offending path and the fix.
+    """

@@ -20,6 +20,7 @@ from croniter import croniter
 
 from autokestra_obs_schema import Writer, iso_from_ms, now_ms
 
+from ._dsl import secret_input_values
 from ._model import Workflow
 
 
@@ -181,8 +182,15 @@ class WorkflowRegistry:
         fires missed while paused are not replayed.
 
         Raises:
-            RegistryError: invalid schedule, or required inputs a cron fire cannot give.
+            RegistryError: invalid schedule, required inputs a cron fire cannot give, or a
+                ``secret: true`` task input given a value in clear by the file (a literal or
+                an input's default): the stored source would hold it, and a masked copy
+                could not run.
         """
+        defaults = {n: spec.default for n, spec in workflow.inputs.items() if spec.has_default}
+        declared = secret_input_values(workflow, defaults)
+        if declared:
+            raise RegistryError(f"Workflow {workflow.id}: {declared.refusal('registered')}")
         at = now_ms() if now is None else now
         trigger_type = workflow.trigger.type
         schedule = workflow.trigger.schedule if trigger_type == "cron" else None

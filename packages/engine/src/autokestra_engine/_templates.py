@@ -254,12 +254,12 @@ def _parse_or_raise(expression: str) -> Reference:
         raise TemplateError(str(exc)) from exc
 
 
-def _secret_strings(value: Any) -> set[str]:
+def secret_strings(value: Any) -> set[str]:
     """Every scalar of a value declared secret, as the text the redactor must hide."""
     if isinstance(value, dict):
-        return set().union(*(_secret_strings(v) for v in value.values())) if value else set()
+        return set().union(*(secret_strings(v) for v in value.values())) if value else set()
     if isinstance(value, list):
-        return set().union(*(_secret_strings(v) for v in value)) if value else set()
+        return set().union(*(secret_strings(v) for v in value)) if value else set()
     if value is None or isinstance(value, bool):
         return set()
     text = stringify(value)
@@ -291,7 +291,7 @@ def resolve_task_inputs(task: TaskSpec, action: ActionSpec, ctx: TemplateContext
             values[name] = copy.deepcopy(decl.default)
             masked[name] = SECRET_MASK if decl.secret else copy.deepcopy(decl.default)
             if decl.secret:
-                secrets |= _secret_strings(decl.default)
+                secrets |= secret_strings(decl.default)
     for name, raw in task.inputs.items():
         try:
             real, shown, used = resolve_value(raw, ctx)
@@ -300,7 +300,7 @@ def resolve_task_inputs(task: TaskSpec, action: ActionSpec, ctx: TemplateContext
         declared = action.inputs.get(name)
         if declared is not None and declared.secret and real is not None:
             shown = SECRET_MASK
-            used |= _secret_strings(real)
+            used |= secret_strings(real)
         values[name] = real
         masked[name] = shown
         secrets |= used

@@ -35,6 +35,7 @@ from autokestra_engine import (
     EngineEvent,
     ExecutionNotFound,
     PluginRegistry,
+    SecretNotQueueable,
     SecretsError,
     SecretStore,
     State,
@@ -52,7 +53,7 @@ from ._errors import CliError, domain_errors, register_domain_error
 from ._escape import escape_control
 from ._format import format_duration_ms
 
-for _kind in (ConfigError, SecretsError, ExecutionNotFound):
+for _kind in (ConfigError, SecretsError, ExecutionNotFound, SecretNotQueueable):
     register_domain_error(_kind)
 
 _STYLES = {
