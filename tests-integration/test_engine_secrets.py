@@ -9,6 +9,7 @@ holds it.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -226,8 +227,8 @@ tasks:
     def test_literal_secret_input_is_masked_in_json_workflow_source(self, tmp_path: Path) -> None:
         """`execution list --json` and `inspect --json` mask a literal secret input's value.
 
-        The stored workflow source must hold it (a server re-reads the source to run a
-        queued execution), so the commands that print the source mask it.
+        The engine stores the source with the value masked; the commands that print the
+        source also mask such an input by its name (defence in depth).
         """
         token = "Lit3ral-Tok3n-Qw9"
         path = tmp_path / "literal.yaml"
@@ -244,3 +245,126 @@ tasks:
         for text in (listed, inspected):
             assert token not in text
             assert "***SECRET***" in text
+
+
+LITERAL_TOKEN = "Lit3ral-Tok3n-Qw9"
+GIVEN_TOKEN = "InpVal-Secr3t-77"
+PLUGINS = Path(__file__).parents[1] / "examples" / "plugins"
+
+# `early` prints both values before the secret inputs are resolved (their tasks need it).
+IN_CLEAR = f"""
+id: in-clear
+inputs:
+  k: {{type: string, required: true}}
+tasks:
+  - id: early
+    type: core/shell.run
+    inputs:
+      command: echo "early {LITERAL_TOKEN} and $X"
+      env: {{X: "{{{{ inputs.k }}}}"}}
+  - id: literal
+    type: acme/text.redact-check
+    needs: [early]
+    inputs: {{text: hello, token: {LITERAL_TOKEN}}}
+  - id: given
+    type: acme/text.redact-check
+    needs: [early]
+    inputs: {{text: hello, token: "Bearer {{{{ inputs.k }}}}"}}
+"""
+
+
+class TestSecretInputsInClear:
+    """A secret: true input given by the file or by --input is stored and printed masked."""
+
+    def test_foreground_run_stores_neither_value(self, tmp_path: Path) -> None:
+        path = tmp_path / "in-clear.yaml"
+        path.write_text(IN_CLEAR)
+        migrate = cli(tmp_path, "db", "migrate")
+        assert migrate.returncode == 0, migrate.stderr
+        holder = open_reader(tmp_path / "ak.db")
+        holder.execute("BEGIN")
+        holder.execute("SELECT count(*) FROM executions").fetchall()
+        try:
+            run = cli(
+                tmp_path,
+                "run",
+                str(path),
+                "--plugin-path",
+                str(PLUGINS),
+                "--input",
+                f"k={GIVEN_TOKEN}",
+            )
+            raw = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("ak.db")}
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        assert run.returncode == 0, run.stderr
+        assert set(raw) == {"ak.db", "ak.db-wal", "ak.db-shm"}
+        assert len(raw["ak.db-wal"]) > 0
+        eid = run.stdout.split()[1]
+        outputs = [
+            run.stdout,
+            run.stderr,
+            cli(tmp_path, "execution", "list", "--json").stdout,
+            cli(tmp_path, "execution", "logs", eid, "--json").stdout,
+            cli(tmp_path, "execution", "inspect", eid, "--json").stdout,
+            cli(tmp_path, "execution", "inspect", eid, "--show-inputs").stdout,
+        ]
+        for secret in (LITERAL_TOKEN, GIVEN_TOKEN):
+            for text in outputs:
+                for form in forms(secret):
+                    assert form.decode() not in text
+            for name, data in raw.items():
+                for form in forms(secret):
+                    assert form not in data, (name, form)
+        conn = open_reader(tmp_path / "ak.db")
+        try:
+            ((inputs, source),) = conn.execute(
+                "SELECT inputs, workflow_source FROM executions"
+            ).fetchall()
+            messages = [str(m) for (m,) in conn.execute("SELECT message FROM execution_logs")]
+        finally:
+            conn.close()
+        assert json.loads(inputs) == {"k": "***SECRET***"}
+        assert "token: ***SECRET***}" in source
+        # The task that printed them ran before either secret task resolved its inputs.
+        assert "early ***SECRET*** and ***SECRET***" in messages
+
+    def test_detach_is_refused(self, tmp_path: Path) -> None:
+        path = tmp_path / "in-clear.yaml"
+        path.write_text(IN_CLEAR)
+        run = cli(
+            tmp_path,
+            "run",
+            str(path),
+            "--detach",
+            "--plugin-path",
+            str(PLUGINS),
+            "--input",
+            f"k={GIVEN_TOKEN}",
+        )
+        assert run.returncode == 1
+        assert run.stdout == ""
+        lines = run.stderr.splitlines()
+        assert len(lines) == 1, run.stderr
+        assert lines[0] == (
+            f"Error: {path}: tasks[1].inputs.token: a literal value for a secret input cannot"
+            " be queued; use {{ secrets.NAME }}; tasks[2].inputs.token: the value of input 'k'"
+            " given to a secret input cannot be queued; use {{ secrets.NAME }}"
+        )
+        listed = cli(tmp_path, "execution", "list", "--json")
+        assert json.loads(listed.stdout) == []
+
+    def test_apply_is_refused(self, tmp_path: Path) -> None:
+        path = tmp_path / "nightly.yaml"
+        path.write_text(
+            "id: nightly\ntrigger: {type: cron, schedule: '0 3 * * *'}\ntasks:\n"
+            "  - id: check\n    type: acme/text.redact-check\n"
+            f"    inputs: {{text: hello, token: {LITERAL_TOKEN}}}\n"
+        )
+        applied = cli(tmp_path, "apply", str(path), "--plugin-path", str(PLUGINS))
+        assert applied.returncode == 1
+        assert "tasks[0].inputs.token: a literal value for a secret input" in applied.stderr
+        assert LITERAL_TOKEN not in applied.stderr
+        listed = cli(tmp_path, "list", "--json")
+        assert json.loads(listed.stdout) == []
