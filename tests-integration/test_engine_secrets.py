@@ -326,7 +326,7 @@ class TestSecretInputsInClear:
         finally:
             conn.close()
         assert json.loads(inputs) == {"k": "***SECRET***"}
-        assert "token: ***SECRET***}" in source
+        assert 'token: "***SECRET***"}' in source
         # The task that printed them ran before either secret task resolved its inputs.
         assert "early ***SECRET*** and ***SECRET***" in messages
 

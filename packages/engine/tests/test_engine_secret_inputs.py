@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from autokestra_engine import (
     SECRET_MASK,
@@ -29,6 +30,7 @@ from autokestra_engine import (
     parse_workflow,
     secret_input_values,
 )
+from autokestra_engine._dsl import mask_scalars
 from autokestra_obs_collector import LogCollector
 from autokestra_obs_schema import open_reader, open_writer
 
@@ -274,6 +276,42 @@ class TestQueuedRunRefused:
         assert "tasks[1].inputs.token: the value of input 'k'" in message
         assert "{{ secrets.NAME }}" in message
         assert harness.rows("SELECT count(*) FROM workflows") == [(0,)]
+
+
+class TestStoredSourceMasking:
+    @pytest.mark.parametrize(
+        "written",
+        [
+            "plainTok3n-value",
+            "'sq Tok3n''s value'",
+            '"dq \\"Tok3n\\" \\x41 value"',
+            "abc",  # shorter than the redactor's substring minimum
+            "|\n        line-one-Tok3n\n        line-two-Tok3n",
+            ">-\n        folded Tok3n\n        value",
+        ],
+    )
+    def test_a_literal_is_masked_however_it_is_written(
+        self, harness: Harness, written: str
+    ) -> None:
+        flow = (
+            "id: forms\ntasks:\n  - id: use\n    type: test/probe.run\n"
+            f"    inputs:\n      token: {written}\n      seen: SEEN\n"
+        ).replace("SEEN", str(harness.tmp / "seen.json"))
+        workflow = harness.workflow(flow)
+        literal = workflow.tasks[0].inputs["token"]
+        eid = harness.engine.create_execution(workflow, {})
+        ((source,),) = harness.rows(
+            "SELECT workflow_source FROM executions WHERE execution_id = ?", (eid,)
+        )
+        assert yaml.safe_load(source)["tasks"][0]["inputs"]["token"] == SECRET_MASK
+        assert literal not in source
+        assert harness.engine.run(eid) is State.SUCCESS
+        assert json.loads((harness.tmp / "seen.json").read_text()) == literal
+
+    def test_an_anchored_literal_keeps_its_anchor(self) -> None:
+        source = "x-tok: &tok 'it''s-a-secret'\nuse: *tok\nother: kept\n"
+        masked = mask_scalars(source, {"it's-a-secret"}, SECRET_MASK)
+        assert masked == f'x-tok: &tok "{SECRET_MASK}"\nuse: *tok\nother: kept\n'
 
 
 class TestSecretInputValues:

@@ -16,6 +16,7 @@ dependencies (unknown, duplicate, cycles, named), durations, cron schedules, and
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -687,6 +688,51 @@ def _descend_or_whole(value: Any, rest: tuple[str, ...]) -> Any:
         else:
             return value
     return found
+
+
+_NODE_PROPERTIES = re.compile(r"^(?:[&!]\S*\s+)*")
+
+
+def mask_scalars(source: str, values: Iterable[str], mask: str) -> str:
+    """``source`` with every YAML scalar whose text is one of ``values`` written as ``mask``.
+
+    Finds a value however the file writes it (plain, single- or double-quoted with escapes,
+    a ``|``/``>`` block, an anchor's target) and whatever its length; the result is still
+    valid YAML. Text that does not parse comes back unchanged.
+    """
+    wanted = set(values)
+    if not wanted:
+        return source
+    try:
+        root = yaml.compose(source, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return source
+    spans: dict[int, int] = {}
+    stack: list[yaml.Node] = [] if root is None else [root]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # an alias: the same node again
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.value in wanted:
+                spans[node.start_mark.index] = node.end_mark.index
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, item in node.value:
+                stack.extend((key, item))
+    text = source
+    for start in sorted(spans, reverse=True):
+        end = spans[start]
+        written = text[start:end]
+        keep = _NODE_PROPERTIES.match(written)
+        prefix = keep.group(0) if keep else ""
+        newlines = len(written) - len(written.rstrip("\n"))
+        replacement = f"{prefix}{json.dumps(mask)}" + "\n" * newlines
+        text = text[:start] + replacement + text[end:]
+    return text
 
 
 def secret_input_values(workflow: Workflow, inputs: Mapping[str, Any]) -> SecretInputValues:

@@ -28,6 +28,7 @@ from ._config import EngineConfig
 from ._dsl import (
     SecretInputValues,
     check_secrets,
+    mask_scalars,
     parse_workflow,
     secret_input_values,
     secret_references,
@@ -171,7 +172,9 @@ class Engine:
             name: SECRET_MASK if name in declared.input_names else redactor.redact_value(value)
             for name, value in values.items()
         }
-        stored_source = redactor.redact(workflow.source)
+        # Every scalar the file gives as a secret value, however it is written; then any
+        # other occurrence of any secret of the execution as text.
+        stored_source = redactor.redact(mask_scalars(workflow.source, declared.values, SECRET_MASK))
         if detached and (stored_source != workflow.source or stored_inputs != values):
             # A secret's value written elsewhere in the file or given as an input: storing
             # it masked would change what the server runs, storing it clear would leak it.
