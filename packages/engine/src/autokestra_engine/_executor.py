@@ -134,7 +134,8 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether ``killpg(pgid, 0)`` finds the group (zombie members included)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -400,7 +401,7 @@ class PluginExecutor:
                 pid = 0
             if pid:
                 continue
-            if not _group_alive(pgid):
+            if not group_alive(pgid):
                 return
             time.sleep(0.005)
 

@@ -36,6 +36,7 @@ from autokestra_obs_audit import AuditEventType
 from autokestra_obs_collector import LogCollector, LogLevel
 from autokestra_obs_schema import Writer, now_ms
 
+from ._executor import group_alive
 from ._persistence import ExecutionStore
 from ._states import Reason, State
 
@@ -163,13 +164,7 @@ def _group_exists(pgid: int) -> bool:
     members = _live_group_members(pgid)
     if members is not None:
         return bool(members)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return group_alive(pgid)  # no /proc: zombies count as alive, the cautious answer
 
 
 def kill_process_group(pgid: int, started_at: int | None) -> bool:
