@@ -7,18 +7,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from autokestra_obs_schema import open_reader
+from e2e import WORKFLOW, group_alive, rows
 
 pytestmark = pytest.mark.integration
 
-WORKFLOW = str(Path(sys.executable).parent / "workflow")
 
 LONG = """
 id: long
@@ -52,26 +49,6 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
-
-
-def rows(tmp_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows of a read-only query on the test database."""
-    conn = open_reader(tmp_path / "ak.db")
-    try:
-        return list(conn.execute(sql, params).fetchall())
-    finally:
-        conn.close()
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group still exists."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def start_long_run(tmp_path: Path) -> tuple[subprocess.Popen[str], str, list[int]]:

@@ -9,18 +9,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+from e2e import WORKFLOW, group_alive, rows
 
 from autokestra_obs_audit import verify_chain
 from autokestra_obs_schema import open_reader
 
 pytestmark = pytest.mark.integration
 
-WORKFLOW = str(Path(sys.executable).parent / "workflow")
 TERMINAL_EVENTS = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"}
 
 
@@ -44,15 +42,6 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
-
-
-def rows(tmp_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows of a read-only query on the test database."""
-    conn = open_reader(tmp_path / "ak.db")
-    try:
-        return list(conn.execute(sql, params).fetchall())
-    finally:
-        conn.close()
 
 
 def execution_id(result: subprocess.CompletedProcess[str]) -> str:
@@ -98,17 +87,6 @@ def assert_well_recorded(tmp_path: Path, eid: str) -> None:
         (eid,),
     )
     assert task_rows_without_attempt == [(0,)]
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group still exists."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 FAN = """
@@ -277,7 +255,8 @@ tasks:
             ("FAILED", "TIMEOUT")
         ]
         events = rows(
-            tmp_path, "SELECT event_type, metadata FROM execution_audit_events ORDER BY id"
+            tmp_path,
+            "SELECT event_type, metadata FROM execution_audit_events ORDER BY id",
         )
         assert events[-1][0] == "TIMEOUT"
         meta = json.loads(events[-1][1])

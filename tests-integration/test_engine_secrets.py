@@ -12,16 +12,15 @@ import base64
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from e2e import WORKFLOW
 
 from autokestra_obs_schema import open_reader
 
 pytestmark = pytest.mark.integration
 
-WORKFLOW = str(Path(sys.executable).parent / "workflow")
 SECRET = "pa55-w0rd-Zq8xK3"
 
 LEAKY = """

@@ -19,15 +19,12 @@ import sys
 import termios
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from autokestra_obs_schema import open_reader
+from e2e import WORKFLOW, group_alive, rows
 
 pytestmark = pytest.mark.integration
 
-WORKFLOW = str(Path(sys.executable).parent / "workflow")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 TRAMPOLINE = (
     "import fcntl, os, sys, termios; os.setsid(); fcntl.ioctl(0, termios.TIOCSCTTY, 0);"
@@ -113,26 +110,6 @@ class Terminal:
     def lines(self) -> list[str]:
         """Non-empty output lines."""
         return [line for line in self.text().split("\n") if line.strip()]
-
-
-def rows(tmp_path: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of a read-only query on the test database."""
-    conn = open_reader(tmp_path / "ak.db")
-    try:
-        return list(conn.execute(sql).fetchall())
-    finally:
-        conn.close()
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group still exists."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class TestTerminal:

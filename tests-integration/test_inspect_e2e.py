@@ -11,7 +11,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,13 +18,13 @@ from typing import Any
 
 import apsw
 import pytest
+from e2e import WORKFLOW
 
 from autokestra_obs_schema import open_reader, open_writer
 from autokestra_obs_store import ExecutionInspector
 
 pytestmark = pytest.mark.integration
 
-WORKFLOW = str(Path(sys.executable).parent / "workflow")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "workflows"
 SECRET = "inspect-e2e-s3cr3t-Vq7"
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

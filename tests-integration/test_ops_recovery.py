@@ -5,20 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e import WORKFLOW, group_alive, rows, wait_for
 
 from autokestra_obs_audit import verify_chain
-from autokestra_obs_schema import connect, now_ms, open_reader
+from autokestra_obs_schema import connect, now_ms
 
 pytestmark = pytest.mark.integration
 
-WORKFLOW = str(Path(sys.executable).parent / "workflow")
 
 # The background sleep stays in the plugin's process group after the shell dies of SIGPIPE
 # (its engine is gone), so recovery has a live orphan to kill.
@@ -38,40 +35,6 @@ tasks:
 def env() -> dict[str, str]:
     """CLI environment: fast server polls, no colour."""
     return {**os.environ, "NO_COLOR": "1", "AUTOKESTRA_SERVER_POLL": "100ms"}
-
-
-def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows of a read-only query."""
-    conn = open_reader(db)
-    try:
-        return list(conn.execute(sql, params).fetchall())
-    finally:
-        conn.close()
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll ``check`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a process of the group still runs (zombies, awaiting their reaper, aside)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
 
 
 def start_server(tmp_path: Path, name: str) -> subprocess.Popen[str]:

@@ -5,18 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from e2e import WORKFLOW, rows
 
-from autokestra_obs_schema import audit_digest, connect, now_ms, open_reader, open_writer
+from autokestra_obs_schema import audit_digest, connect, now_ms, open_writer
 
 pytestmark = pytest.mark.integration
 
-WORKFLOW = str(Path(sys.executable).parent / "workflow")
 DAY_MS = 86_400_000
 OLD_ROWS = 150_000
 
@@ -61,15 +59,6 @@ def env(**extra: str) -> dict[str, str]:
     """CLI environment without a retention override unless given."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("AUTOKESTRA_")}
     return {**base, "NO_COLOR": "1", **extra}
-
-
-def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of a read-only query."""
-    conn = open_reader(db)
-    try:
-        return list(conn.execute(sql).fetchall())
-    finally:
-        conn.close()
 
 
 def counts(db: Path) -> dict[tuple[str, str], int]:

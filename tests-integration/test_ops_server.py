@@ -6,19 +6,16 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from autokestra_obs_schema import open_reader
+from e2e import WORKFLOW, group_alive, rows, wait_for
 
 pytestmark = pytest.mark.integration
 
-WORKFLOW = str(Path(sys.executable).parent / "workflow")
 
 QUICK = """
 id: quick
@@ -49,25 +46,6 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
-
-
-def rows(tmp_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows of a read-only query on the test database."""
-    conn = open_reader(tmp_path / "ak.db")
-    try:
-        return list(conn.execute(sql, params).fetchall())
-    finally:
-        conn.close()
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll ``check`` every 100 ms until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 class ServerProcess:
@@ -107,21 +85,6 @@ def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
         if server.proc.poll() is None:
             server.proc.kill()
             server.proc.wait()
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a process of the group still runs (zombies, awaiting their reaper, aside)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
 
 
 def states(tmp_path: Path) -> dict[str, str]:
@@ -291,7 +254,9 @@ class TestGracefulStop:
         execution_id = run_cli(tmp_path, "run", "long.yaml", "--detach").stdout.split()[1]
         wait_for("plugin output", lambda: len(plugin_lines(tmp_path, execution_id)) > 50)
         ((pgid,),) = rows(
-            tmp_path, "SELECT pgid FROM task_attempts WHERE execution_id = ?", (execution_id,)
+            tmp_path,
+            "SELECT pgid FROM task_attempts WHERE execution_id = ?",
+            (execution_id,),
         )
         assert group_alive(pgid)
         assert servers[0].stop(signal.SIGTERM, timeout=30) == 0
