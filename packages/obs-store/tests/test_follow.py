@@ -7,12 +7,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from autokestra_obs_schema import Writer, open_reader, open_writer
+from autokestra_obs_schema import Writer
 from autokestra_obs_store import ExecutionNotFound, LogFilter, LogRecord, LogStore
 
 INSERT = (
@@ -38,22 +36,6 @@ while i < count:
     i += size
 writer.close()
 """
-
-
-@pytest.fixture
-def writer(tmp_path: Path) -> Iterator[Writer]:
-    """A migrated database and its writer."""
-    w = open_writer(tmp_path / "follow.db")
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def store(writer: Writer) -> Iterator[LogStore]:
-    """A LogStore on a read-only connection."""
-    conn = open_reader(writer.path)
-    yield LogStore(conn)
-    conn.close()
 
 
 def add_execution(writer: Writer, execution_id: str, state: str = "RUNNING") -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import apsw
 import pytest
 
 import autokestra_obs_store
-from autokestra_obs_schema import Writer, open_reader, open_writer
+from autokestra_obs_schema import Writer, open_reader
 from autokestra_obs_store import ExecutionInspector, ExecutionNotFound, TaskNotFound
 from autokestra_obs_store._inspect_fixtures import (
     MASK,
@@ -24,14 +23,6 @@ from autokestra_obs_store._inspect_fixtures import (
     wide_execution,
     write_execution,
 )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[tuple[Writer, Path]]:
-    path = tmp_path / "inspect.db"
-    writer = open_writer(path)
-    yield writer, path
-    writer.close()
 
 
 def _inspector(path: Path, now: int = T0 + 10_000) -> tuple[ExecutionInspector, apsw.Connection]:

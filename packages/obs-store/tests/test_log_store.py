@@ -10,7 +10,7 @@ from typing import Any
 import apsw
 import pytest
 
-from autokestra_obs_schema import Writer, open_reader, open_writer
+from autokestra_obs_schema import Writer, open_reader
 from autokestra_obs_store import (
     ExecutionNotFound,
     InvalidFilter,
@@ -21,22 +21,6 @@ from autokestra_obs_store import (
 from autokestra_obs_store._log_sql import PAGE_SIZE
 
 Entry = tuple[str | None, int | None, int, str, str, str, str | None]
-
-
-@pytest.fixture
-def writer(tmp_path: Path) -> Iterator[Writer]:
-    """A migrated database and its writer."""
-    w = open_writer(tmp_path / "logs.db")
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def store(writer: Writer) -> Iterator[LogStore]:
-    """A LogStore on a read-only connection to the writer's database."""
-    conn = open_reader(writer.path)
-    yield LogStore(conn)
-    conn.close()
 
 
 def add_execution(writer: Writer, execution_id: str, state: str = "RUNNING") -> None:

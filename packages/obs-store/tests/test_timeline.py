@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autokestra_obs_schema import Writer, open_reader, open_writer
+from autokestra_obs_schema import Writer, open_reader
 from autokestra_obs_store import (
     AttemptView,
     ExecutionInspector,
@@ -31,14 +29,6 @@ from autokestra_obs_store._inspect_fixtures import (
     write_execution,
 )
 from autokestra_obs_store._timeline import build_timeline
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[tuple[Writer, Path]]:
-    path = tmp_path / "timeline.db"
-    writer = open_writer(path)
-    yield writer, path
-    writer.close()
 
 
 def _timeline(db: tuple[Writer, Path], record: ExecutionRecord, now: int = T0 + 10_000) -> Timeline:

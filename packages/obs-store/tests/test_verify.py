@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from autokestra_obs_schema import Writer, open_reader, open_writer
+from autokestra_obs_schema import Writer, open_reader
 from autokestra_obs_store import ExecutionInspector, Violation
 from autokestra_obs_store._inspect_fixtures import (
     T0,
@@ -22,14 +21,6 @@ from autokestra_obs_store._inspect_fixtures import (
     wide_execution,
     write_execution,
 )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[tuple[Writer, Path]]:
-    path = tmp_path / "verify.db"
-    writer = open_writer(path)
-    yield writer, path
-    writer.close()
 
 
 def _verify(path: Path, execution_id: str) -> Violation | None:
