@@ -89,10 +89,6 @@ class TextRenderer:
         """Several entries as one string (one write per page)."""
         return "".join(map(self.line, records))
 
-    def styled(self, record: LogRecord) -> Text:
-        """The entry as rich ``Text``, coloured by level (for a terminal)."""
-        return Text(self.line(record), style=LEVEL_STYLES.get(record.level, ""))
-
     def styled_page(self, records: Iterable[LogRecord]) -> Text:
         """Several entries as one rich ``Text``, each coloured by its level.
 

@@ -71,11 +71,6 @@ class LogFollower:
         #: Number of polls made after the existing entries were read (for tests/benchmarks).
         self.polls = 0
 
-    @property
-    def last_state(self) -> str:
-        """The execution state seen by the latest poll."""
-        return self._state
-
     def __iter__(self) -> Iterator[LogRecord]:
         return self._run()
 
