@@ -376,8 +376,9 @@ class TestJsonEncoding:
         timestamp: int,
     ) -> None:
         """The hand-assembled encoder prints what json.dumps prints, for any content."""
+        stored = None if metadata is None else json.dumps(metadata, ensure_ascii=False)
         record = LogRecord(
-            7, "e-\u00e9", task, attempt, timestamp, "WARN", "src\x1b", message, metadata
+            (7, "e-\u00e9", task, attempt, timestamp, "WARN", "src\x1b", message, stored)
         )
         encoded = record_json(record, IsoClock())
         assert encoded == json.dumps(record_object(record, IsoClock()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import apsw
 import pytest
@@ -18,7 +19,7 @@ from autokestra_obs_store._log_sql import (
     select_sql,
 )
 
-FLAGS = ("task", "levels", "source", "text", "fold", "attempt", "since")
+FLAGS = ("task", "source", "text", "fold", "attempt", "since")
 # Which index each shape must walk: the keyset shapes the (execution_id, timestamp) index,
 # the follow cursor the (execution_id, id) one.
 EXPECTED_INDEX = {
@@ -59,25 +60,31 @@ def plan(conn: apsw.Connection, sql: str) -> list[str]:
     return [str(row[3]) for row in rows]
 
 
-# Shapes a since filter is applied in as a fragment (the keyset shapes start at it instead).
-COMBINATIONS = [
-    (shape, dict(zip(FLAGS, bits, strict=True)))
+# Shapes a since filter is applied in as a fragment (the keyset shapes start at it instead);
+# levels is how many levels the filter keeps (0: no level filter).
+COMBINATIONS: list[tuple[Shape, dict[str, Any]]] = [
+    (shape, {**dict(zip(FLAGS, bits, strict=True)), "levels": levels})
     for shape in Shape
     for bits in itertools.product((False, True), repeat=len(FLAGS))
-    if (shape is Shape.AFTER_ID or not bits[-1]) and not (bits[3] and bits[4])
+    for levels in range(5)
+    if (shape is Shape.AFTER_ID or not bits[-1]) and not (bits[2] and bits[3])
 ]
+
+
+def case_id(shape: Shape, flags: dict[str, Any]) -> str:
+    """``FROM_TS-task+levels2``: the shape and the filters set."""
+    named = [k if v is True else f"{k}{v}" for k, v in flags.items() if v]
+    return f"{shape.name}-{'+'.join(named) or 'none'}"
 
 
 class TestQueryPlans:
     @pytest.mark.parametrize(
         ("shape", "flags"),
         COMBINATIONS,
-        ids=[
-            f"{s.name}-{'+'.join(k for k, v in f.items() if v) or 'none'}" for s, f in COMBINATIONS
-        ],
+        ids=[case_id(shape, flags) for shape, flags in COMBINATIONS],
     )
     def test_every_statement_is_an_index_range_without_sorting(
-        self, conn: apsw.Connection, shape: Shape, flags: dict[str, bool]
+        self, conn: apsw.Connection, shape: Shape, flags: dict[str, Any]
     ) -> None:
         """Every filter combination searches the expected index and needs no temp b-tree."""
         details = plan(conn, select_sql(shape, **flags))

@@ -80,7 +80,7 @@ class TestLogsForExecution:
         records = list(store.logs_for_execution("e1", LogFilter()))
         assert [r.message for r in records] == ["first", "second"]
         first, second = records
-        assert first == LogRecord(2, "e1", None, None, 10, "INFO", "scheduler", "first", None)
+        assert first == LogRecord((2, "e1", None, None, 10, "INFO", "scheduler", "first", None))
         assert second.metadata == {"k": [1, 2]}
         assert second.task_id == "build" and second.attempt == 1
 
@@ -176,6 +176,14 @@ class TestFilters:
         [
             (LogFilter(levels=frozenset({"ERROR", "WARN"})), ["Build FAILED", "retrying"]),
             (LogFilter(levels=frozenset({"DEBUG"})), ["compiling"]),
+            (
+                LogFilter(levels=frozenset({"DEBUG", "ERROR", "WARN"})),
+                ["compiling", "Build FAILED", "retrying"],
+            ),
+            (
+                LogFilter(levels=frozenset({"DEBUG", "INFO", "WARN", "ERROR"}), text="ing"),
+                ["compiling", "retrying", "compiling again"],
+            ),
             (LogFilter(since_ms=600), ["test ok", "100% done_now", "path C:\\tmp it's"]),
             (LogFilter(task_id="test"), ["test ok", "100% done_now", "path C:\\tmp it's"]),
             (LogFilter(source="plugin:acme"), ["test ok"]),

@@ -75,11 +75,10 @@ class TextRenderer:
 
     def line(self, record: LogRecord) -> str:
         """The entry as text, ending with a newline (several lines if the message has some)."""
-        prefix = (
-            f"{self._clock.iso(record.timestamp)} {record.level:<5} "
-            f"{self._label(record.source, record.task_id)}"
-        )
-        message = _escape_message(record.message)
+        # One unpacking reads the columns faster than five attribute lookups.
+        _, _, task_id, _, timestamp, level, source, message, _ = record
+        prefix = f"{self._clock.iso(timestamp)} {level:<5} {self._label(source, task_id)}"
+        message = _escape_message(message)
         if "\n" in message:
             indent = "\n" + " " * cell_len(prefix)
             message = message.replace("\n", indent)
@@ -116,16 +115,18 @@ def record_json(record: LogRecord, clock: IsoClock) -> str:
     dict: three times faster, and byte-for-byte what ``json.dumps`` would print (a test
     checks). Strings are ASCII-escaped (``ensure_ascii``); timestamp is ISO-8601.
     """
-    metadata = "null" if record.metadata is None else json.dumps(record.metadata)
+    id_, execution_id, task_id, attempt, timestamp, level, source, message, stored = record
+    # Parsed and encoded again, not copied: the stored text need not be ASCII-only.
+    metadata = "null" if stored is None else json.dumps(record.metadata)
     return (
-        f'{{"id": {_json_int(record.id)}, '
-        f'"execution_id": {_json_str(record.execution_id)}, '
-        f'"task_id": {_json_str(record.task_id)}, '
-        f'"attempt": {_json_int(record.attempt)}, '
-        f'"timestamp": "{clock.iso(record.timestamp)}", '
-        f'"level": {_json_str(record.level)}, '
-        f'"source": {_json_str(record.source)}, '
-        f'"message": {_json_str(record.message)}, '
+        f'{{"id": {_json_int(id_)}, '
+        f'"execution_id": {_json_str(execution_id)}, '
+        f'"task_id": {_json_str(task_id)}, '
+        f'"attempt": {_json_int(attempt)}, '
+        f'"timestamp": "{clock.iso(timestamp)}", '
+        f'"level": {_json_str(level)}, '
+        f'"source": {_json_str(source)}, '
+        f'"message": {_json_str(message)}, '
         f'"metadata": {metadata}}}'
     )
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Generator, Iterator
 
 from ._log_filter import LogFilter
 from ._log_sql import PAGE_SIZE, Shape
-from ._log_store import TERMINAL_STATES, LogRecord, LogStore, _Query, records_from_rows
+from ._log_store import TERMINAL_STATES, LogRecord, LogStore, _Query
 
 #: Seconds between polls (CLI.md: every 100 ms).
 DEFAULT_POLL_S = 0.1
@@ -110,12 +110,11 @@ class LogFollower:
         conn = self._store.connection
         cursor = self._cursor
         while True:
-            rows = query.fetch(conn, Shape.AFTER_ID, cursor, PAGE_SIZE)
-            if rows:
-                yield from records_from_rows(rows)
-            if len(rows) < PAGE_SIZE:
+            page = query.fetch(conn, Shape.AFTER_ID, cursor, PAGE_SIZE)
+            yield from page
+            if len(page) < PAGE_SIZE:
                 break
-            cursor = rows[-1][0]
+            cursor = page[-1].id
         # Everything up to `high` is read, matching or not: the next poll starts there, so
         # entries a filter rejects are never scanned twice.
         self._cursor = high

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from functools import partial
-from itertools import chain, compress
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final
 
 import apsw
 
@@ -43,57 +42,79 @@ TERMINAL_STATES: frozenset[str] = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
 Row = tuple[Any, ...]
 
 
-class LogRecord(NamedTuple):
-    """One stored log entry (an immutable record; field names mirror the columns).
+def _column(index: int, doc: str) -> Any:
+    """A read-only property for column ``index`` of a record (``itemgetter`` runs in C)."""
+    return property(itemgetter(index), doc=doc)
 
-    A ``NamedTuple`` rather than a frozen dataclass: a page of rows becomes records in C
-    (``tuple.__new__``), about 3x cheaper than a dataclass ``__init__``, which is what keeps
-    the store within 1.5x of raw SQL (docs/performance.md).
 
-    Attributes:
-        id: the row id, the order of record.
-        execution_id: the execution the entry belongs to.
-        task_id: the task, or ``None`` for execution-level entries.
-        attempt: the attempt number of the task, or ``None`` outside a task attempt.
-        timestamp: Unix milliseconds, UTC.
-        level: ``DEBUG``, ``INFO``, ``WARN`` or ``ERROR``.
-        source: ``scheduler``, ``worker`` or ``plugin:<ns>/<plugin>.<action>``.
-        message: the message, as stored (untrusted: escape before printing to a terminal).
-        metadata: the parsed metadata object, or ``None``.
+class LogRecord(tuple[int, str, str | None, int | None, int, str, str, str, str | None]):
+    """One stored log entry: an immutable row of ``execution_logs``, its columns in order.
+
+    A tuple subclass without a ``__new__`` of its own, so ``LogRecord(row)`` is tuple's C
+    constructor, run as each row is read; and metadata stays the stored JSON text until
+    :attr:`metadata` is read (few entries have any, and the record holds nothing mutable).
+    That is what keeps the store within 1.5x of a raw ``fetchall`` (docs/performance.md): a
+    ``NamedTuple`` costs about 25% more per record here (its Python ``__new__`` has to be
+    bypassed through ``tuple.__new__``), a frozen dataclass about 3x. Records unpack like the
+    row they are, the fastest way to read several columns::
+
+        record = LogRecord((7, "e1", "build", 1, 1764091921000, "INFO", "worker", "hi", None))
+        record.message, record.metadata  # ('hi', None)
+        id_, execution_id, task_id, attempt, timestamp, level, source, message, _ = record
     """
 
-    id: int
-    execution_id: str
-    task_id: str | None
-    attempt: int | None
-    timestamp: int
-    level: str
-    source: str
-    message: str
-    metadata: dict[str, Any] | None
+    __slots__ = ()
+
+    id: Final[int] = _column(0, "The row id, the order of record.")
+    execution_id: Final[str] = _column(1, "The execution the entry belongs to.")
+    task_id: Final[str | None] = _column(2, "The task, or None for execution-level entries.")
+    attempt: Final[int | None] = _column(3, "The task's attempt number, or None outside one.")
+    timestamp: Final[int] = _column(4, "Unix milliseconds, UTC.")
+    level: Final[str] = _column(5, "DEBUG, INFO, WARN or ERROR.")
+    source: Final[str] = _column(6, "scheduler, worker or plugin:<ns>/<plugin>.<action>.")
+    message: Final[str] = _column(
+        7, "The message as stored (untrusted: escape it before printing to a terminal)."
+    )
+    metadata_json: Final[str | None] = _column(8, "The metadata as stored (JSON), or None.")
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """The metadata object, or ``None``: parsed on each read, a new dict each time."""
+        text = self[8]
+        if text is None:
+            return None
+        value = json.loads(text)
+        # The collector always stores an object; anything else is kept, wrapped, not dropped.
+        return value if isinstance(value, dict) else {"value": value}
+
+    def __repr__(self) -> str:
+        return "LogRecord(" + ", ".join(map("{}={!r}".format, _FIELDS, self)) + ")"
 
 
-_make_record = partial(tuple.__new__, LogRecord)
+#: The column names, in order (what a ``repr`` shows).
+_FIELDS = (
+    "id",
+    "execution_id",
+    "task_id",
+    "attempt",
+    "timestamp",
+    "level",
+    "source",
+    "message",
+    "metadata_json",
+)
 #: Rows asked for per forward page: one more than yielded, to see the end without a query.
 _PROBE = PAGE_SIZE + 1
-_metadata_of = itemgetter(8)
-_METADATA = 8
 
 
-def _parse_metadata(text: str) -> dict[str, Any]:
-    value = json.loads(text)
-    # The collector always stores an object; anything else is kept, wrapped, not dropped.
-    return value if isinstance(value, dict) else {"value": value}
+def fetch_records(cursor: Iterable[Row]) -> list[LogRecord]:
+    """Step ``cursor`` (rows of ``execution_logs``, every column in order) to its end.
 
-
-def records_from_rows(rows: Sequence[Row]) -> list[LogRecord]:
-    """Turn one page of ``execution_logs`` rows into records, parsing metadata JSON."""
-    records = list(map(_make_record, rows))
-    # Only the few rows with metadata take a Python-level step (compress runs in C).
-    for index in compress(range(len(rows)), map(_metadata_of, rows)):
-        row = rows[index]
-        records[index] = _make_record((*row[:_METADATA], _parse_metadata(row[_METADATA])))
-    return records
+    Each row becomes its record the moment it is read, so the row tuple is freed at once
+    (and reused for the next row) rather than a page of rows and a page of records both
+    living until the page is converted.
+    """
+    return list(map(LogRecord, cursor))
 
 
 #: The SQL function of a ``--grep`` text with non-ASCII letters (``_log_sql._TEXT_FOLD``).
@@ -123,7 +144,7 @@ class _Query:
         ascii_text = (flt.text or "").isascii()
         self.flags = {
             "task": flt.task_id is not None,
-            "levels": flt.levels is not None,
+            "levels": 0 if flt.levels is None else len(flt.levels),
             "source": bool(flt.source),
             "text": bool(flt.text) and ascii_text,
             "fold": bool(flt.text) and not ascii_text,
@@ -134,8 +155,7 @@ class _Query:
         if flt.task_id is not None:
             params.append(flt.task_id)
         if flt.levels is not None:
-            chosen = sorted(flt.levels)
-            params.extend((chosen * 4)[:4])
+            params.extend(sorted(flt.levels))
         if flt.source:
             params.extend((len(flt.source), flt.source))
         if flt.text:
@@ -159,19 +179,25 @@ class _Query:
         """Where a forward walk may start: the window's start (or the smallest integer)."""
         return self.window[0] if self.window is not None else MIN_INT64
 
+    def start(self, since_ms: int | None) -> int:
+        """The first timestamp a forward walk reads: ``since_ms`` inside the window."""
+        start = self.first_timestamp
+        return start if since_ms is None else max(start, since_ms)
+
     @property
     def last_timestamp(self) -> int:
         """Where a backward walk may start: the window's end (or the largest integer)."""
         return self.window[1] if self.window is not None else MAX_INT64
 
-    def fetch(self, conn: apsw.Connection, shape: Shape, *extra: int) -> list[Row]:
+    def fetch(self, conn: apsw.Connection, shape: Shape, *extra: int) -> list[LogRecord]:
         sql = select_sql(shape, **self.flags)
         if not (self.flags["task"] and shape.windowed):
             middle = self.upper
         else:
             middle = self.backward_tail if shape.backward else self.forward_tail
-        # fetchall: the statement is finished (and its read snapshot released) at once.
-        return conn.execute(sql, self.params + middle + extra).fetchall()
+        # Read to the end at once: the statement is finished and its read snapshot released
+        # before any record reaches the caller.
+        return fetch_records(conn.execute(sql, self.params + middle + extra))
 
 
 class LogStore:
@@ -237,15 +263,38 @@ class LogStore:
     ) -> Iterator[LogRecord]:
         """Every matching entry of the execution, ordered by ``(timestamp, id)``.
 
-        The result is the log as it stood when the call was made: entries written later are
-        left to :meth:`follow`. The existence check runs at once, not on first iteration.
+        The result is the log as it stood when the call was made: entries committed after
+        it returns are left to :meth:`follow`. The first page is read at once, so a missing
+        execution raises here, not on first iteration.
 
         Raises:
             ExecutionNotFound: no execution has this id.
         """
         flt = filters if filters is not None else LogFilter()
+        window = self._task_window(execution_id, flt)
+        if flt.tail is not None and flt.tail > PAGE_SIZE:
+            # Counting back over several pages needs one fixed bound from the start.
+            _, high = self.state_and_high_water(execution_id)
+            return self._bounded(execution_id, flt, high, window)
+        # Most answers are one statement, itself a consistent read: ask it with no id bound,
+        # and read the high-water mark (another statement) only when a second page is due.
+        query = _Query(execution_id, flt, MAX_INT64, since=False, window=window)
+        if flt.tail is not None:
+            page = self._short_tail(query, flt)
+        else:
+            page = query.fetch(self._conn, Shape.FROM_TS, query.start(flt.since_ms), _PROBE)
+        if not page:
+            self.execution_state(execution_id)  # raises ExecutionNotFound
+            return iter(page)
+        if len(page) <= PAGE_SIZE:
+            return iter(page)
+        del page[PAGE_SIZE:]
+        # Later pages stop at the highest id visible now, still inside the call: every entry
+        # the first page could see is at or below it, and later ones are left to follow().
         _, high = self.state_and_high_water(execution_id)
-        return self.existing(execution_id, flt, high)
+        rest = _Query(execution_id, flt, high, since=False, window=window)
+        after = (page[-1].timestamp, page[-1].id)
+        return chain(page, chain.from_iterable(self._forward(rest, None, after)))
 
     def logs_for_task(
         self, execution_id: str, task_id: str, filters: LogFilter | None = None
@@ -260,17 +309,29 @@ class LogStore:
 
     def existing(self, execution_id: str, flt: LogFilter, high: int) -> Iterator[LogRecord]:
         """Matching entries with ``id <= high`` in ``(timestamp, id)`` order (tail applied)."""
+        return self._bounded(execution_id, flt, high, self._task_window(execution_id, flt))
+
+    def _task_window(self, execution_id: str, flt: LogFilter) -> tuple[int, int] | None:
+        """The execution's first and last log timestamps, for a task query (else ``None``)."""
+        if flt.task_id is None:
+            return None
+        first, last = self._conn.execute(WINDOW_SQL, (execution_id,)).fetchall()[0]
+        if isinstance(first, int) and isinstance(last, int):
+            return (first, last)
+        return None
+
+    def _bounded(
+        self, execution_id: str, flt: LogFilter, high: int, window: tuple[int, int] | None
+    ) -> Iterator[LogRecord]:
+        """Matching entries with ``id <= high``, every page bounded by it (tail applied)."""
         if high <= 0:
             return iter(())
-        window = None
-        if flt.task_id is not None:
-            first, last = self._conn.execute(WINDOW_SQL, (execution_id,)).fetchall()[0]
-            if isinstance(first, int) and isinstance(last, int):
-                window = (first, last)
         query = _Query(execution_id, flt, high, since=False, window=window)
         if flt.tail is None:
             return chain.from_iterable(self._forward(query, flt.since_ms, None))
-        return self._tail(query, flt)
+        if flt.tail <= PAGE_SIZE:
+            return iter(self._short_tail(query, flt))
+        return self._long_tail(query, flt)
 
     def _forward(
         self, query: _Query, since_ms: int | None, after: tuple[int, int] | None
@@ -283,23 +344,19 @@ class LogStore:
         Each page asks for one row more than it yields: a short answer proves the end, so a
         result that fills its last page exactly needs no extra empty query.
         """
-        conn = self._conn
         if after is None:
-            start = query.first_timestamp
-            if since_ms is not None:
-                start = max(start, since_ms)
-            rows = query.fetch(conn, Shape.FROM_TS, start, _PROBE)
+            page = query.fetch(self._conn, Shape.FROM_TS, query.start(since_ms), _PROBE)
         else:
-            rows = self._page_after(query, after)
-        while len(rows) > PAGE_SIZE:
-            del rows[PAGE_SIZE:]
-            yield records_from_rows(rows)
-            last = rows[-1]
-            rows = self._page_after(query, (last[4], last[0]))
-        if rows:
-            yield records_from_rows(rows)
+            page = self._page_after(query, after)
+        while len(page) > PAGE_SIZE:
+            del page[PAGE_SIZE:]
+            yield page
+            last = page[-1]
+            page = self._page_after(query, (last.timestamp, last.id))
+        if page:
+            yield page
 
-    def _page_after(self, query: _Query, key: tuple[int, int]) -> list[Row]:
+    def _page_after(self, query: _Query, key: tuple[int, int]) -> list[LogRecord]:
         """Up to a page and one row after ``key``, in ``(timestamp, id)`` order."""
         timestamp, row_id = key
         rows = query.fetch(self._conn, Shape.SAME_TS_AFTER, timestamp, row_id, _PROBE)
@@ -307,7 +364,7 @@ class LogStore:
             rows += query.fetch(self._conn, Shape.AFTER_TS, timestamp, _PROBE - len(rows))
         return rows
 
-    def _backward(self, query: _Query, limit: int) -> Iterator[list[Row]]:
+    def _backward(self, query: _Query, limit: int) -> Iterator[list[LogRecord]]:
         """Backward keyset pages (newest first) of at most ``limit`` rows each."""
         conn = self._conn
         rows = query.fetch(conn, Shape.UNTIL_TS, query.last_timestamp, limit)
@@ -315,31 +372,38 @@ class LogStore:
             yield rows
             if len(rows) < limit:
                 return
-            timestamp, row_id = rows[-1][4], rows[-1][0]
+            timestamp, row_id = rows[-1].timestamp, rows[-1].id
             rows = query.fetch(conn, Shape.SAME_TS_BEFORE, timestamp, row_id, limit)
             if len(rows) < limit:
                 rows += query.fetch(conn, Shape.BEFORE_TS, timestamp, limit - len(rows))
 
-    def _tail(self, query: _Query, flt: LogFilter) -> Iterator[LogRecord]:
-        """The last ``flt.tail`` matching entries (at or after ``since``), oldest first."""
+    def _short_tail(self, query: _Query, flt: LogFilter) -> list[LogRecord]:
+        """The last ``flt.tail`` (at most a page) matching entries from ``since``, oldest first."""
+        assert flt.tail is not None
+        # One backward statement; at most a page of rows, so holding them is fine.
+        page = next(self._backward(query, flt.tail), [])
+        if flt.since_ms is not None:
+            since = flt.since_ms
+            page = [record for record in page if record.timestamp >= since]
+        page.reverse()
+        return page
+
+    def _long_tail(self, query: _Query, flt: LogFilter) -> Iterator[LogRecord]:
+        """The last ``flt.tail`` (more than a page) matching entries, oldest first.
+
+        Walks backward counting (one page in memory), then streams forward from the oldest
+        entry of the tail.
+        """
         assert flt.tail is not None
         since = MIN_INT64 if flt.since_ms is None else flt.since_ms
-        if flt.tail <= PAGE_SIZE:
-            # One backward statement; fewer rows than a page, so holding them is fine.
-            page = next(self._backward(query, flt.tail), [])
-            kept = [row for row in page if row[4] >= since]
-            kept.reverse()
-            return iter(records_from_rows(kept))
-        # A large tail: walk backward counting (one page in memory), then stream forward from
-        # the oldest entry of the tail.
         remaining = flt.tail
         first: tuple[int, int] | None = None
         for page in self._backward(query, PAGE_SIZE):
-            for row in page:
-                if row[4] < since:
+            for record in page:
+                if record.timestamp < since:
                     remaining = 0
                     break
-                first = (row[4], row[0])
+                first = (record.timestamp, record.id)
                 remaining -= 1
                 if remaining == 0:
                     break
