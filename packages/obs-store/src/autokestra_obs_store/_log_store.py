@@ -288,13 +288,14 @@ class LogStore:
             return iter(page)
         if len(page) <= PAGE_SIZE:
             return iter(page)
+        last, probe = page[PAGE_SIZE - 1], page[PAGE_SIZE]
         del page[PAGE_SIZE:]
         # Later pages stop at the highest id visible now, still inside the call: every entry
         # the first page could see is at or below it, and later ones are left to follow().
         _, high = self.state_and_high_water(execution_id)
         rest = _Query(execution_id, flt, high, since=False, window=window)
-        after = (page[-1].timestamp, page[-1].id)
-        return chain(page, chain.from_iterable(self._forward(rest, None, after)))
+        pages = self._forward(rest, None, (last.timestamp, last.id), probe.timestamp)
+        return chain(page, chain.from_iterable(pages))
 
     def logs_for_task(
         self, execution_id: str, task_id: str, filters: LogFilter | None = None
@@ -334,7 +335,11 @@ class LogStore:
         return self._long_tail(query, flt)
 
     def _forward(
-        self, query: _Query, since_ms: int | None, after: tuple[int, int] | None
+        self,
+        query: _Query,
+        since_ms: int | None,
+        after: tuple[int, int] | None,
+        next_timestamp: int | None = None,
     ) -> Iterator[list[LogRecord]]:
         """Forward keyset pages: from ``since_ms`` (inclusive), or after the key ``after``.
 
@@ -342,23 +347,33 @@ class LogStore:
         records in C instead of resuming this generator once per record.
 
         Each page asks for one row more than it yields: a short answer proves the end, so a
-        result that fills its last page exactly needs no extra empty query.
+        result that fills its last page exactly needs no extra empty query, and the extra row
+        tells where the next page starts (see :meth:`_page_after`).
         """
         if after is None:
             page = query.fetch(self._conn, Shape.FROM_TS, query.start(since_ms), _PROBE)
         else:
-            page = self._page_after(query, after)
+            page = self._page_after(query, after, next_timestamp)
         while len(page) > PAGE_SIZE:
+            last, probe = page[PAGE_SIZE - 1], page[PAGE_SIZE]
             del page[PAGE_SIZE:]
             yield page
-            last = page[-1]
-            page = self._page_after(query, (last.timestamp, last.id))
+            page = self._page_after(query, (last.timestamp, last.id), probe.timestamp)
         if page:
             yield page
 
-    def _page_after(self, query: _Query, key: tuple[int, int]) -> list[LogRecord]:
-        """Up to a page and one row after ``key``, in ``(timestamp, id)`` order."""
+    def _page_after(
+        self, query: _Query, key: tuple[int, int], next_timestamp: int | None = None
+    ) -> list[LogRecord]:
+        """Up to a page and one row after ``key``, in ``(timestamp, id)`` order.
+
+        ``next_timestamp`` is that of the entry known to follow ``key`` (the previous page's
+        extra row): when it is later than the key's, nothing shares the key's timestamp after
+        it, and the statement for the rest of that timestamp is skipped (one per page).
+        """
         timestamp, row_id = key
+        if next_timestamp is not None and next_timestamp > timestamp:
+            return query.fetch(self._conn, Shape.AFTER_TS, timestamp, _PROBE)
         rows = query.fetch(self._conn, Shape.SAME_TS_AFTER, timestamp, row_id, _PROBE)
         if len(rows) < _PROBE:
             rows += query.fetch(self._conn, Shape.AFTER_TS, timestamp, _PROBE - len(rows))
