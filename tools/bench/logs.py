@@ -204,7 +204,7 @@ def store_queries(db: Path, typical_ids: list[str], reps_big: int) -> dict[str, 
     ]
     tail_tail = " ORDER BY timestamp DESC, id DESC LIMIT 100"
     results: dict[str, Any] = {}
-    scopes = (("typical (1,000 rows)", typical_ids, 1), ("big (100,000 rows)", ["big"], reps_big))
+    scopes = (("typical (1,000 rows)", typical_ids, 3), ("big (100,000 rows)", ["big"], reps_big))
     for scope, ids, reps in scopes:
         scope_results: dict[str, Any] = {}
         for name, make_filter, tail_sql, params in cases:
