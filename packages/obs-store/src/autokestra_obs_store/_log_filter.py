@@ -8,6 +8,7 @@ prints it. Filter values are always bound as SQL parameters, never formatted int
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from autokestra_obs_schema import ms_from_iso, now_ms, parse_duration_ms
@@ -21,6 +22,13 @@ LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARN", "ERROR")
 INVALID_LEVEL_MESSAGE = "Invalid log level. Must be one of: DEBUG, INFO, WARN, ERROR"
 #: CLI.md's message for a bad ``--since`` value (duration or timestamp).
 INVALID_TIME_MESSAGE = "Invalid time format. Examples: 5m, 2h, 1d"
+#: A --since timestamp: RFC 3339 (``T`` and ``Z`` in either case), seconds optional. Python's
+#: ``fromisoformat`` alone refused a lowercase ``z`` and took forms no user means, such as a
+#: space before the zone or an offset without its colon.
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
 
 #: Longest ``text`` filter: SQLite refuses LIKE patterns over 50,000 bytes, and this bound
 #: keeps an escaped pattern far below it whatever the characters.
@@ -119,9 +127,9 @@ def parse_since(text: str, *, now: int | None = None) -> int:
         return (now_ms() if now is None else now) - parse_duration(text)
     try:
         # A timestamp must be a full date-time with a zone; strip nothing, guess nothing.
-        if text != text.strip() or "T" not in text.upper():
+        if _TIMESTAMP.fullmatch(text) is None:
             raise ValueError(text)
-        return ms_from_iso(text)
+        return ms_from_iso(text.upper())
     except (ValueError, OverflowError) as exc:
         raise InvalidFilter(INVALID_TIME_MESSAGE) from exc
 
