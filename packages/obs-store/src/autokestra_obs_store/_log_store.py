@@ -283,10 +283,9 @@ class LogStore:
             page = self._short_tail(query, flt)
         else:
             page = query.fetch(self._conn, Shape.FROM_TS, query.start(flt.since_ms), _PROBE)
-        if not page:
-            self.execution_state(execution_id)  # raises ExecutionNotFound
-            return iter(page)
         if len(page) <= PAGE_SIZE:
+            if not page:
+                self.execution_state(execution_id)  # raises ExecutionNotFound
             return iter(page)
         last, probe = page[PAGE_SIZE - 1], page[PAGE_SIZE]
         del page[PAGE_SIZE:]
