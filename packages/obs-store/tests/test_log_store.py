@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from autokestra_obs_store import (
     LogRecord,
     LogStore,
 )
-from autokestra_obs_store._log_sql import PAGE_SIZE
+from autokestra_obs_store._log_sql import PAGE_SIZE, STATE_AND_HIGH_WATER_SQL, WINDOW_SQL
 
 Entry = tuple[str | None, int | None, int, str, str, str, str | None]
 
@@ -366,3 +366,77 @@ class TestQueryPlans:
             assert list(LogStore(conn).logs_for_execution("e1")) == []
         finally:
             conn.close()
+
+
+def commit_before(
+    conn: apsw.Connection, trigger: Callable[[str, list[str]], bool], action: Callable[[], None]
+) -> None:
+    """Run ``action`` once, just before the first statement for which ``trigger`` is true."""
+    seen: list[str] = []
+    done: list[bool] = []
+
+    def tracer(_cursor: Any, sql: str, _bindings: Any) -> bool:
+        if not done and trigger(sql, seen):
+            done.append(True)
+            action()
+        seen.append(sql)
+        return True
+
+    conn.exec_trace = tracer
+
+
+class TestOneSnapshot:
+    """A transaction committed while a call reads is in its answer whole or not at all."""
+
+    @pytest.mark.parametrize("tail", [None, 5, PAGE_SIZE + 500])
+    def test_task_query_never_splits_one_writers_transaction(
+        self, writer: Writer, tail: int | None
+    ) -> None:
+        """One collector's batch, committed just after the task window is read: all or nothing.
+
+        Read in separate snapshots, the window (first and last timestamps) would end inside
+        the batch: its entry stamped in the window's last millisecond returned, the next one,
+        a millisecond later in the same transaction, cut off.
+        """
+        add_execution(writer, "e1")
+        add_logs(writer, "e1", [entry(f"m{i}", 1000 + i) for i in range(10)])
+        conn = open_reader(writer.path)
+        try:
+            store = LogStore(conn)
+            commit_before(
+                conn,
+                lambda _sql, seen: bool(seen) and seen[-1] == WINDOW_SQL,
+                lambda: add_logs(
+                    writer, "e1", [entry("A same ms", 1009), entry("B next ms", 1010)]
+                ),
+            )
+            got = [
+                r.message
+                for r in store.logs_for_execution("e1", LogFilter(task_id="build", tail=tail))
+            ]
+        finally:
+            conn.close()
+        assert ("A same ms" in got) == ("B next ms" in got), got[-3:]
+
+    def test_multi_page_answer_never_splits_a_transaction(self, writer: Writer) -> None:
+        """A batch committed between the first page and the high-water read: all or nothing.
+
+        With two writers (engine and CLI, or two engine processes) a batch can hold an entry
+        stamped before the first page's last entry. Read in separate snapshots it would be
+        skipped (later pages start after that key) while its sibling, stamped later, is
+        returned: an answer equal to no moment's log.
+        """
+        add_execution(writer, "e1")
+        add_logs(writer, "e1", [entry(f"m{i}", 1000 + i) for i in range(PAGE_SIZE + 500)])
+        conn = open_reader(writer.path)
+        try:
+            store = LogStore(conn)
+            commit_before(
+                conn,
+                lambda sql, _seen: sql == STATE_AND_HIGH_WATER_SQL,
+                lambda: add_logs(writer, "e1", [entry("early stamp", 1500), entry("late", 9000)]),
+            )
+            got = [r.message for r in store.logs_for_execution("e1")]
+        finally:
+            conn.close()
+        assert ("early stamp" in got) == ("late" in got)

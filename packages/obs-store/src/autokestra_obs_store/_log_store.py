@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
@@ -271,27 +272,35 @@ class LogStore:
             ExecutionNotFound: no execution has this id.
         """
         flt = filters if filters is not None else LogFilter()
-        window = self._task_window(execution_id, flt)
-        if flt.tail is not None and flt.tail > PAGE_SIZE:
-            # Counting back over several pages needs one fixed bound from the start.
-            _, high = self.state_and_high_water(execution_id)
+        long_tail = flt.tail is not None and flt.tail > PAGE_SIZE
+        # The reads that fix what the answer holds share one snapshot: the task window, the
+        # first page and the high-water mark. A batch committed between two of them would
+        # otherwise be split: a task window read before it cuts off part of it; entries of it
+        # stamped before the first page's last key would be skipped while later ones are
+        # returned. The snapshot is released before any record reaches the caller.
+        with self._one_snapshot():
+            window = self._task_window(execution_id, flt)
+            if long_tail:
+                # Counting back over several pages needs one fixed bound from the start.
+                _, high = self.state_and_high_water(execution_id)
+            else:
+                # Most answers are one page: one statement, and no high-water read at all.
+                query = _Query(execution_id, flt, MAX_INT64, since=False, window=window)
+                if flt.tail is not None:
+                    page = self._short_tail(query, flt)
+                else:
+                    page = query.fetch(self._conn, Shape.FROM_TS, query.start(flt.since_ms), _PROBE)
+                if len(page) <= PAGE_SIZE:
+                    if not page:
+                        self.execution_state(execution_id)  # raises ExecutionNotFound
+                    return iter(page)
+                _, high = self.state_and_high_water(execution_id)
+        if long_tail:
             return self._bounded(execution_id, flt, high, window)
-        # Most answers are one statement, itself a consistent read: ask it with no id bound,
-        # and read the high-water mark (another statement) only when a second page is due.
-        query = _Query(execution_id, flt, MAX_INT64, since=False, window=window)
-        if flt.tail is not None:
-            page = self._short_tail(query, flt)
-        else:
-            page = query.fetch(self._conn, Shape.FROM_TS, query.start(flt.since_ms), _PROBE)
-        if len(page) <= PAGE_SIZE:
-            if not page:
-                self.execution_state(execution_id)  # raises ExecutionNotFound
-            return iter(page)
+        # Later pages stop at the high-water mark of the first page's snapshot: entries
+        # committed after it are left to follow().
         last, probe = page[PAGE_SIZE - 1], page[PAGE_SIZE]
         del page[PAGE_SIZE:]
-        # Later pages stop at the highest id visible now, still inside the call: every entry
-        # the first page could see is at or below it, and later ones are left to follow().
-        _, high = self.state_and_high_water(execution_id)
         rest = _Query(execution_id, flt, high, since=False, window=window)
         pages = self._forward(rest, None, (last.timestamp, last.id), probe.timestamp)
         return chain(page, chain.from_iterable(pages))
@@ -310,6 +319,24 @@ class LogStore:
     def existing(self, execution_id: str, flt: LogFilter, high: int) -> Iterator[LogRecord]:
         """Matching entries with ``id <= high`` in ``(timestamp, id)`` order (tail applied)."""
         return self._bounded(execution_id, flt, high, self._task_window(execution_id, flt))
+
+    @contextmanager
+    def _one_snapshot(self) -> Iterator[None]:
+        """Make the statements run inside read one snapshot of the database.
+
+        A deferred ``BEGIN`` on the read-only connection (a read transaction: it takes no
+        lock a writer waits for, and ``BEGIN IMMEDIATE`` is for writes); about 2 µs. Inside
+        a caller's own transaction the statements share its snapshot already.
+        """
+        conn = self._conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
 
     def _task_window(self, execution_id: str, flt: LogFilter) -> tuple[int, int] | None:
         """The execution's first and last log timestamps, for a task query (else ``None``)."""
