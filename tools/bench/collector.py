@@ -30,8 +30,13 @@ from itertools import chain  # noqa: E402
 from pathlib import Path  # noqa: E402
 from statistics import median  # noqa: E402
 
-from autokestra_obs_collector import LogCollector, LogLevel, Redactor  # noqa: E402
-from autokestra_obs_schema import Writer, now_ms, open_writer  # noqa: E402
+from autokestra_obs_collector import LogCollector, Redactor  # noqa: E402
+from autokestra_obs_schema import (  # noqa: E402
+    LogLevel,
+    Writer,
+    now_ms,
+    open_writer,
+)
 
 EXECUTION = "0190bench-0000-7000-8000-000000000000"
 PRODUCERS = 4

@@ -52,6 +52,6 @@ class TestDefinitionApi:
 
     def test_secret_mask_matches_the_redactor(self) -> None:
         """Stored masked inputs and redacted logs show secrets the same way."""
-        from autokestra_obs_collector import MASK
+        from autokestra_obs_schema import SECRET_MASK as MASK
 
         assert autokestra_engine.SECRET_MASK == MASK

@@ -23,9 +23,9 @@ from autokestra_engine import (
     PluginRegistry,
     load_manifest,
 )
-from autokestra_obs_collector import LogLevel, Redactor
+from autokestra_obs_collector import Redactor
 from autokestra_obs_collector.testing import MemorySink
-from autokestra_obs_schema import open_writer
+from autokestra_obs_schema import LogLevel, open_writer
 
 REGISTRY = PluginRegistry.discover([])
 

@@ -23,8 +23,8 @@ from autokestra_engine._persistence import (
     load_execution,
 )
 from autokestra_engine._states import IllegalTransition, Reason, State
-from autokestra_obs_audit import AuditEventType, InvalidAuditMetadata, verify_chain
-from autokestra_obs_schema import Writer, open_reader, open_writer
+from autokestra_obs_audit import InvalidAuditMetadata, verify_chain
+from autokestra_obs_schema import AuditEventType, Writer, open_reader, open_writer
 
 OWNER = EngineOwner("engine-a", 4242, "host-a")
 

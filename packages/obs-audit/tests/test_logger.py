@@ -10,13 +10,19 @@ import apsw
 import pytest
 
 from autokestra_obs_audit import (
-    AuditEventType,
     AuditLogger,
     InvalidAuditMetadata,
     NotInTransaction,
     verify_chain,
 )
-from autokestra_obs_schema import StorageError, Writer, audit_digest, canonical_metadata, connect
+from autokestra_obs_schema import (
+    AuditEventType,
+    StorageError,
+    Writer,
+    audit_digest,
+    canonical_metadata,
+    connect,
+)
 
 VALID: dict[AuditEventType, dict[str, Any]] = {
     AuditEventType.CREATED: {"workflow_id": "hello", "trigger_type": "manual"},

@@ -10,13 +10,10 @@ class TestPublicApi:
         """__all__ lists exactly the public names, sorted."""
         assert autokestra_obs_audit.__all__ == [
             "AuditError",
-            "AuditEventType",
             "AuditLogger",
             "ChainVerdict",
             "InvalidAuditMetadata",
             "NotInTransaction",
-            "STATES",
-            "TERMINAL_EVENT_TYPES",
             "validate_metadata",
             "verify_chain",
         ]

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from autokestra_obs_collector import AttemptCapture, LogLevel
+from autokestra_obs_collector import AttemptCapture
 from autokestra_obs_collector.testing import capture
+from autokestra_obs_schema import LogLevel
 
 MIB = 1024 * 1024
 READ = 64 * 1024  # what a pipe read typically returns

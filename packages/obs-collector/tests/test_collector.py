@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from autokestra_obs_collector import LogCollector, LogLevel, Redactor
+from autokestra_obs_collector import LogCollector, Redactor
 from autokestra_obs_collector.testing import ManualClock
-from autokestra_obs_schema import Writer
+from autokestra_obs_schema import LogLevel, Writer
 
 Factory = Callable[..., LogCollector]
 

@@ -18,8 +18,6 @@ class TestPublicApi:
             "LineSplitter",
             "LogCollector",
             "LogEntry",
-            "LogLevel",
-            "MASK",
             "MIN_SECRET_LENGTH",
             "OutputCapture",
             "Piece",

@@ -14,16 +14,15 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from autokestra_obs_collector import (
-    MASK,
     AttemptCapture,
     LogCollector,
-    LogLevel,
     Redactor,
     secret_forms,
 )
 from autokestra_obs_collector._redact import trie_pattern
 from autokestra_obs_collector._rows import metadata_json
-from autokestra_obs_schema import Writer
+from autokestra_obs_schema import SECRET_MASK as MASK
+from autokestra_obs_schema import LogLevel, Writer
 
 # Secret characters share nothing with the mask, so a mask can never spell a secret.
 _SECRET_CHARS = "".join(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from autokestra_obs_collector import MASK, LogLevel, Redactor
+from autokestra_obs_collector import Redactor
 from autokestra_obs_collector.testing import ManualClock, MemoryCollector, capture
+from autokestra_obs_schema import SECRET_MASK as MASK
+from autokestra_obs_schema import LogLevel
 
 
 class TestCaptureHelper:

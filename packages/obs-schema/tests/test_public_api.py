@@ -11,6 +11,17 @@ class TestPublicApi:
         assert autokestra_obs_schema.__all__ == sorted(autokestra_obs_schema.__all__)
         assert set(autokestra_obs_schema.__all__) == {
             "APPLICATION_ID",
+            "State",
+            "Reason",
+            "LogLevel",
+            "ExecutionNotFound",
+            "AutokestraError",
+            "AuditEventType",
+            "UNSUCCESSFUL_STATES",
+            "TERMINAL_STATES",
+            "TERMINAL_EVENT_TYPES",
+            "SECRET_MASK",
+            "INVALID_LEVEL_MESSAGE",
             "BUSY_TIMEOUT_MS",
             "DatabaseNotFound",
             "LATEST_VERSION",

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autokestra_obs_audit import AuditEventType
-from autokestra_obs_collector import LogCollector, LogLevel, Redactor
-from autokestra_obs_schema import Writer, connect
+from autokestra_obs_collector import LogCollector, Redactor
+from autokestra_obs_schema import AuditEventType, LogLevel, Writer, connect
 
 from ._config import EngineConfig
 from ._dsl import (

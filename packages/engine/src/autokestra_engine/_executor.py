@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from autokestra_obs_collector import AttemptCapture, CaptureCounts, LogLevel, Redactor
-from autokestra_obs_schema import now_ms
+from autokestra_obs_collector import AttemptCapture, CaptureCounts, Redactor
+from autokestra_obs_schema import LogLevel, now_ms
 
 from ._model import ActionSpec
 from ._plugins import PluginRegistry

@@ -20,8 +20,8 @@ from typing import Any
 
 import apsw
 
-from autokestra_obs_audit import AuditEventType, AuditLogger
-from autokestra_obs_schema import Writer, now_ms
+from autokestra_obs_audit import AuditLogger
+from autokestra_obs_schema import AuditEventType, Writer, now_ms
 
 from ._states import Reason, State, check_transition
 

@@ -32,9 +32,8 @@ from pathlib import Path
 
 import apsw
 
-from autokestra_obs_audit import AuditEventType
-from autokestra_obs_collector import LogCollector, LogLevel
-from autokestra_obs_schema import Writer, now_ms
+from autokestra_obs_collector import LogCollector
+from autokestra_obs_schema import AuditEventType, LogLevel, Writer, now_ms
 
 from ._executor import group_alive
 from ._persistence import ExecutionStore

@@ -21,8 +21,7 @@ from typing import Any
 
 import apsw
 
-from autokestra_obs_audit import AuditEventType
-from autokestra_obs_collector import LogLevel
+from autokestra_obs_schema import AuditEventType, LogLevel
 
 from ._model import TaskSpec, Workflow
 from ._persistence import ExecutionAlreadyFinished, ExecutionStore

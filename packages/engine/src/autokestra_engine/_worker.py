@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from autokestra_obs_collector import LogCollector, LogLevel, Redactor
+from autokestra_obs_collector import LogCollector, Redactor
+from autokestra_obs_schema import LogLevel
 
 from ._executor import AttemptRequest, AttemptResult, PluginExecutor
 from ._model import ActionSpec, TaskSpec

@@ -3,7 +3,8 @@
 Events are written inside the caller's transaction, so a state change and its event commit
 or roll back together; there is no update or delete API.
 
-    from autokestra_obs_audit import AuditEventType, AuditLogger, verify_chain
+    from autokestra_obs_audit import AuditLogger, verify_chain
+    from autokestra_obs_schema import AuditEventType
 
     with writer.transaction(durable=True) as conn:
         AuditLogger().emit(conn, eid, AuditEventType.CREATED,
@@ -13,10 +14,7 @@ or roll back together; there is no update or delete API.
 
 from ._chain import ChainVerdict, verify_chain
 from ._events import (
-    STATES,
-    TERMINAL_EVENT_TYPES,
     AuditError,
-    AuditEventType,
     InvalidAuditMetadata,
     NotInTransaction,
     validate_metadata,
@@ -25,13 +23,10 @@ from ._logger import AuditLogger
 
 __all__ = [
     "AuditError",
-    "AuditEventType",
     "AuditLogger",
     "ChainVerdict",
     "InvalidAuditMetadata",
     "NotInTransaction",
-    "STATES",
-    "TERMINAL_EVENT_TYPES",
     "validate_metadata",
     "verify_chain",
 ]

@@ -1,4 +1,4 @@
-"""Audit event types and the metadata each one must carry.
+"""The metadata each audit event type must carry.
 
 validate_metadata(AuditEventType.STATE_CHANGE, {"from_state": "PENDING", "to_state": "RUNNING"})
 """
@@ -7,36 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from enum import StrEnum
 from typing import Any
 
-
-class AuditEventType(StrEnum):
-    """What happened to an execution; exactly one terminal type per execution."""
-
-    CREATED = "CREATED"
-    STARTED = "STARTED"
-    STATE_CHANGE = "STATE_CHANGE"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    TIMEOUT = "TIMEOUT"
+from autokestra_obs_schema import AuditEventType, AutokestraError, State
 
 
-#: The execution states a STATE_CHANGE may name (the schema's CHECK constraint).
-STATES = frozenset({"PENDING", "RUNNING", "WAITING", "SUCCESS", "FAILED", "CANCELLED"})
-#: Event types that end an execution's story.
-TERMINAL_EVENT_TYPES = frozenset(
-    {
-        AuditEventType.COMPLETED,
-        AuditEventType.FAILED,
-        AuditEventType.CANCELLED,
-        AuditEventType.TIMEOUT,
-    }
-)
-
-
-class AuditError(Exception):
+class AuditError(AutokestraError):
     """An audit event could not be written as asked."""
 
 
@@ -48,6 +24,7 @@ class InvalidAuditMetadata(AuditError, ValueError):
     """The metadata does not have the keys and types its event type requires."""
 
 
+_STATE_VALUES = frozenset(State)
 _STR = "a non-empty string"
 _OPT_STR = "a string or null"
 _COUNT = "a non-negative integer"
@@ -80,7 +57,7 @@ def _fits(kind: str, value: Any) -> bool:
     if kind == _OPT_STR:
         return value is None or isinstance(value, str)
     if kind == _STATE:
-        return value in STATES
+        return value in _STATE_VALUES
     # _COUNT: bool is an int subclass, but True is not a duration.
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 

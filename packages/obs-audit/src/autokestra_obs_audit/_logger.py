@@ -16,9 +16,9 @@ from typing import Any
 
 import apsw
 
-from autokestra_obs_schema import audit_digest, canonical_metadata, now_ms
+from autokestra_obs_schema import AuditEventType, audit_digest, canonical_metadata, now_ms
 
-from ._events import AuditEventType, InvalidAuditMetadata, NotInTransaction, validate_metadata
+from ._events import InvalidAuditMetadata, NotInTransaction, validate_metadata
 
 _LAST = "SELECT hash FROM execution_audit_events WHERE execution_id = ? ORDER BY id DESC LIMIT 1"
 _INSERT = (

@@ -4,7 +4,8 @@ A buffered, batching ``LogCollector`` (one transaction per batch through the pro
 ``Writer``), ``AttemptCapture`` for plugin stdout/stderr, and the ``Redactor`` every entry
 passes through before it is buffered.
 
-    from autokestra_obs_collector import LogCollector, LogLevel, Redactor
+    from autokestra_obs_collector import LogCollector, Redactor
+    from autokestra_obs_schema import LogLevel
 
     collector = LogCollector(writer)
     collector.set_redactor(execution_id, Redactor(secret_values))
@@ -22,9 +23,9 @@ from ._capture import (
     level_of,
 )
 from ._collector import COLLECTOR_SOURCE, LogCollector
-from ._levels import LogEntry, LogLevel
+from ._entry import LogEntry
 from ._lines import LineSplitter, Piece
-from ._redact import MASK, MIN_SECRET_LENGTH, Redactor, secret_forms
+from ._redact import MIN_SECRET_LENGTH, Redactor, secret_forms
 from ._stats import CollectorStats
 
 __all__ = [
@@ -36,8 +37,6 @@ __all__ = [
     "LineSplitter",
     "LogCollector",
     "LogEntry",
-    "LogLevel",
-    "MASK",
     "MIN_SECRET_LENGTH",
     "OutputCapture",
     "Piece",

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
-from ._levels import LogLevel
+from autokestra_obs_schema import LogLevel
+
 from ._lines import LineSplitter, Piece
 
 Stream = Literal["stdout", "stderr"]

@@ -22,9 +22,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from autokestra_obs_schema import Writer, now_ms
+from autokestra_obs_schema import LogLevel, Writer, now_ms
 
-from ._levels import LogLevel
 from ._redact import Redactor
 from ._rows import LEVEL_NAMES, Row, metadata_json, parse_level, write_rows
 from ._stats import CollectorStats, percentile

@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from autokestra_obs_schema import SECRET_MASK
+
 #: What every secret form is replaced with.
-MASK = "***SECRET***"
 #: Shorter secrets are not substring-redacted: masking every "abc" would mangle every log.
 #: A string that *equals* a short secret is still masked by :meth:`Redactor.redact_value`.
 MIN_SECRET_LENGTH = 4
@@ -154,14 +155,14 @@ class Redactor:
         return Redactor([*self._secrets, *secrets])
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with every form of every secret replaced by :data:`MASK`."""
+        """Return ``text`` with every form of every secret replaced by :data:`SECRET_MASK`."""
         if not self._secrets:
             return text
         if text in self._exact:
-            return MASK
+            return SECRET_MASK
         if self._pattern is None:
             return text
-        return self._pattern.sub(MASK, text)
+        return self._pattern.sub(SECRET_MASK, text)
 
     def redact_value(self, value: Any) -> Any:
         """Redact strings inside ``value`` recursively (dict keys and values, lists, tuples).
@@ -179,7 +180,7 @@ class Redactor:
             return self.redact(value)
         if depth > _MAX_DEPTH:
             # A cycle or absurd nesting: never emit something unredacted.
-            return MASK
+            return SECRET_MASK
         if isinstance(value, dict):
             return {
                 (self.redact(k) if isinstance(k, str) else k): self._walk(v, depth + 1)

@@ -13,9 +13,7 @@ from typing import Any
 
 import apsw
 
-from autokestra_obs_schema import StorageError, Writer
-
-from ._levels import LogLevel
+from autokestra_obs_schema import LogLevel, StorageError, Writer
 
 #: One buffered row, in INSERT column order; tuples keep log() cheap under a flood.
 Row = tuple[str, str | None, int | None, int, str, str, str, str | None]

@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from autokestra_obs_schema import now_ms
+from autokestra_obs_schema import LogLevel, now_ms
 
 from ._capture import AttemptCapture
-from ._levels import LogEntry, LogLevel
+from ._entry import LogEntry
 from ._redact import Redactor
 
 __all__ = ["CapturedLine", "ManualClock", "MemoryCollector", "MemorySink", "capture"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ._vocabulary import AutokestraError
 
-class StorageError(Exception):
+
+class StorageError(AutokestraError):
     """The database could not do what was asked (I/O error, corruption, bad file)."""
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._vocabulary import AuditEventType, LogLevel, State, sql_list
+
 #: Name of the SQL function the retention code registers on its own connection. The audit
 #: table's DELETE trigger calls it, so a connection without it (a plain ``sqlite3`` shell)
 #: cannot delete audit rows at all, and retention can delete only rows older than its cutoff.
@@ -24,7 +26,23 @@ class MigrationStep:
     down: str
 
 
-_STATES = "('PENDING', 'RUNNING', 'WAITING', 'SUCCESS', 'FAILED', 'CANCELLED')"
+# The CHECK lists come from the vocabulary. A released step must not change, so each step
+# names the members it was released with; a new member needs a new step.
+_STATES = sql_list(
+    (State.PENDING, State.RUNNING, State.WAITING, State.SUCCESS, State.FAILED, State.CANCELLED)
+)
+_LEVELS = sql_list((LogLevel.DEBUG, LogLevel.INFO, LogLevel.WARN, LogLevel.ERROR))
+_EVENT_TYPES = sql_list(
+    (
+        AuditEventType.CREATED,
+        AuditEventType.STARTED,
+        AuditEventType.STATE_CHANGE,
+        AuditEventType.COMPLETED,
+        AuditEventType.FAILED,
+        AuditEventType.CANCELLED,
+        AuditEventType.TIMEOUT,
+    )
+)
 
 EXECUTIONS_AND_TASKS = MigrationStep(
     version=1,
@@ -98,14 +116,14 @@ DROP TABLE executions;
 EXECUTION_LOGS = MigrationStep(
     version=2,
     name="execution_logs",
-    up="""
+    up=f"""
 CREATE TABLE execution_logs (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     execution_id TEXT NOT NULL REFERENCES executions (execution_id),
     task_id      TEXT,
     attempt      INTEGER,
     timestamp    INTEGER NOT NULL,
-    level        TEXT NOT NULL CHECK (level IN ('DEBUG', 'INFO', 'WARN', 'ERROR')),
+    level        TEXT NOT NULL CHECK (level IN {_LEVELS}),
     source       TEXT NOT NULL,
     message      TEXT NOT NULL,
     metadata     TEXT CHECK (metadata IS NULL OR json_valid(metadata))
@@ -121,23 +139,20 @@ DROP TABLE execution_logs;
 """,
 )
 
-AUDIT_EVENTS = MigrationStep(
-    version=3,
-    name="audit_events",
-    up="""
+_AUDIT_TABLE = f"""
 CREATE TABLE execution_audit_events (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     execution_id TEXT NOT NULL REFERENCES executions (execution_id),
-    event_type   TEXT NOT NULL CHECK (event_type IN
-                 ('CREATED', 'STARTED', 'STATE_CHANGE', 'COMPLETED', 'FAILED', 'CANCELLED',
-                  'TIMEOUT')),
+    event_type   TEXT NOT NULL CHECK (event_type IN {_EVENT_TYPES}),
     timestamp    INTEGER NOT NULL,
     metadata     TEXT NOT NULL CHECK (json_valid(metadata)),
     prev_hash    TEXT,
     hash         TEXT NOT NULL
 );
 CREATE INDEX idx_audit_execution ON execution_audit_events (execution_id, timestamp);
+"""
 
+_AUDIT_TRIGGERS = """
 CREATE TRIGGER audit_events_no_update
 BEFORE UPDATE ON execution_audit_events
 BEGIN
@@ -159,7 +174,12 @@ WHEN NOT autokestra_retention_allows(OLD.timestamp)
 BEGIN
     SELECT RAISE(ABORT, 'execution_audit_events is append-only: DELETE refused');
 END;
-""",
+"""
+
+AUDIT_EVENTS = MigrationStep(
+    version=3,
+    name="audit_events",
+    up=_AUDIT_TABLE + _AUDIT_TRIGGERS,
     down="""
 DROP TRIGGER audit_events_delete_guard;
 DROP TRIGGER audit_events_no_replace;

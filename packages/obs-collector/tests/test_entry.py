@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autokestra_obs_collector import LogEntry, LogLevel
+from autokestra_obs_collector import LogEntry
+from autokestra_obs_schema import LogLevel
 
 
 class TestLogLevel:
