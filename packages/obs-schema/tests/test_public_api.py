@@ -23,6 +23,7 @@ class TestPublicApi:
             "SECRET_MASK",
             "INVALID_LEVEL_MESSAGE",
             "BUSY_TIMEOUT_MS",
+            "DEFAULT_DB_PATH",
             "DatabaseNotFound",
             "LATEST_VERSION",
             "MAX_DURATION_MS",

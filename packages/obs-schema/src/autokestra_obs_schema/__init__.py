@@ -30,7 +30,7 @@ from ._migrations import (
     rollback,
     status,
 )
-from ._open import open_reader, open_writer
+from ._open import DEFAULT_DB_PATH, open_reader, open_writer
 from ._stats import TABLE_SIZE_WARNING_BYTES, StorageStats, TableStats, storage_stats
 from ._steps import LATEST_VERSION, RETENTION_GUARD_FUNCTION, STEPS, MigrationStep
 from ._time import iso_from_ms, ms_from_iso, now_ms
@@ -54,6 +54,7 @@ __all__ = [
     "AuditEventType",
     "AutokestraError",
     "BUSY_TIMEOUT_MS",
+    "DEFAULT_DB_PATH",
     "DatabaseNotFound",
     "ExecutionNotFound",
     "INVALID_LEVEL_MESSAGE",

@@ -14,6 +14,10 @@ from ._connection import connect
 from ._migrations import migrate, require_current
 from ._writer import Writer
 
+#: Where the database lives when neither ``--db``, ``AUTOKESTRA_DB`` nor the config file's
+#: ``storage.path`` says otherwise (relative to the working directory).
+DEFAULT_DB_PATH = Path(".autokestra") / "autokestra.db"
+
 
 def open_writer(path: Path | str) -> Writer:
     """Open (creating if needed) the database for writing, migrated to the latest schema."""
