@@ -30,6 +30,13 @@ from ._log_filter import (
     parse_since,
 )
 from ._log_store import TERMINAL_STATES, LogRecord, LogStore
+from ._metrics import (
+    TASK_DURATION_BUCKETS_S,
+    DurationHistogram,
+    LogTally,
+    MetricsSnapshot,
+    metrics_snapshot,
+)
 from ._retention import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_RETENTION_DAYS,
@@ -47,6 +54,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
     "Dependency",
+    "DurationHistogram",
     "ExecutionInspector",
     "ExecutionNotFound",
     "ExecutionOverview",
@@ -59,12 +67,15 @@ __all__ = [
     "LogFollower",
     "LogRecord",
     "LogStore",
+    "LogTally",
+    "MetricsSnapshot",
     "PurgeReport",
     "RETENTION_ENV",
     "RetentionConfigError",
     "RetentionPolicy",
     "Segment",
     "SizeWarning",
+    "TASK_DURATION_BUCKETS_S",
     "TERMINAL_STATES",
     "TaskNotFound",
     "TaskTimeline",
@@ -72,6 +83,7 @@ __all__ = [
     "Timeline",
     "Violation",
     "check_sizes",
+    "metrics_snapshot",
     "parse_duration",
     "parse_levels",
     "parse_since",
