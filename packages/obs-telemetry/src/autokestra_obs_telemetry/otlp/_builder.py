@@ -5,9 +5,10 @@ timestamps the database holds), the builder remembers starts and emits a span, w
 start and end times, when its end arrives. Span ids are derived (``_ids``), so a log record
 can name the span of its attempt before that span is exported.
 
-One trace per execution: a root span (the execution), a child per task run, under it a
-child per attempt, and between two attempts a ``backoff`` span (the retry wait), with a
-``retry`` event on the task span at the moment the retry was decided.
+One trace per execution: a root span named after the workflow, a child per task run named
+after the task, under it ``<task> attempt <n>`` per attempt and, between two attempts,
+``<task> backoff`` (the retry wait), with a ``retry`` event on the task span at the moment
+the retry was decided.
 
     builder = TraceBuilder(resource, scope)
     spans = builder.apply(event)            # [] until something ends
@@ -198,7 +199,7 @@ class TraceBuilder:
         attempt, start_ms, delay_ms = task.backoff
         task.backoff = None
         return self._span(
-            "backoff",
+            f"{task_id} backoff",
             execution_id=eid,
             span_id=backoff_span_id(eid, task_id, attempt),
             parent_id=task_span_id(eid, task_id),
@@ -218,7 +219,7 @@ class TraceBuilder:
         eid, task_id = event.execution_id, event.task_id
         start_ms = self._attempts.pop((eid, task_id, event.attempt), event.at_ms)
         span = self._span(
-            f"attempt {event.attempt}",
+            f"{task_id} attempt {event.attempt}",
             execution_id=eid,
             span_id=attempt_span_id(eid, task_id, event.attempt),
             parent_id=task_span_id(eid, task_id),

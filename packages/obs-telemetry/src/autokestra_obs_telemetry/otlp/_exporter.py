@@ -138,6 +138,8 @@ class OtlpExporter:
         self._exported = 0
         self._closing = False
         self._closed = False
+        self._in_flight = 0  # items the worker took and has not settled
+        self._abandoned = False  # shutdown gave up on the worker and counted its items
         self._queue_full = False  # an episode of a full queue is in progress
         self._failing = False  # an episode of failed exports is in progress
         self._thread = threading.Thread(
@@ -244,6 +246,9 @@ class OtlpExporter:
         with self._lock:
             self._closed = True
             left = self._queued
+            if self._thread.is_alive():  # stuck in a request: its items are lost too
+                left += self._in_flight
+                self._abandoned = True
             self._queue.clear()
             self._queued = 0
             self._dropped += left
@@ -289,6 +294,7 @@ class OtlpExporter:
                             taken.append(item)
                             weight += item[1]
                         self._queued -= weight
+                        self._in_flight = weight
                         return taken
                 remaining = deadline - time.monotonic() if self._queue else self._delay_s
                 self._changed.wait(max(remaining, 0.001))
@@ -305,6 +311,7 @@ class OtlpExporter:
                 self._count_failure(weight, f"{type(exc).__name__}: {exc}")
             with self._lock:
                 self._settled += weight
+                self._in_flight = 0
                 self._changed.notify_all()
 
     def _send(self, taken: list[tuple[_Item, int]]) -> None:
@@ -346,6 +353,8 @@ class OtlpExporter:
             self._count_failure(count, f"the receiver at {endpoint} did not accept them")
             return
         with self._lock:
+            if self._abandoned:
+                return
             self._exported += count
             recovered, self._failing = self._failing, False
             self._queue_full = False
@@ -354,6 +363,8 @@ class OtlpExporter:
 
     def _count_failure(self, count: int, why: str) -> None:
         with self._lock:
+            if self._abandoned:  # shutdown already counted these
+                return
             self._dropped += count
             first, self._failing = not self._failing, True
         if first:
