@@ -16,7 +16,7 @@ from prometheus_harness import INSTALL_HINT
 
 from autokestra_obs_collector import LogCollector
 from autokestra_obs_schema import open_writer
-from autokestra_obs_telemetry import metrics_registry, metrics_text
+from autokestra_obs_telemetry.metrics import metrics_registry, metrics_text
 
 pytestmark = pytest.mark.integration
 

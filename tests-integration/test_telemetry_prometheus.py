@@ -29,7 +29,7 @@ ALERTS = EXAMPLES / "observability" / "alerts.yml"
 SERVE = """
 import sys, time
 from pathlib import Path
-from autokestra_obs_telemetry import metrics_registry, start_metrics_server
+from autokestra_obs_telemetry.metrics import metrics_registry, start_metrics_server
 server = start_metrics_server(metrics_registry(Path(sys.argv[1])), "127.0.0.1", 0)
 print(server.port, flush=True)
 time.sleep(3600)

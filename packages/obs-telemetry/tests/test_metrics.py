@@ -15,7 +15,7 @@ from prometheus_client.samples import Sample
 
 from autokestra_obs_collector import LogCollector
 from autokestra_obs_schema import LogLevel, Writer
-from autokestra_obs_telemetry import (
+from autokestra_obs_telemetry.metrics import (
     ProcessMetrics,
     metrics_app,
     metrics_registry,

@@ -6,31 +6,38 @@ import subprocess
 import sys
 
 import autokestra_obs_telemetry
-from autokestra_obs_telemetry import otlp, testing
+from autokestra_obs_telemetry import metrics, otlp, testing
 
 
 class TestPublicApi:
     def test_package_all_is_pinned(self) -> None:
-        """The package re-exports exactly these names, sorted, and each resolves."""
+        """The top level re-exports exactly the settings, sorted, and each resolves."""
         assert autokestra_obs_telemetry.__all__ == [
-            "ASGIApp",
             "DEFAULT_SERVICE_NAME",
             "DEFAULT_SHUTDOWN_TIMEOUT_S",
+            "OtlpSettings",
+            "TelemetryConfigError",
+            "otlp_settings",
+        ]
+        for name in autokestra_obs_telemetry.__all__:
+            assert hasattr(autokestra_obs_telemetry, name)
+
+    def test_metrics_all_is_pinned(self) -> None:
+        """The metrics module's public names are a fixed, sorted list."""
+        assert metrics.__all__ == [
+            "ASGIApp",
             "DatabaseMetrics",
             "DropCounter",
             "FLUSH_BUCKETS_S",
             "MetricsServer",
-            "OtlpSettings",
             "ProcessMetrics",
-            "TelemetryConfigError",
             "metrics_app",
             "metrics_registry",
             "metrics_text",
-            "otlp_settings",
             "start_metrics_server",
         ]
-        for name in autokestra_obs_telemetry.__all__:
-            assert hasattr(autokestra_obs_telemetry, name)
+        for name in metrics.__all__:
+            assert hasattr(metrics, name)
 
     def test_otlp_all_is_pinned(self) -> None:
         """The OTLP module's public names are a fixed, sorted list."""
@@ -62,17 +69,29 @@ class TestPublicApi:
 
 
 class TestImportCost:
-    def test_package_import_does_not_load_the_sdk(self) -> None:
-        """Importing the package (metrics, settings) loads no OpenTelemetry module."""
+    def test_top_level_imports_no_third_party_telemetry_code(self) -> None:
+        """`import autokestra_obs_telemetry` (what a command reads settings with) is light."""
         code = (
             "import sys, autokestra_obs_telemetry\n"
-            "loaded = sorted(m for m in sys.modules if m.startswith('opentelemetry'))\n"
-            "print(loaded)\n"
+            "print(sorted(m for m in sys.modules"
+            " if m.split('.')[0] in ('opentelemetry', 'prometheus_client', 'google')))\n"
         )
         out = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         ).stdout
         assert out.strip() == "[]"
+
+    def test_metrics_module_does_not_load_the_sdk(self) -> None:
+        """Serving /metrics (workflow ui) loads prometheus-client but no OpenTelemetry module."""
+        code = (
+            "import sys, autokestra_obs_telemetry.metrics\n"
+            "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')),"
+            " 'prometheus_client' in sys.modules)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        assert out.strip() == "[] True"
 
     def test_otlp_module_loads_the_sdk(self) -> None:
         """The check above can fail: importing the otlp module does load the SDK."""

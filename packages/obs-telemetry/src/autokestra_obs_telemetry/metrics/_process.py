@@ -24,7 +24,7 @@ from prometheus_client.metrics_core import Metric
 
 from autokestra_obs_collector import LogCollector, LogEntry
 
-from ._db_metrics import bucket_label
+from ._database import bucket_label
 
 #: Bucket bounds (seconds) of the flush latency histogram: a healthy commit takes a few
 #: milliseconds, a struggling disk hundreds.

@@ -24,8 +24,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from autokestra_obs_collector import LogCollector
 
-from ._db_metrics import DatabaseMetrics
-from ._process_metrics import DropCounter, ProcessMetrics
+from ._database import DatabaseMetrics
+from ._process import DropCounter, ProcessMetrics
 
 #: The ASGI application type (what Starlette's ``Mount(app=...)`` takes).
 ASGIApp = Callable[
