@@ -25,10 +25,10 @@ class TestPublicApi:
     def test_metrics_all_is_pinned(self) -> None:
         """The metrics module's public names are a fixed, sorted list."""
         assert metrics.__all__ == [
-            "ASGIApp",
             "DatabaseMetrics",
             "DropCounter",
             "FLUSH_BUCKETS_S",
+            "MetricsApp",
             "MetricsServer",
             "ProcessMetrics",
             "metrics_app",

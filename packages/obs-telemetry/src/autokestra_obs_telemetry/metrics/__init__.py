@@ -8,12 +8,12 @@ OTLP exporter figures; rendered with prometheus-client. Mount :func:`metrics_app
     from autokestra_obs_telemetry.metrics import metrics_app, metrics_registry
 
     registry = metrics_registry(Path(".autokestra/autokestra.db"), collector=collector)
-    routes = [Mount("/metrics", app=metrics_app(registry))]
+    routes = [Route("/metrics", metrics_app(registry), methods=["GET", "HEAD"])]
 """
 
 from ._database import DatabaseMetrics
 from ._exposition import (
-    ASGIApp,
+    MetricsApp,
     MetricsServer,
     metrics_app,
     metrics_registry,
@@ -23,10 +23,10 @@ from ._exposition import (
 from ._process import FLUSH_BUCKETS_S, DropCounter, ProcessMetrics
 
 __all__ = [
-    "ASGIApp",
     "DatabaseMetrics",
     "DropCounter",
     "FLUSH_BUCKETS_S",
+    "MetricsApp",
     "MetricsServer",
     "ProcessMetrics",
     "metrics_app",

@@ -4,7 +4,7 @@ A fresh registry per process (never prometheus-client's global one): nothing els
 process registers into it, and tests build as many as they like.
 
     registry = metrics_registry(db_path, collector=runtime.collector, exporter=exporter)
-    app = metrics_app(registry)            # Mount("/metrics", app=app) in a Starlette app
+    app = metrics_app(registry)            # Route("/metrics", app) in a Starlette app
     print(metrics_text(registry).decode())
     server = start_metrics_server(registry, "127.0.0.1", 0)   # without a web console
     server.close()
@@ -26,16 +26,6 @@ from autokestra_obs_collector import LogCollector
 
 from ._database import DatabaseMetrics
 from ._process import DropCounter, ProcessMetrics
-
-#: The ASGI application type (what Starlette's ``Mount(app=...)`` takes).
-ASGIApp = Callable[
-    [
-        MutableMapping[str, Any],
-        Callable[[], Awaitable[MutableMapping[str, Any]]],
-        Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ],
-    Awaitable[None],
-]
 
 
 def metrics_registry(
@@ -66,35 +56,50 @@ def metrics_text(registry: CollectorRegistry) -> bytes:
     return generate_latest(registry)
 
 
-def metrics_app(registry: CollectorRegistry) -> ASGIApp:
-    """An ASGI app answering GET with the registry's metrics (mount it at ``/metrics``).
+class MetricsApp:
+    """An ASGI app answering GET with a registry's metrics (serve it at ``/metrics``).
 
-    The database is read in a worker thread, so a scrape never stalls the event loop that
-    serves the console's pages and live log streams. A database that cannot be read answers
-    503, which Prometheus records as a failed scrape (``up == 0``).
+    A class, not a function, so Starlette's ``Route("/metrics", MetricsApp(...))`` treats it
+    as an ASGI app (a plain function would be taken for a request handler). The database is
+    read in a worker thread, so a scrape never stalls the event loop that serves the
+    console's pages and live log streams. A database that cannot be read answers 503, which
+    Prometheus records as a failed scrape (``up == 0``).
+
+    Args:
+        registry: what to serve.
     """
 
-    async def app(
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    async def __call__(
+        self,
         scope: MutableMapping[str, Any],
         receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
         send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     ) -> None:
+        """Answer one HTTP request."""
         if scope["type"] != "http":
             return
-        if scope.get("method", "GET") not in {"GET", "HEAD"}:
+        method = scope.get("method", "GET")
+        if method not in {"GET", "HEAD"}:
             await _respond(send, 405, b"only GET\n", "text/plain; charset=utf-8")
             return
         try:
-            body = await asyncio.to_thread(generate_latest, registry)
+            body = await asyncio.to_thread(generate_latest, self.registry)
         except Exception as exc:
             text = f"metrics unavailable: {type(exc).__name__}: {exc}\n".encode()
             await _respond(send, 503, text, "text/plain; charset=utf-8")
             return
-        if scope.get("method") == "HEAD":
-            body = b""
-        await _respond(send, 200, body, CONTENT_TYPE_PLAIN_0_0_4)
+        await _respond(send, 200, b"" if method == "HEAD" else body, CONTENT_TYPE_PLAIN_0_0_4)
 
-    return app
+
+def metrics_app(registry: CollectorRegistry) -> MetricsApp:
+    """The ASGI app serving ``registry`` (see :class:`MetricsApp`).
+
+    In a Starlette app: ``Route("/metrics", metrics_app(registry), methods=["GET", "HEAD"])``.
+    """
+    return MetricsApp(registry)
 
 
 async def _respond(
