@@ -29,16 +29,6 @@ from ._model import (
     Trigger,
     Workflow,
 )
-from ._observers import (
-    AttemptEnded,
-    AttemptStarted,
-    ExecutionEnded,
-    ExecutionObserver,
-    ExecutionStarted,
-    Observers,
-    TaskEnded,
-    TaskStarted,
-)
 from ._persistence import (
     CancelOutcome,
     EngineOwner,
@@ -93,10 +83,8 @@ from ._worker import CancelToken, EngineEvent, WorkerPool
 
 __all__ = [
     "ActionSpec",
-    "AttemptEnded",
     "AttemptRequest",
     "AttemptResult",
-    "AttemptStarted",
     "CANCEL_POLL_S",
     "CancelOutcome",
     "CancelToken",
@@ -108,12 +96,9 @@ __all__ = [
     "EngineEvent",
     "EngineOwner",
     "ExecutionAlreadyFinished",
-    "ExecutionEnded",
     "ExecutionNotFound",
-    "ExecutionObserver",
     "ExecutionOwned",
     "ExecutionRow",
-    "ExecutionStarted",
     "ExecutionStore",
     "INPUT_TYPES",
     "IllegalTransition",
@@ -121,7 +106,6 @@ __all__ = [
     "InputSpec",
     "LostExecution",
     "Maintenance",
-    "Observers",
     "PluginError",
     "PluginExecutor",
     "PluginInfo",
@@ -142,9 +126,7 @@ __all__ = [
     "State",
     "TERMINAL_STATES",
     "TRANSITIONS",
-    "TaskEnded",
     "TaskSpec",
-    "TaskStarted",
     "TemplateContext",
     "TemplateError",
     "Trigger",
