@@ -17,11 +17,12 @@ from typing import Any
 
 from rich.text import Text
 
-from autokestra_obs_schema import iso_from_ms
+from autokestra_obs_schema import AuditEventType, State, iso_from_ms
 from autokestra_obs_store import AuditEvent, ExecutionOverview, TaskView
 
 from ._escape import escape_control
 from ._format import format_duration_ms
+from ._styles import state_style
 
 #: Rendered values longer than this are cut (CLI.md), unless --no-truncate.
 TRUNCATE_AT = 200
@@ -29,15 +30,17 @@ TRUNCATED = "... (truncated)"
 #: Above this many tasks the default view is a per-state summary (CLI.md).
 SUMMARY_THRESHOLD = 50
 
-STATE_STYLES = {
-    "SUCCESS": "green",
-    "FAILED": "red",
-    "RUNNING": "yellow",
-    "WAITING": "cyan",
-    "PENDING": "dim",
-    "CANCELLED": "magenta",
-}
-_STATE_ORDER = ("SUCCESS", "FAILED", "CANCELLED", "RUNNING", "WAITING", "PENDING")
+#: The order of the per-state counts of a large execution: finished first, then live.
+_STATE_ORDER = (
+    State.SUCCESS,
+    State.FAILED,
+    State.CANCELLED,
+    State.RUNNING,
+    State.WAITING,
+    State.PENDING,
+)
+#: Tasks listed under the counts of a large execution.
+_NOTABLE_STATES = frozenset({State.FAILED, State.RUNNING, State.WAITING})
 
 
 def render_value(value: Any, *, truncate: bool) -> str:
@@ -55,7 +58,7 @@ def _plain(text: str) -> str:
 
 
 def _state(state: str) -> Text:
-    return Text(state, style=STATE_STYLES.get(state, ""))
+    return Text(state, style=state_style(state))
 
 
 def _when(ms: int | None) -> str:
@@ -162,7 +165,7 @@ def task_table(tasks: Sequence[TaskView], origin: int) -> list[Text]:
             if index:
                 line.append("  ")
             padded = cell.ljust(width) if index < len(row) - 1 else cell
-            line.append(padded, style=STATE_STYLES.get(cell, "") if index == 2 else "")
+            line.append(padded, style=state_style(cell) if index == 2 else "")
         lines.append(line)
     return lines
 
@@ -226,7 +229,7 @@ def summary_lines(tasks: Sequence[TaskView], origin: int) -> list[Text]:
         line.append(_state(state))
         line.append(f" {counts[state]}")
     line.append(")")
-    notable = [t for t in tasks if t.state in ("FAILED", "RUNNING", "WAITING")]
+    notable = [t for t in tasks if t.state in _NOTABLE_STATES]
     lines = [line]
     if notable:
         lines.extend([Text(""), Text("Failed and running tasks", style="bold")])
@@ -298,9 +301,7 @@ def task_detail_lines(
             line = Text("   ")
             for index, (cell, width) in enumerate(zip(row, widths, strict=True)):
                 line.append(" " if index == 0 else "  ")
-                line.append(
-                    cell.ljust(width), style=STATE_STYLES.get(cell, "") if index == 1 else ""
-                )
+                line.append(cell.ljust(width), style=state_style(cell) if index == 1 else "")
             lines.append(line)
         for a in task.attempts:
             if a.error is not None and isinstance(a.error, dict) and a.error.get("message"):
@@ -345,7 +346,7 @@ def audit_lines(events: Sequence[AuditEvent], *, truncate: bool) -> list[Text]:
         line.append(event.event_type, style="bold")
         line.append(" " * (type_w - len(event.event_type)))
         metadata = dict(event.metadata)
-        if event.event_type == "STATE_CHANGE":
+        if event.event_type == AuditEventType.STATE_CHANGE:
             source = metadata.pop("from_state", "?")
             target = metadata.pop("to_state", "?")
             line.append("  ")

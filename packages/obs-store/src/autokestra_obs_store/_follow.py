@@ -23,9 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 
+from autokestra_obs_schema import TERMINAL_STATES
+
 from ._log_filter import LogFilter
 from ._log_sql import PAGE_SIZE, Shape
-from ._log_store import TERMINAL_STATES, LogRecord, LogStore, _Query
+from ._log_store import LogRecord, LogStore, _Query
 
 #: Seconds between polls (CLI.md: every 100 ms).
 DEFAULT_POLL_S = 0.1

@@ -20,17 +20,15 @@ from typing import Any
 
 import apsw
 
-from autokestra_obs_schema import now_ms
+from autokestra_obs_schema import TERMINAL_STATES, ExecutionNotFound, now_ms
 
-from ._errors import ExecutionNotFound
+from ._errors import TaskNotFound
 from ._inspect_model import (
-    TERMINAL_STATES,
     AttemptView,
     AuditEvent,
     Dependency,
     ExecutionOverview,
     Inspection,
-    TaskNotFound,
     TaskView,
     Timeline,
     Violation,

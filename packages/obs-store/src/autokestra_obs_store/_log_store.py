@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import apsw
 
-from ._errors import ExecutionNotFound
+from autokestra_obs_schema import ExecutionNotFound
+
 from ._log_filter import LogFilter, like_contains
 from ._log_sql import (
     MAX_INT64,
@@ -36,9 +37,6 @@ from ._log_sql import (
 
 if TYPE_CHECKING:
     from ._follow import LogFollower
-
-#: States after which an execution writes no more logs.
-TERMINAL_STATES: frozenset[str] = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
 
 
 def _column(index: int, doc: str) -> Any:

@@ -18,6 +18,7 @@ purge killed at any point leaves only whole batches done: running it again finis
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -28,6 +29,8 @@ import apsw
 
 from autokestra_obs_schema import (
     RETENTION_GUARD_FUNCTION,
+    TERMINAL_STATES,
+    AutokestraError,
     Writer,
     connect,
     now_ms,
@@ -50,12 +53,15 @@ MIN_PAUSE_S = 0.002
 DEFAULT_CHECKPOINT_EVERY = 1
 DAY_MS = 86_400_000
 
+#: The terminal states, bound as one JSON list (the SQL text never spells a state).
+_TERMINAL_STATES_JSON = json.dumps(sorted(TERMINAL_STATES))
+
 # Candidates: terminal executions with at least one expired row (one index seek each).
 _LOG_CANDIDATES = """
 SELECT e.execution_id FROM executions AS e
-WHERE e.state IN ('SUCCESS', 'FAILED', 'CANCELLED')
+WHERE e.state IN (SELECT value FROM json_each(:terminal))
 AND EXISTS (SELECT 1 FROM execution_logs AS l
-            WHERE l.execution_id = e.execution_id AND l.timestamp < ?)
+            WHERE l.execution_id = e.execution_id AND l.timestamp < :cutoff)
 ORDER BY e.execution_id
 """
 # An audit trail is a hash chain: deleting its older half would make every verification of
@@ -63,11 +69,11 @@ ORDER BY e.execution_id
 # (its last event, the terminal one, included); a trail straddling the cutoff stays whole.
 _AUDIT_CANDIDATES = """
 SELECT e.execution_id FROM executions AS e
-WHERE e.state IN ('SUCCESS', 'FAILED', 'CANCELLED')
+WHERE e.state IN (SELECT value FROM json_each(:terminal))
 AND EXISTS (SELECT 1 FROM execution_audit_events AS a
-            WHERE a.execution_id = e.execution_id AND a.timestamp < ?)
+            WHERE a.execution_id = e.execution_id AND a.timestamp < :cutoff)
 AND NOT EXISTS (SELECT 1 FROM execution_audit_events AS a
-                WHERE a.execution_id = e.execution_id AND a.timestamp >= ?)
+                WHERE a.execution_id = e.execution_id AND a.timestamp >= :cutoff)
 ORDER BY e.execution_id
 """
 
@@ -112,7 +118,7 @@ _DECREMENT_COUNT = (
 )
 
 
-class RetentionConfigError(ValueError):
+class RetentionConfigError(AutokestraError, ValueError):
     """The retention window setting is not a whole number of days in range."""
 
 
@@ -203,7 +209,7 @@ ProgressCallback = Callable[[PurgeReport], None]
 
 
 def _candidates(conn: apsw.Connection, query: str, cutoff_ms: int) -> list[str]:
-    params = (cutoff_ms, cutoff_ms) if query is _AUDIT_CANDIDATES else (cutoff_ms,)
+    params = {"cutoff": cutoff_ms, "terminal": _TERMINAL_STATES_JSON}
     return [str(row[0]) for row in conn.execute(query, params).fetchall()]
 
 

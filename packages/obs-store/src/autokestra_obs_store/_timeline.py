@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from autokestra_obs_schema import State
+
 from ._inspect_model import ExecutionOverview, Segment, TaskTimeline, TaskView, Timeline
 
 
@@ -53,7 +55,7 @@ def _segments(task: TaskView, origin: int, horizon: int) -> tuple[Segment, ...]:
                 _offset(origin, attempt.started_at),
                 _offset(origin, ended if ended is not None else max(horizon, attempt.started_at)),
                 attempt.attempt,
-                attempt.state if ended is not None else "RUNNING",
+                attempt.state if ended is not None else State.RUNNING,
             )
         )
         cursor = ended
@@ -66,7 +68,9 @@ def _segments(task: TaskView, origin: int, horizon: int) -> tuple[Segment, ...]:
     # engine records the task's end a millisecond or so after the attempt's).
     if task.finished:
         started = [a for a in task.attempts if a.started_at is not None]
-        waited = not started or (task.state == "CANCELLED" and started[-1].state == "FAILED")
+        waited = not started or (
+            task.state == State.CANCELLED and started[-1].state == State.FAILED
+        )
         if not waited or task.ended_at is None:
             return tuple(segments)
         stop = task.ended_at

@@ -22,17 +22,23 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from autokestra_obs_schema import audit_digest
+from autokestra_obs_schema import (
+    TERMINAL_EVENT_TYPES,
+    TERMINAL_STATES,
+    AuditEventType,
+    State,
+    audit_digest,
+)
 
-from ._inspect_model import TERMINAL_EVENTS, TERMINAL_STATES, Violation
+from ._inspect_model import Violation
 
-_STATES = frozenset({"PENDING", "RUNNING", "WAITING", "SUCCESS", "FAILED", "CANCELLED"})
+_STATES = frozenset(State)
 #: The state each terminal event leaves the execution in.
 _TERMINAL_IMPLIES = {
-    "COMPLETED": "SUCCESS",
-    "FAILED": "FAILED",
-    "TIMEOUT": "FAILED",
-    "CANCELLED": "CANCELLED",
+    AuditEventType.COMPLETED: State.SUCCESS,
+    AuditEventType.FAILED: State.FAILED,
+    AuditEventType.TIMEOUT: State.FAILED,
+    AuditEventType.CANCELLED: State.CANCELLED,
 }
 
 
@@ -67,11 +73,11 @@ def _transition(
     event_id: int, event_type: str, metadata: dict[str, Any], state: str
 ) -> tuple[str, str] | Violation:
     """The (from, to) transition an event implies from ``state``, or why it cannot."""
-    if event_type == "CREATED":
+    if event_type == AuditEventType.CREATED:
         return Violation("transition", event_id, f"Audit event #{event_id}: CREATED recorded twice")
-    if event_type == "STARTED":
-        return (state, "RUNNING")
-    if event_type == "STATE_CHANGE":
+    if event_type == AuditEventType.STARTED:
+        return (state, State.RUNNING)
+    if event_type == AuditEventType.STATE_CHANGE:
         source, target = metadata.get("from_state"), metadata.get("to_state")
         if source not in _STATES or target not in _STATES:
             return Violation(
@@ -80,7 +86,7 @@ def _transition(
                 f"Audit event #{event_id}: STATE_CHANGE without a valid from_state/to_state",
             )
         return (str(source), str(target))
-    return (state, _TERMINAL_IMPLIES[event_type])
+    return (state, _TERMINAL_IMPLIES[AuditEventType(event_type)])
 
 
 def _check_sequence(state_now: str, rows: list[tuple[Any, ...]]) -> Violation | None:
@@ -92,12 +98,12 @@ def _check_sequence(state_now: str, rows: list[tuple[Any, ...]]) -> Violation | 
             return None
         return Violation("first_event", None, "No audit events: CREATED is missing")
     first_id, first_type = rows[0][0], rows[0][1]
-    if first_type != "CREATED":
+    if first_type != AuditEventType.CREATED:
         return Violation(
             "first_event", first_id, f"Audit event #{first_id} is {first_type}, not CREATED"
         )
-    state = "PENDING"
-    previous: tuple[str, str] = ("", "PENDING")
+    state: str = State.PENDING
+    previous: tuple[str, str] = ("", State.PENDING)
     terminal_id: int | None = None
     for event_id, event_type, _, metadata_text, _, _ in rows[1:]:
         metadata = json.loads(metadata_text)
@@ -106,9 +112,9 @@ def _check_sequence(state_now: str, rows: list[tuple[Any, ...]]) -> Violation | 
             return step
         source, target = step
         restatement = step == previous or (
-            event_type != "STATE_CHANGE" and state == target and previous[1] == target
+            event_type != AuditEventType.STATE_CHANGE and state == target and previous[1] == target
         )
-        if event_type in TERMINAL_EVENTS:
+        if event_type in TERMINAL_EVENT_TYPES:
             if terminal_id is not None:
                 return Violation(
                     "terminal",
