@@ -226,8 +226,8 @@ tasks:
     def test_literal_secret_input_is_masked_in_json_workflow_source(self, tmp_path: Path) -> None:
         """`execution list --json` and `inspect --json` mask a literal secret input's value.
 
-        The engine stores the source with the value masked; the commands that print the
-        source also mask such an input by its name (defence in depth).
+        The engine stores the source with the value masked, and the commands print the
+        stored source as it is (test_cli_stored_sources.py covers every literal form).
         """
         token = "Lit3ral-Tok3n-Qw9"
         path = tmp_path / "literal.yaml"

@@ -277,37 +277,50 @@ def task_detail_lines(
         _field("Duration", duration),
         _field("Attempts", str(task.attempt_count)),
     ]
-    if task.attempts:
-        header = ("#", "STATE", "REASON", "DURATION", "EXIT", "STARTED", "ENDED")
-        rows = [
-            (
-                str(a.attempt),
-                a.state,
-                render_value(a.reason or "-", truncate=truncate).replace("\n", " "),
-                format_duration_ms(a.duration_ms) + (" elapsed" if a.running else ""),
-                "-" if a.exit_code is None else str(a.exit_code),
-                _when(a.started_at),
-                _when(a.ended_at),
-            )
-            for a in task.attempts
-        ]
-        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-        head = Text(
-            "    " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()
+    lines.extend(_attempt_lines(task, truncate=truncate))
+    lines.extend(_task_io_blocks(task, truncate=truncate))
+    return lines
+
+
+def _attempt_lines(task: TaskView, *, truncate: bool) -> list[Text]:
+    """The attempts table of ``--task``, then each failed attempt's error message."""
+    if not task.attempts:
+        return []
+    header = ("#", "STATE", "REASON", "DURATION", "EXIT", "STARTED", "ENDED")
+    rows = [
+        (
+            str(a.attempt),
+            a.state,
+            render_value(a.reason or "-", truncate=truncate).replace("\n", " "),
+            format_duration_ms(a.duration_ms) + (" elapsed" if a.running else ""),
+            "-" if a.exit_code is None else str(a.exit_code),
+            _when(a.started_at),
+            _when(a.ended_at),
         )
-        head.stylize("bold")
-        lines.append(head)
-        for row in rows:
-            line = Text("   ")
-            for index, (cell, width) in enumerate(zip(row, widths, strict=True)):
-                line.append(" " if index == 0 else "  ")
-                line.append(cell.ljust(width), style=state_style(cell) if index == 1 else "")
-            lines.append(line)
-        for a in task.attempts:
-            if a.error is not None and isinstance(a.error, dict) and a.error.get("message"):
-                message = render_value(a.error["message"], truncate=truncate)
-                lines.extend(_indent_block(f"attempt {a.attempt} error: {message}", "    "))
-    lines.append(Text("  Inputs:"))
+        for a in task.attempts
+    ]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    head = Text(
+        "    " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()
+    )
+    head.stylize("bold")
+    lines = [head]
+    for row in rows:
+        line = Text("   ")
+        for index, (cell, width) in enumerate(zip(row, widths, strict=True)):
+            line.append(" " if index == 0 else "  ")
+            line.append(cell.ljust(width), style=state_style(cell) if index == 1 else "")
+        lines.append(line)
+    for a in task.attempts:
+        if a.error is not None and isinstance(a.error, dict) and a.error.get("message"):
+            message = render_value(a.error["message"], truncate=truncate)
+            lines.extend(_indent_block(f"attempt {a.attempt} error: {message}", "    "))
+    return lines
+
+
+def _task_io_blocks(task: TaskView, *, truncate: bool) -> list[Text]:
+    """``--task``'s inputs, outputs and error blocks ("(none)" when absent)."""
+    lines = [Text("  Inputs:")]
     lines.extend(
         _mapping_lines(task.inputs, "    ", truncate)
         if task.inputs is not None

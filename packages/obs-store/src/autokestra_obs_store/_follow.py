@@ -14,7 +14,7 @@ terminal finds nothing new (an execution already terminal at the start ends at o
     follower = LogFollower(store, execution_id, LogFilter(), poll_s=0.1)
     for record in follower:
         print(record.message)
-    print(follower.final_state)  # 'SUCCESS'
+    print(follower.final_state)  # State.SUCCESS
 """
 
 from __future__ import annotations

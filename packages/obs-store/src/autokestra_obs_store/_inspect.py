@@ -242,7 +242,7 @@ class ExecutionInspector:
     def tasks(self, execution_id: str) -> tuple[TaskView, ...]:
         """Return every task run in declaration order, with attempts and dependency states.
 
-        Inputs are as stored: secrets already masked as ``***SECRET***`` by the engine.
+        Inputs are as stored: secrets already masked as ``SECRET_MASK`` by the engine.
 
         Raises:
             ExecutionNotFound: no execution has this id.
@@ -293,7 +293,7 @@ class ExecutionInspector:
         """Return the execution's audit events in the order they were written.
 
         Args:
-            types: only these event types (e.g. ``{"STATE_CHANGE"}``); all when None.
+            types: only these event types (e.g. ``{AuditEventType.STATE_CHANGE}``); all when None.
 
         Raises:
             ExecutionNotFound: no execution has this id.

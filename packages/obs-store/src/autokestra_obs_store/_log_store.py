@@ -6,7 +6,8 @@ OFFSET), one short statement per page, so memory does not grow with the log and 
 writer's checkpoints are never blocked for long.
 
     store = LogStore(open_reader(path))
-    for record in store.logs_for_execution(execution_id, LogFilter(levels=frozenset({"ERROR"}))):
+    errors = LogFilter(levels=frozenset({LogLevel.ERROR}))
+    for record in store.logs_for_execution(execution_id, errors):
         print(record.timestamp, record.message)
 """
 
@@ -55,7 +56,7 @@ class LogRecord(tuple[int, str, str | None, int | None, int, str, str, str, str 
     bypassed through ``tuple.__new__``), a frozen dataclass about 3x. Records unpack like the
     row they are, the fastest way to read several columns::
 
-        record = LogRecord((7, "e1", "build", 1, 1764091921000, "INFO", "worker", "hi", None))
+        record = LogRecord((7, "e1", "build", 1, 1764091921000, LogLevel.INFO, "w", "hi", None))
         record.message, record.metadata  # ('hi', None)
         id_, execution_id, task_id, attempt, timestamp, level, source, message, _ = record
     """

@@ -375,25 +375,51 @@ def purge(
                 checkpoint_ms = checkpointer.after_batch()
                 if pause_factor > 0:
                     time.sleep(max(MIN_PAUSE_S, held_s * pause_factor))
-                logs, audits = (deleted, 0) if table.counts_logs else (0, deleted)
-                report = replace(
+                report = _with_batch(
                     report,
-                    log_rows=report.log_rows + logs,
-                    audit_rows=report.audit_rows + audits,
-                    bytes_freed=report.bytes_freed + size,
-                    batches=report.batches + 1,
-                    longest_batch_ms=max(report.longest_batch_ms, held_ms),
-                    last_batch_ms=held_ms,
-                    checkpoints=report.checkpoints + (checkpoint_ms is not None),
-                    longest_checkpoint_ms=max(report.longest_checkpoint_ms, checkpoint_ms or 0.0),
+                    (deleted, 0) if table.counts_logs else (0, deleted),
+                    size=size,
+                    held_ms=held_ms,
+                    checkpoint_ms=checkpoint_ms,
                     elapsed_ms=(time.perf_counter() - started) * 1000,
                 )
                 if progress is not None:
                     progress(report)
     finally:
         checkpointer.close()
-        with writer.locked() as conn, suppress(apsw.Error):
-            # Without the function the audit table's DELETE trigger refuses every delete
-            # again, so the permission lasts exactly as long as this purge.
-            conn.create_scalar_function(RETENTION_GUARD_FUNCTION, None, 1)
+        _drop_guard(writer)
     return replace(report, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
+def _with_batch(
+    report: PurgeReport,
+    rows: tuple[int, int],
+    *,
+    size: int,
+    held_ms: float,
+    checkpoint_ms: float | None,
+    elapsed_ms: float,
+) -> PurgeReport:
+    """The totals after one more committed batch of ``rows`` (log rows, audit rows)."""
+    return replace(
+        report,
+        log_rows=report.log_rows + rows[0],
+        audit_rows=report.audit_rows + rows[1],
+        bytes_freed=report.bytes_freed + size,
+        batches=report.batches + 1,
+        longest_batch_ms=max(report.longest_batch_ms, held_ms),
+        last_batch_ms=held_ms,
+        checkpoints=report.checkpoints + (checkpoint_ms is not None),
+        longest_checkpoint_ms=max(report.longest_checkpoint_ms, checkpoint_ms or 0.0),
+        elapsed_ms=elapsed_ms,
+    )
+
+
+def _drop_guard(writer: Writer) -> None:
+    """Withdraw the purge's permission to delete audit events.
+
+    Without the function the audit table's DELETE trigger refuses every delete again, so the
+    permission lasts exactly as long as the purge.
+    """
+    with writer.locked() as conn, suppress(apsw.Error):
+        conn.create_scalar_function(RETENTION_GUARD_FUNCTION, None, 1)
