@@ -215,7 +215,10 @@ tasks:
             ):
                 assert conn.execute(query, (token,)).fetchall() == [(0,)], query
             messages = [m for (m,) in conn.execute("SELECT message FROM execution_logs")]
-            inputs = dict(conn.execute("SELECT task_id, inputs FROM task_runs").fetchall())
+            inputs = {
+                str(task): str(text)
+                for task, text in conn.execute("SELECT task_id, inputs FROM task_runs")
+            }
         finally:
             conn.close()
         assert "checked for token ***SECRET***" in messages
@@ -324,8 +327,8 @@ class TestSecretInputsInClear:
             messages = [str(m) for (m,) in conn.execute("SELECT message FROM execution_logs")]
         finally:
             conn.close()
-        assert json.loads(inputs) == {"k": "***SECRET***"}
-        assert 'token: "***SECRET***"}' in source
+        assert json.loads(str(inputs)) == {"k": "***SECRET***"}
+        assert 'token: "***SECRET***"}' in str(source)
         # The task that printed them ran before either secret task resolved its inputs.
         assert "early ***SECRET*** and ***SECRET***" in messages
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autokestra_obs_schema import State, Writer
-from autokestra_obs_schema.testing import insert_executions, temp_writer
+from autokestra_obs_schema import Writer
+from autokestra_obs_schema.testing import temp_writer
 
 
 @pytest.fixture
@@ -22,10 +22,3 @@ def writer(db_path: Path) -> Iterator[Writer]:
     """A migrated database with its writer, closed after the test."""
     with temp_writer(db_path) as w:
         yield w
-
-
-def insert_execution(
-    writer: Writer, execution_id: str = "exec-1", state: State = State.RUNNING
-) -> None:
-    """Insert one execution row (logs and audit events need it: foreign keys are on)."""
-    insert_executions(writer, execution_id, state=state, at_ms=1000)
