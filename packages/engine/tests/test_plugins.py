@@ -17,7 +17,7 @@ from autokestra_engine import (
     UnknownAction,
     load_manifest,
 )
-from autokestra_engine._plugins import BUILTIN_DIR
+from autokestra_engine.language._plugin_registry import BUILTIN_DIR
 from autokestra_obs_collector import Redactor
 from autokestra_obs_collector.testing import MemorySink
 

@@ -33,7 +33,8 @@ from ._model import ActionSpec, InputDecl
 from ._problems import PluginError, UnknownAction
 
 MANIFEST = "plugin.yaml"
-BUILTIN_DIR = Path(__file__).parent / "builtin_plugins"
+#: The engine's own plugins, shipped in the package root (``autokestra_engine/builtin_plugins``).
+BUILTIN_DIR = Path(__file__).parent.parent / "builtin_plugins"
 BUILTIN_NAMESPACE = "core"
 PYTHON_PLACEHOLDER = "{python}"
 TYPE_PATTERN = re.compile(r"^([a-z0-9-]+)/([a-z0-9-]+)\.([a-z0-9-]+)$")
