@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -405,32 +406,9 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
     Raises:
         WorkflowInvalid: with every problem found, each with its path.
     """
-    data, problems = _load_yaml(text)
-    if problems and data is None:
-        raise WorkflowInvalid(problems, filename=filename)
-    if _expanded_size(data, MAX_EXPANDED_VALUES) > MAX_EXPANDED_VALUES:
-        problem = Problem(
-            "workflow",
-            f"too large once YAML aliases are expanded (over {MAX_EXPANDED_VALUES:,} values)",
-        )
-        raise WorkflowInvalid([problem], filename=filename)
     check = _Checker(registry)
-    check.problems.extend(problems)
-    if not isinstance(data, dict):
-        check.add("workflow", f"expected a mapping at the top level, got {_kind(data)}")
-        raise WorkflowInvalid(check.problems, filename=filename)
-    if "secrets" in data:
-        check.add(
-            "secrets",
-            "a workflow may not declare secrets: reference them as {{ secrets.NAME }} and "
-            "provide AUTOKESTRA_SECRET_NAME or the secrets file",
-        )
-    # `x-` keys are free for YAML anchors shared by tasks (as in docker-compose files).
-    top = check.mapping(
-        {k: v for k, v in data.items() if k != "secrets" and not str(k).startswith("x-")},
-        "",
-        _TOP_KEYS,
-    )
+    data = _load_document(text, check, filename)
+    top = _top_level(check, data)
     workflow_id = check.ident(top.get("id"), "id", "workflow")
     description = check.text(top.get("description"), "description")
     enabled = top.get("enabled", True)
@@ -440,107 +418,20 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
     trigger = _trigger(check, top.get("trigger"))
     inputs = _workflow_inputs(check, top.get("inputs"))
     timeout_ms = check.duration(top.get("timeout"), "timeout")
-    tasks_raw = top.get("tasks")
-    if tasks_raw is None:
-        check.add("tasks", "missing required key: a workflow needs at least one task")
-        tasks_raw = []
-    elif not isinstance(tasks_raw, list):
-        check.add("tasks", f"expected a list of tasks, got {_kind(tasks_raw)}")
-        tasks_raw = []
-    elif not tasks_raw:
-        check.add("tasks", "a workflow needs at least one task")
-
-    parsed: list[tuple[int, TaskSpec]] = []
     first_seen: dict[str, int] = {}
-    raw_needs: list[tuple[int, str | None, list[tuple[int, Any]]]] = []
-    for index, raw in enumerate(tasks_raw):
-        path = f"tasks[{index}]"
-        body = check.mapping(raw, path, _TASK_KEYS)
-        if not isinstance(raw, dict):
-            continue
-        task_id = check.ident(body.get("id"), f"{path}.id", "task")
-        if task_id is not None:
-            if task_id in first_seen:
-                check.add(
-                    f"{path}.id",
-                    f"duplicate task id {task_id!r} (first at tasks[{first_seen[task_id]}])",
-                )
-                task_id = None
-            else:
-                first_seen[task_id] = index
-        type_str = body.get("type")
-        action: ActionSpec | None = None
-        if type_str is None:
-            check.add(f"{path}.type", "missing required task type (namespace/plugin.action)")
-        elif not isinstance(type_str, str) or not TYPE_PATTERN.match(type_str):
-            check.add(
-                f"{path}.type",
-                f"invalid task type {type_str!r}: expected namespace/plugin.action "
-                "(lowercase letters, digits and '-')",
-            )
-        else:
-            try:
-                action = registry.action(type_str)
-            except UnknownAction as exc:
-                check.add(f"{path}.type", str(exc))
-        needs_raw = body.get("needs")
-        needs_items: list[tuple[int, Any]] = []
-        if isinstance(needs_raw, str):
-            needs_raw = [needs_raw]  # `needs: build` reads as one dependency
-        if isinstance(needs_raw, list):
-            needs_items = list(enumerate(needs_raw))
-        elif needs_raw is not None:
-            check.add(f"{path}.needs", f"expected a list of task ids, got {_kind(needs_raw)}")
-        raw_needs.append((index, task_id, needs_items))
-        task_inputs = _task_inputs(check, body.get("inputs"), f"{path}.inputs", action)
-        retry = _retry(check, body.get("retry"), f"{path}.retry")
-        task_timeout = check.duration(body.get("timeout"), f"{path}.timeout")
-        if task_id is not None:
-            parsed.append(
-                (
-                    index,
-                    TaskSpec(
-                        id=task_id,
-                        type=str(type_str),
-                        needs=(),
-                        inputs=task_inputs,
-                        retry=retry,
-                        timeout_ms=task_timeout,
-                        position=index,
-                        description=check.text(body.get("description"), f"{path}.description"),
-                        secret_inputs=frozenset(
-                            name for name, decl in action.inputs.items() if decl.secret
-                        )
-                        if action is not None
-                        else frozenset(),
-                    ),
-                )
-            )
-
+    drafts = [
+        draft
+        for index, raw in enumerate(_task_list(check, top.get("tasks")))
+        if (draft := _task(check, index, raw, first_seen)) is not None
+    ]
     # Dependencies are checked once every id is known (a task may need a later one).
-    needs_by_task: dict[str, tuple[str, ...]] = {}
-    for index, task_id, items in raw_needs:
-        valid: list[str] = []
-        for position, dep in items:
-            where = f"tasks[{index}].needs[{position}]"
-            if not isinstance(dep, str):
-                check.add(where, f"expected a task id, got {_kind(dep)}")
-            elif dep not in first_seen:
-                check.add(where, f"unknown task {dep!r}")
-            elif dep == task_id:
-                check.add(where, "a task cannot need itself")
-            elif dep in valid:
-                check.add(where, f"duplicate dependency {dep!r}")
-            else:
-                valid.append(dep)
-        if task_id is not None:
-            needs_by_task[task_id] = tuple(valid)
-    for cycle in find_cycles(needs_by_task):
-        index = first_seen[cycle[0]]
-        check.add(f"tasks[{index}].needs", "dependency cycle: " + " -> ".join(cycle))
-    tasks = [(index, _with_needs(task, needs_by_task.get(task.id, ()))) for index, task in parsed]
+    needs_by_task = _dependencies(check, drafts, first_seen)
+    tasks = [
+        (draft.index, _with_needs(draft.spec, needs_by_task.get(draft.spec.id, ())))
+        for draft in drafts
+        if draft.spec is not None
+    ]
     _check_templates(check, tasks, inputs, _ancestors(needs_by_task))
-
     if check.problems or workflow_id is None:
         raise WorkflowInvalid(sorted(check.problems, key=_file_order), filename=filename)
     return Workflow(
@@ -554,6 +445,169 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
         source=text,
         source_path=filename,
     )
+
+
+def _load_document(text: str, check: _Checker, filename: str | None) -> dict[Any, Any]:
+    """The YAML document as a mapping; raises at once when nothing more can be checked."""
+    data, problems = _load_yaml(text)
+    if problems and data is None:
+        raise WorkflowInvalid(problems, filename=filename)
+    if _expanded_size(data, MAX_EXPANDED_VALUES) > MAX_EXPANDED_VALUES:
+        problem = Problem(
+            "workflow",
+            f"too large once YAML aliases are expanded (over {MAX_EXPANDED_VALUES:,} values)",
+        )
+        raise WorkflowInvalid([problem], filename=filename)
+    check.problems.extend(problems)
+    if not isinstance(data, dict):
+        check.add("workflow", f"expected a mapping at the top level, got {_kind(data)}")
+        raise WorkflowInvalid(check.problems, filename=filename)
+    return data
+
+
+def _top_level(check: _Checker, data: dict[Any, Any]) -> dict[str, Any]:
+    """The top-level keys, with ``secrets:`` refused and ``x-`` anchor keys left out."""
+    if "secrets" in data:
+        check.add(
+            "secrets",
+            "a workflow may not declare secrets: reference them as {{ secrets.NAME }} and "
+            "provide AUTOKESTRA_SECRET_NAME or the secrets file",
+        )
+    # `x-` keys are free for YAML anchors shared by tasks (as in docker-compose files).
+    return check.mapping(
+        {k: v for k, v in data.items() if k != "secrets" and not str(k).startswith("x-")},
+        "",
+        _TOP_KEYS,
+    )
+
+
+def _task_list(check: _Checker, raw: Any) -> list[Any]:
+    """The ``tasks:`` list (empty after reporting when missing, empty or not a list)."""
+    if raw is None:
+        check.add("tasks", "missing required key: a workflow needs at least one task")
+        return []
+    if not isinstance(raw, list):
+        check.add("tasks", f"expected a list of tasks, got {_kind(raw)}")
+        return []
+    if not raw:
+        check.add("tasks", "a workflow needs at least one task")
+    return raw
+
+
+@dataclass(frozen=True)
+class _TaskDraft:
+    """A task as read from the file, before its dependencies are resolved.
+
+    Attributes:
+        index: its position in ``tasks``.
+        task_id: its id when valid, else None.
+        needs: ``(position, raw value)`` of each ``needs`` entry.
+        spec: the task (without needs) when its id is valid, else None.
+    """
+
+    index: int
+    task_id: str | None
+    needs: list[tuple[int, Any]]
+    spec: TaskSpec | None
+
+
+def _task(check: _Checker, index: int, raw: Any, first_seen: dict[str, int]) -> _TaskDraft | None:
+    """Check one entry of ``tasks``; None when it is not even a mapping.
+
+    ``first_seen`` maps each task id to the index of its first task; a later task reusing
+    an id is reported and loses its id (its own ``needs`` are still checked).
+    """
+    path = f"tasks[{index}]"
+    body = check.mapping(raw, path, _TASK_KEYS)
+    if not isinstance(raw, dict):
+        return None
+    task_id = check.ident(body.get("id"), f"{path}.id", "task")
+    if task_id is not None:
+        if task_id in first_seen:
+            check.add(
+                f"{path}.id",
+                f"duplicate task id {task_id!r} (first at tasks[{first_seen[task_id]}])",
+            )
+            task_id = None
+        else:
+            first_seen[task_id] = index
+    type_str = body.get("type")
+    action = _action(check, type_str, f"{path}.type")
+    needs = _needs_items(check, body.get("needs"), f"{path}.needs")
+    task_inputs = _task_inputs(check, body.get("inputs"), f"{path}.inputs", action)
+    retry = _retry(check, body.get("retry"), f"{path}.retry")
+    task_timeout = check.duration(body.get("timeout"), f"{path}.timeout")
+    spec = None
+    if task_id is not None:
+        spec = TaskSpec(
+            id=task_id,
+            type=str(type_str),
+            needs=(),
+            inputs=task_inputs,
+            retry=retry,
+            timeout_ms=task_timeout,
+            position=index,
+            description=check.text(body.get("description"), f"{path}.description"),
+            secret_inputs=frozenset(name for name, decl in action.inputs.items() if decl.secret)
+            if action is not None
+            else frozenset(),
+        )
+    return _TaskDraft(index, task_id, needs, spec)
+
+
+def _action(check: _Checker, type_str: Any, path: str) -> ActionSpec | None:
+    """The plugin action a task type names, or None after reporting why not."""
+    if type_str is None:
+        check.add(path, "missing required task type (namespace/plugin.action)")
+    elif not isinstance(type_str, str) or not TYPE_PATTERN.match(type_str):
+        check.add(
+            path,
+            f"invalid task type {type_str!r}: expected namespace/plugin.action "
+            "(lowercase letters, digits and '-')",
+        )
+    else:
+        try:
+            return check.registry.action(type_str)
+        except UnknownAction as exc:
+            check.add(path, str(exc))
+    return None
+
+
+def _needs_items(check: _Checker, raw: Any, path: str) -> list[tuple[int, Any]]:
+    """``(position, value)`` of each ``needs`` entry; ``needs: build`` is one dependency."""
+    if isinstance(raw, str):
+        raw = [raw]
+    if isinstance(raw, list):
+        return list(enumerate(raw))
+    if raw is not None:
+        check.add(path, f"expected a list of task ids, got {_kind(raw)}")
+    return []
+
+
+def _dependencies(
+    check: _Checker, drafts: list[_TaskDraft], first_seen: Mapping[str, int]
+) -> dict[str, tuple[str, ...]]:
+    """Each task's valid dependencies (unknown, self, duplicate ones reported), cycles named."""
+    needs_by_task: dict[str, tuple[str, ...]] = {}
+    for draft in drafts:
+        valid: list[str] = []
+        for position, dep in draft.needs:
+            where = f"tasks[{draft.index}].needs[{position}]"
+            if not isinstance(dep, str):
+                check.add(where, f"expected a task id, got {_kind(dep)}")
+            elif dep not in first_seen:
+                check.add(where, f"unknown task {dep!r}")
+            elif dep == draft.task_id:
+                check.add(where, "a task cannot need itself")
+            elif dep in valid:
+                check.add(where, f"duplicate dependency {dep!r}")
+            else:
+                valid.append(dep)
+        if draft.task_id is not None:
+            needs_by_task[draft.task_id] = tuple(valid)
+    for cycle in find_cycles(needs_by_task):
+        check.add(f"tasks[{first_seen[cycle[0]]}].needs", "dependency cycle: " + " -> ".join(cycle))
+    return needs_by_task
 
 
 def _file_order(problem: Problem) -> tuple[int, int]:
