@@ -128,6 +128,48 @@ def _input_decl(name: str, raw: Any, path: str, check: _Checker) -> InputDecl | 
     )
 
 
+def _action_timeout(raw: Any, path: str, check: _Checker) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return parse_duration_ms(str(raw))
+    except ValueError as exc:
+        check.add(f"{path}.timeout", f"invalid duration: {exc}")
+        return None
+
+
+def _action_inputs(raw: Any, path: str, check: _Checker) -> dict[str, InputDecl]:
+    inputs: dict[str, InputDecl] = {}
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        check.add(f"{path}.inputs", "must be a mapping of input name to declaration")
+        return inputs
+    for input_name, decl_raw in raw.items():
+        input_path = f"{path}.inputs.{input_name}"
+        if not isinstance(input_name, str) or not _INPUT_NAME.match(input_name):
+            check.add(input_path, "input names use letters, digits, '_' and '-' only")
+            continue
+        decl = _input_decl(input_name, decl_raw, input_path, check)
+        if decl is not None:
+            inputs[input_name] = decl
+    return inputs
+
+
+def _action_outputs(raw: Any, path: str, check: _Checker) -> dict[str, str]:
+    outputs: dict[str, str] = {}
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        check.add(f"{path}.outputs", "must be a mapping of output name to declaration")
+        return outputs
+    for output_name, out in raw.items():
+        if isinstance(out, dict):
+            check.unknown_keys(out, _OUTPUT_KEYS, f"{path}.outputs.{output_name}")
+            outputs[str(output_name)] = str(out.get("type", "any"))
+        else:
+            outputs[str(output_name)] = "any"
+    return outputs
+
+
 def load_manifest(plugin_dir: Path, *, builtin: bool = False) -> PluginInfo:
     """Load and check one plugin folder's ``plugin.yaml``.
 
@@ -178,37 +220,11 @@ def load_manifest(plugin_dir: Path, *, builtin: bool = False) -> PluginInfo:
             check.add(path, "must be a mapping with at least a command")
             continue
         check.unknown_keys(body, _ACTION_KEYS, path)
+        # In this order, so the manifest's problems read in the order of its keys.
         command = _command(body.get("command"), resolved_dir, f"{path}.command", check)
-        timeout_ms: int | None = None
-        if body.get("timeout") is not None:
-            try:
-                timeout_ms = parse_duration_ms(str(body["timeout"]))
-            except ValueError as exc:
-                check.add(f"{path}.timeout", f"invalid duration: {exc}")
-        inputs: dict[str, InputDecl] = {}
-        inputs_raw = body.get("inputs") or {}
-        if not isinstance(inputs_raw, dict):
-            check.add(f"{path}.inputs", "must be a mapping of input name to declaration")
-            inputs_raw = {}
-        for input_name, decl_raw in inputs_raw.items():
-            input_path = f"{path}.inputs.{input_name}"
-            if not isinstance(input_name, str) or not _INPUT_NAME.match(input_name):
-                check.add(input_path, "input names use letters, digits, '_' and '-' only")
-                continue
-            decl = _input_decl(input_name, decl_raw, input_path, check)
-            if decl is not None:
-                inputs[input_name] = decl
-        outputs: dict[str, str] = {}
-        outputs_raw = body.get("outputs") or {}
-        if not isinstance(outputs_raw, dict):
-            check.add(f"{path}.outputs", "must be a mapping of output name to declaration")
-            outputs_raw = {}
-        for output_name, out in outputs_raw.items():
-            if isinstance(out, dict):
-                check.unknown_keys(out, _OUTPUT_KEYS, f"{path}.outputs.{output_name}")
-                outputs[str(output_name)] = str(out.get("type", "any"))
-            else:
-                outputs[str(output_name)] = "any"
+        timeout_ms = _action_timeout(body.get("timeout"), path, check)
+        inputs = _action_inputs(body.get("inputs"), path, check)
+        outputs = _action_outputs(body.get("outputs"), path, check)
         actions[action_name] = ActionSpec(
             namespace=str(namespace),
             plugin=str(name),

@@ -365,43 +365,8 @@ class ExecutionRun:
 
     def _finish(self) -> State:
         eid = self._ctx.execution_id
-        token = self._ctx.cancel
         elapsed = self._clock() - self._started_at
-        task_count = len(self.states)
-        state: State
-        event: AuditEventType
-        metadata: dict[str, Any]
-        if token.is_set() and token.reason_code == Reason.TIMEOUT:
-            limit = self._workflow.timeout_ms or 0
-            state, event, reason = State.FAILED, AuditEventType.TIMEOUT, Reason.TIMEOUT.value
-            message = f"Execution timed out: limit {human_ms(limit)}, elapsed {human_ms(elapsed)}"
-            metadata = {"timeout_ms": limit, "elapsed_ms": elapsed}
-            failed_task_id = None
-        elif token.is_set():
-            state, event, reason = State.CANCELLED, AuditEventType.CANCELLED, token.reason_code
-            who = token.cancelled_by or "system"
-            message = f"Cancelled by {who}" + (f": {token.reason}" if token.reason else "")
-            metadata = {
-                "cancelled_by": who,
-                "reason": token.reason,
-                "pending_task_count": self._pending_at_cancel,
-            }
-            failed_task_id = None
-        elif self._failed_task is not None:
-            failed = self._failed_task
-            state, event, reason = State.FAILED, AuditEventType.FAILED, Reason.TASK_FAILED.value
-            message = f"Task {failed.task_id} failed: {failed.error_message or failed.reason}"
-            metadata = {
-                "error_message": message,
-                "failed_task_id": failed.task_id,
-                "reason": failed.reason,
-            }
-            failed_task_id = failed.task_id
-        else:
-            state, event, reason = State.SUCCESS, AuditEventType.COMPLETED, None
-            message = None
-            metadata = {"task_count": task_count}
-            failed_task_id = None
+        state, event, reason, message, metadata, failed_task_id = self._verdict(elapsed)
         message = self._ctx.redactor.redact(message) if message else None
         metadata = self._ctx.redactor.redact_value(metadata)
         # Log and flush before the terminal commit: a follower that sees the execution
@@ -445,3 +410,49 @@ class ExecutionRun:
         )
         self._ctx.emit(None, state, reason=reason)
         return state
+
+    def _verdict(
+        self, elapsed: int
+    ) -> tuple[State, AuditEventType, str | None, str | None, dict[str, Any], str | None]:
+        """(state, terminal event, reason, message, event metadata, failed task) of the end.
+
+        A timeout wins over a cancellation (its token reason is TIMEOUT), a cancellation
+        over a failed task; otherwise the execution succeeded.
+        """
+        token = self._ctx.cancel
+        task_count = len(self.states)
+        state: State
+        event: AuditEventType
+        metadata: dict[str, Any]
+        if token.is_set() and token.reason_code == Reason.TIMEOUT:
+            limit = self._workflow.timeout_ms or 0
+            state, event, reason = State.FAILED, AuditEventType.TIMEOUT, Reason.TIMEOUT.value
+            message = f"Execution timed out: limit {human_ms(limit)}, elapsed {human_ms(elapsed)}"
+            metadata = {"timeout_ms": limit, "elapsed_ms": elapsed}
+            failed_task_id = None
+        elif token.is_set():
+            state, event, reason = State.CANCELLED, AuditEventType.CANCELLED, token.reason_code
+            who = token.cancelled_by or "system"
+            message = f"Cancelled by {who}" + (f": {token.reason}" if token.reason else "")
+            metadata = {
+                "cancelled_by": who,
+                "reason": token.reason,
+                "pending_task_count": self._pending_at_cancel,
+            }
+            failed_task_id = None
+        elif self._failed_task is not None:
+            failed = self._failed_task
+            state, event, reason = State.FAILED, AuditEventType.FAILED, Reason.TASK_FAILED.value
+            message = f"Task {failed.task_id} failed: {failed.error_message or failed.reason}"
+            metadata = {
+                "error_message": message,
+                "failed_task_id": failed.task_id,
+                "reason": failed.reason,
+            }
+            failed_task_id = failed.task_id
+        else:
+            state, event, reason = State.SUCCESS, AuditEventType.COMPLETED, None
+            message = None
+            metadata = {"task_count": task_count}
+            failed_task_id = None
+        return state, event, reason, message, metadata, failed_task_id

@@ -269,20 +269,7 @@ class TaskRunner:
             attempt += 1
             if ctx.cancel.is_set():
                 return self._cancelled_between(ctx, task, attempt - 1)
-            self._recorder.start_attempt(eid, task.id, attempt, masked_inputs=masked)
-            ctx.emit(task.id, State.RUNNING, attempt=attempt)
-            ctx.log(
-                LogLevel.INFO,
-                f"Task {task.id} started ({task.type}, attempt {attempt}/{total})",
-                task_id=task.id,
-                attempt=attempt,
-                metadata={
-                    "type": task.type,
-                    "inputs": masked,
-                    "attempt": attempt,
-                    "timeout_ms": timeout_ms,
-                },
-            )
+            self._started(ctx, task, attempt, total=total, masked=masked, timeout_ms=timeout_ms)
             result = self._attempt(
                 ctx, task, action, attempt=attempt, values=resolved.values, timeout_ms=timeout_ms
             )
@@ -290,18 +277,7 @@ class TaskRunner:
             if result.outcome == "success":
                 return self._succeeded(ctx, task, attempt, result)
             if result.outcome == "cancelled":
-                self._recorder.end_attempt(
-                    eid,
-                    task.id,
-                    attempt,
-                    State.CANCELLED,
-                    reason=ctx.cancel.reason_code,
-                    duration_ms=result.duration_ms,
-                    exit_code=result.exit_code,
-                    error=error,
-                    pid=result.pid,
-                    pgid=result.pgid,
-                )
+                self._end_attempt(ctx, task, attempt, result, State.CANCELLED, error=error)
                 return self._cancelled_between(ctx, task, attempt)
             reason = Reason.TIMEOUT if result.outcome == "timeout" else Reason.PLUGIN_ERROR
             message = str((error or {}).get("message") or f"attempt {attempt} failed")
@@ -314,44 +290,97 @@ class TaskRunner:
                     attempt=attempt,
                     metadata={"timeout_ms": timeout_ms, "elapsed_ms": result.duration_ms},
                 )
-            self._recorder.end_attempt(
-                eid,
-                task.id,
-                attempt,
-                State.FAILED,
-                reason=reason,
-                duration_ms=result.duration_ms,
-                exit_code=result.exit_code,
-                error=error,
-                pid=result.pid,
-                pgid=result.pgid,
-            )
+            self._end_attempt(ctx, task, attempt, result, State.FAILED, error=error, reason=reason)
             if attempt < total and not ctx.cancel.is_set():
-                delay_ms = task.retry.delay_for(attempt)
-                self._recorder.task_waiting(eid, task.id, Reason.RETRY_BACKOFF)
-                ctx.emit(task.id, State.WAITING, attempt=attempt, reason=Reason.RETRY_BACKOFF)
-                ctx.log(
-                    LogLevel.WARN,
-                    f"Retrying task {task.id}: attempt {attempt}/{total} failed ({reason}:"
-                    f" {message}); next attempt in {human_ms(delay_ms)}",
-                    task_id=task.id,
-                    attempt=attempt,
-                    metadata={
-                        "attempt": attempt,
-                        "next_attempt": attempt + 1,
-                        "max_attempts": total,
-                        "reason": str(reason),
-                        "error": message,
-                        "delay_ms": delay_ms,
-                        "backoff": task.retry.backoff,
-                    },
-                )
-                if ctx.cancel.event.wait(delay_ms / 1000):
-                    return self._cancelled_between(ctx, task, attempt)
-                continue
+                if self._wait_to_retry(ctx, task, attempt, total, reason=reason, message=message):
+                    continue
+                return self._cancelled_between(ctx, task, attempt)
             return self._failed(
                 ctx, task, attempt=attempt, reason=reason, error=error, message=message
             )
+
+    def _started(
+        self,
+        ctx: ExecutionContext,
+        task: TaskSpec,
+        attempt: int,
+        *,
+        total: int,
+        masked: Any,
+        timeout_ms: int,
+    ) -> None:
+        """Record, announce and log the start of an attempt."""
+        self._recorder.start_attempt(ctx.execution_id, task.id, attempt, masked_inputs=masked)
+        ctx.emit(task.id, State.RUNNING, attempt=attempt)
+        ctx.log(
+            LogLevel.INFO,
+            f"Task {task.id} started ({task.type}, attempt {attempt}/{total})",
+            task_id=task.id,
+            attempt=attempt,
+            metadata={
+                "type": task.type,
+                "inputs": masked,
+                "attempt": attempt,
+                "timeout_ms": timeout_ms,
+            },
+        )
+
+    def _end_attempt(
+        self,
+        ctx: ExecutionContext,
+        task: TaskSpec,
+        attempt: int,
+        result: AttemptResult,
+        state: State,
+        *,
+        error: dict[str, Any] | None,
+        reason: str | None = None,
+    ) -> None:
+        """Close a failed or cancelled attempt's row (a cancel records the token's reason)."""
+        self._recorder.end_attempt(
+            ctx.execution_id,
+            task.id,
+            attempt,
+            state,
+            reason=ctx.cancel.reason_code if state is State.CANCELLED else reason,
+            duration_ms=result.duration_ms,
+            exit_code=result.exit_code,
+            error=error,
+            pid=result.pid,
+            pgid=result.pgid,
+        )
+
+    def _wait_to_retry(
+        self,
+        ctx: ExecutionContext,
+        task: TaskSpec,
+        attempt: int,
+        total: int,
+        *,
+        reason: str,
+        message: str,
+    ) -> bool:
+        """WAITING (RETRY_BACKOFF) for the backoff delay; False when cancelled meanwhile."""
+        delay_ms = task.retry.delay_for(attempt)
+        self._recorder.task_waiting(ctx.execution_id, task.id, Reason.RETRY_BACKOFF)
+        ctx.emit(task.id, State.WAITING, attempt=attempt, reason=Reason.RETRY_BACKOFF)
+        ctx.log(
+            LogLevel.WARN,
+            f"Retrying task {task.id}: attempt {attempt}/{total} failed ({reason}:"
+            f" {message}); next attempt in {human_ms(delay_ms)}",
+            task_id=task.id,
+            attempt=attempt,
+            metadata={
+                "attempt": attempt,
+                "next_attempt": attempt + 1,
+                "max_attempts": total,
+                "reason": str(reason),
+                "error": message,
+                "delay_ms": delay_ms,
+                "backoff": task.retry.backoff,
+            },
+        )
+        return not ctx.cancel.event.wait(delay_ms / 1000)
 
     def _attempt(
         self,
