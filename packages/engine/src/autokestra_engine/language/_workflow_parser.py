@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
 from croniter import croniter
 
 from autokestra_obs_schema import parse_duration_ms
@@ -31,13 +30,13 @@ from ._inputs import canonical_type, type_error
 from ._model import ActionSpec, InputSpec, RetryPolicy, TaskSpec, Trigger, TriggerType, Workflow
 from ._plugin_registry import PluginRegistry
 from ._problems import Problem, UnknownAction, WorkflowInvalid
+from ._task_graph import ancestors, find_cycles
 from ._templates import Reference, is_whole_template, iter_templates
+from ._yaml_document import MAX_EXPANDED_VALUES, expanded_size, load_yaml
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TYPE_PATTERN = re.compile(r"^[a-z0-9-]+/[a-z0-9-]+\.[a-z0-9-]+$")
 MAX_RETRIES = 100
-#: Values a document may hold with its aliases expanded (a generous bound for real files).
-MAX_EXPANDED_VALUES = 100_000
 _TOP_KEYS = ("id", "description", "enabled", "trigger", "inputs", "timeout", "tasks")
 _TASK_KEYS = ("id", "type", "description", "needs", "inputs", "retry", "timeout")
 _INPUT_KEYS = ("type", "default", "required", "description")
@@ -45,75 +44,6 @@ _TRIGGER_KEYS = ("type", "schedule")
 _RETRY_KEYS = ("max", "backoff")
 _BACKOFF_KEYS = ("type", "delay", "max_delay")
 _TRIGGER_TYPES = ("manual", "cron", "webhook")
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML loading that notes duplicate mapping keys instead of silently keeping one."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[Problem] = []
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *defaults` merge keys are resolved by the base class
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool) and key in seen:
-                mark = key_node.start_mark
-                self.duplicates.append(
-                    Problem(f"{mark.line + 1}:{mark.column + 1}", f"duplicate key {key!r}")
-                )
-            if isinstance(key, str | int | float | bool):
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _load_yaml(text: str) -> tuple[Any, list[Problem]]:
-    loader = _Loader(text)
-    try:
-        data = loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{mark.line + 1}:{mark.column + 1}" if mark is not None else "yaml"
-        message = " ".join(part for part in (exc.context, exc.problem) if part)
-        return None, [Problem(where, message or "invalid YAML")]
-    except yaml.YAMLError as exc:
-        return None, [Problem("yaml", str(exc))]
-    finally:
-        loader.dispose()
-    return data, loader.duplicates
-
-
-def _expanded_size(value: Any, limit: int) -> int:
-    """How many values the document holds once YAML aliases are expanded (stops past limit).
-
-    Aliases make a small file describe a huge tree ("billion laughs"); walking such a tree
-    would hang validation and every template pass. Shared nodes are sized once (memo by id).
-    """
-    memo: dict[int, int] = {}
-
-    def size(node: Any) -> int:
-        key = id(node)
-        if key in memo:
-            return memo[key]
-        total = 1
-        if isinstance(node, dict):
-            children: Iterable[Any] = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            children = ()
-        for child in children:
-            total += size(child)
-            if total > limit:
-                break
-        if isinstance(node, dict | list):
-            memo[key] = total
-        return total
-
-    return size(value)
 
 
 class _Checker:
@@ -306,59 +236,6 @@ def _task_inputs(check: _Checker, raw: Any, path: str, action: ActionSpec | None
     return inputs
 
 
-def _ancestors(needs: Mapping[str, tuple[str, ...]]) -> dict[str, set[str]]:
-    """Every task's transitive dependencies (cycles tolerated)."""
-    result: dict[str, set[str]] = {}
-    for task in needs:
-        seen: set[str] = set()
-        stack = list(needs[task])
-        while stack:
-            item = stack.pop()
-            if item not in seen and item in needs:
-                seen.add(item)
-                stack.extend(needs[item])
-        result[task] = seen
-    return result
-
-
-def find_cycles(needs: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
-    """Each dependency cycle once, as the task ids along it (first id repeated at the end).
-
-    Self-dependencies are left out (they are reported on their own). Deterministic: tasks
-    are visited in mapping order.
-    """
-    order = {task: index for index, task in enumerate(needs)}
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    cycles: list[list[str]] = []
-    seen_sets: set[frozenset[str]] = set()
-
-    def visit(task: str, path: list[str]) -> None:
-        state[task] = 1
-        path.append(task)
-        for dep in needs.get(task, ()):
-            if dep == task or dep not in needs:
-                continue
-            if state.get(dep) == 1:
-                loop = path[path.index(dep) :]
-                members = frozenset(loop)
-                if members not in seen_sets:
-                    seen_sets.add(members)
-                    start = min(loop, key=order.__getitem__)
-                    at = loop.index(start)
-                    # Written in dependency order: a needs b needs c needs a.
-                    ordered = loop[at:] + loop[:at]
-                    cycles.append([*ordered, ordered[0]])
-            elif dep not in state:
-                visit(dep, path)
-        path.pop()
-        state[task] = 2
-
-    for task in needs:
-        if task not in state:
-            visit(task, [])
-    return cycles
-
-
 def _check_templates(
     check: _Checker,
     tasks: list[tuple[int, TaskSpec]],
@@ -431,7 +308,7 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
         for draft in drafts
         if draft.spec is not None
     ]
-    _check_templates(check, tasks, inputs, _ancestors(needs_by_task))
+    _check_templates(check, tasks, inputs, ancestors(needs_by_task))
     if check.problems or workflow_id is None:
         raise WorkflowInvalid(sorted(check.problems, key=_file_order), filename=filename)
     return Workflow(
@@ -449,10 +326,10 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
 
 def _load_document(text: str, check: _Checker, filename: str | None) -> dict[Any, Any]:
     """The YAML document as a mapping; raises at once when nothing more can be checked."""
-    data, problems = _load_yaml(text)
+    data, problems = load_yaml(text)
     if problems and data is None:
         raise WorkflowInvalid(problems, filename=filename)
-    if _expanded_size(data, MAX_EXPANDED_VALUES) > MAX_EXPANDED_VALUES:
+    if expanded_size(data, MAX_EXPANDED_VALUES) > MAX_EXPANDED_VALUES:
         problem = Problem(
             "workflow",
             f"too large once YAML aliases are expanded (over {MAX_EXPANDED_VALUES:,} values)",
