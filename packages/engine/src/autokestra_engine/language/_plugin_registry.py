@@ -170,6 +170,21 @@ def _action_outputs(raw: Any, path: str, check: _Checker) -> dict[str, str]:
     return outputs
 
 
+def _read_manifest(manifest: Path) -> dict[Any, Any]:
+    """The manifest's top-level mapping; a file that is unreadable or not one raises."""
+    try:
+        data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PluginError(f"{manifest}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{mark.line + 1}:{mark.column + 1}: " if mark is not None else ""
+        raise PluginError(f"{manifest}: {where}{getattr(exc, 'problem', None) or exc}") from exc
+    if not isinstance(data, dict):
+        raise PluginError(f"{manifest}: expected a mapping at the top level")
+    return data
+
+
 def load_manifest(plugin_dir: Path, *, builtin: bool = False) -> PluginInfo:
     """Load and check one plugin folder's ``plugin.yaml``.
 
@@ -184,16 +199,7 @@ def load_manifest(plugin_dir: Path, *, builtin: bool = False) -> PluginInfo:
         PluginError: unreadable or invalid manifest; the message lists every problem.
     """
     manifest = plugin_dir / MANIFEST
-    try:
-        data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PluginError(f"{manifest}: cannot read: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{mark.line + 1}:{mark.column + 1}: " if mark is not None else ""
-        raise PluginError(f"{manifest}: {where}{getattr(exc, 'problem', None) or exc}") from exc
-    if not isinstance(data, dict):
-        raise PluginError(f"{manifest}: expected a mapping at the top level")
+    data = _read_manifest(manifest)
     check = _Checker()
     check.unknown_keys(data, _MANIFEST_KEYS, "")
     namespace, name = data.get("namespace"), data.get("name")

@@ -298,14 +298,7 @@ def recover_lost_executions(
         )
     recovered: list[LostExecution] = []
     for execution_id, state, engine_id, pid, owner_host in candidates:
-        with writer.locked() as conn:
-            attempts = conn.execute(_OPEN_ATTEMPTS, (execution_id, *_OPEN)).fetchall()
-        killed = tuple(
-            int(pgid)
-            for _, _, pgid, started in attempts
-            if isinstance(pgid, int)
-            and kill_process_group(pgid, started if isinstance(started, int) else None)
-        )
+        killed = _kill_open_attempts(writer, execution_id)
         with writer.locked() as conn:
             owner = conn.execute(_OWNER, (execution_id,)).fetchall()
         if not owner or State(str(owner[0][0])).terminal or owner[0][1] != engine_id:
@@ -340,6 +333,18 @@ def recover_lost_executions(
         ):
             recovered.append(LostExecution(execution_id, state, engine_id, pid, owner_host, killed))
     return recovered
+
+
+def _kill_open_attempts(writer: Writer, execution_id: str) -> tuple[int, ...]:
+    """Kill the still-alive process groups of the execution's open attempts; their pgids."""
+    with writer.locked() as conn:
+        attempts = conn.execute(_OPEN_ATTEMPTS, (execution_id, *_OPEN)).fetchall()
+    return tuple(
+        int(pgid)
+        for _, _, pgid, started in attempts
+        if isinstance(pgid, int)
+        and kill_process_group(pgid, started if isinstance(started, int) else None)
+    )
 
 
 def _end_lost(
