@@ -37,8 +37,8 @@ from typing import IO, Any, Literal
 from autokestra_obs_collector import AttemptCapture, CaptureCounts, Redactor
 from autokestra_obs_schema import LogLevel, now_ms
 
-from ._model import ActionSpec
-from ._plugins import PluginRegistry
+from ..language._model import ActionSpec
+from ..language._plugin_registry import PluginRegistry
 
 Outcome = Literal["success", "failed", "timeout", "cancelled"]
 SinkFn = Callable[[LogLevel, str, dict[str, Any] | None], None]
