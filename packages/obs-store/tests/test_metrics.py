@@ -169,18 +169,3 @@ class TestMetricsSnapshot:
         finally:
             reader.execute("COMMIT")
 
-
-class TestMetricsApi:
-    def test_metrics_names_exported(self) -> None:
-        """The metrics read function and its records are in the package's sorted __all__."""
-        import autokestra_obs_store
-
-        names = {
-            "DurationHistogram",
-            "LogTally",
-            "MetricsSnapshot",
-            "TASK_DURATION_BUCKETS_S",
-            "metrics_snapshot",
-        }
-        assert names <= set(autokestra_obs_store.__all__)
-        assert autokestra_obs_store.__all__ == sorted(autokestra_obs_store.__all__)

@@ -1,0 +1,105 @@
+"""What the engine-running commands share: plugin discovery, the collector, engine errors.
+
+``run``, ``validate``, ``apply``, ``server start`` and ``execution cancel`` build the engine's
+parts from the configuration :meth:`AppContext.engine_config` resolved; ``--plugin-path``
+folders are searched before the configured ones.
+
+    config = cli_engine_config(app, plugin_paths)
+    registry = cli_registry(config)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from autokestra_engine import (
+    ConfigError,
+    EngineConfig,
+    ExecutionAlreadyFinished,
+    ExecutionNotFound,
+    PluginRegistry,
+    RegistryError,
+    SecretNotQueueable,
+    SecretsError,
+    WorkflowInvalid,
+    WorkflowNotRegistered,
+)
+from autokestra_obs_collector import LogCollector
+from autokestra_obs_schema import Writer
+
+from ._context import AppContext
+from ._errors import CliError, domain_errors
+
+#: The engine's domain errors that do not derive from ``AutokestraError`` yet; once they all
+#: do (issue 11), :func:`engine_errors` is plain :func:`domain_errors`.
+_ENGINE_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    ExecutionAlreadyFinished,
+    ExecutionNotFound,
+    RegistryError,
+    SecretNotQueueable,
+    SecretsError,
+    WorkflowInvalid,
+    WorkflowNotRegistered,
+)
+
+
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """:func:`domain_errors`, plus the engine's errors: ``Error: <message>``, exit code 1."""
+    with domain_errors():
+        try:
+            yield
+        except _ENGINE_ERRORS as exc:
+            raise CliError(str(exc)) from exc
+
+
+def cli_engine_config(app: AppContext, plugin_paths: Sequence[Path] = ()) -> EngineConfig:
+    """The engine configuration of this invocation, ``--plugin-path`` folders first.
+
+    Args:
+        app: the root group's context (resolves the configuration once).
+        plugin_paths: ``--plugin-path`` folders, searched before the configured ones.
+
+    Raises:
+        CliError: the config file or an ``AUTOKESTRA_*`` variable is invalid.
+    """
+    config = app.engine_config()
+    if not plugin_paths:
+        return config
+    searched = [*plugin_paths, *(p for p in config.plugin_paths if p not in plugin_paths)]
+    return dataclasses.replace(config, plugin_paths=searched)
+
+
+def cli_registry(config: EngineConfig) -> PluginRegistry:
+    """The built-in plugins plus every plugin found on ``config.plugin_paths``."""
+    return PluginRegistry.discover(config.plugin_paths)
+
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def plugin_path_option(command: _F) -> _F:
+    """The ``--plugin-path DIR`` option (repeatable) shared by run, validate, apply, server."""
+    return click.option(
+        "--plugin-path",
+        "plugin_paths",
+        multiple=True,
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        help="Folder containing plugin folders (repeatable; searched first).",
+    )(command)
+
+
+def cli_collector(config: EngineConfig, writer: Writer) -> LogCollector:
+    """The process's log collector, with the configured buffer size and age."""
+    return LogCollector(
+        writer,
+        max_batch=config.buffer_max_entries,
+        max_age_s=config.buffer_max_age_ms / 1000,
+    )
