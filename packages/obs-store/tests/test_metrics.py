@@ -168,4 +168,3 @@ class TestMetricsSnapshot:
             assert reader.in_transaction
         finally:
             reader.execute("COMMIT")
-
