@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -192,6 +193,54 @@ class TestTraceOfARealExecution:
         assert cancelled
         assert all(s.attributes["autokestra.state"] == "CANCELLED" for s in cancelled)
         assert all(s.parent_span_id == root.span_id for s in cancelled)
+
+
+class TestServerExports:
+    def test_the_server_exports_the_executions_it_runs(
+        self, tmp_path: Path, receiver: OtlpReceiver
+    ) -> None:
+        """A queued execution run by `server start` is exported by the server process."""
+        env = {
+            **os.environ,
+            "NO_COLOR": "1",
+            "AUTOKESTRA_SERVER_POLL": "100ms",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_SERVICE_NAME": "autokestra-server",
+        }
+        db = str(tmp_path / "ak.db")
+        queued = subprocess.run(
+            [WORKFLOW, "--db", db, "run", "--detach", str(EXAMPLES / "hello.yaml")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        eid = queued.stdout.split()[1]
+        assert receiver.requests == []  # a queued run exports nothing itself
+        with (tmp_path / "server.err").open("w") as err:
+            server = subprocess.Popen(
+                [WORKFLOW, "--db", db, "server", "start"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        try:
+            trace = eid.replace("-", "")
+            assert receiver.wait_for(
+                lambda r: any(s.trace_id == trace and not s.parent_span_id for s in r.spans),
+                timeout=60,
+            ), (tmp_path / "server.err").read_text()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            code = server.wait(timeout=60)
+        assert code == 0
+        (root,) = [s for s in receiver.spans if not s.parent_span_id]
+        assert (root.name, root.resource["service.name"]) == ("hello", "autokestra-server")
+        assert root.attributes["autokestra.trigger_type"] == "manual"
+        assert {r.trace_id for r in receiver.logs} == {trace}
 
 
 class TestBadReceivers:
