@@ -17,6 +17,7 @@ endpoint.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -24,9 +25,22 @@ from autokestra_engine import EngineConfig, ExecutionObserver
 from autokestra_obs_telemetry import TelemetryConfigError, otlp_settings
 
 from ._errors import CliError
+from ._escape import escape_control
 
 if TYPE_CHECKING:  # the SDK is imported at run time only when export is on
     from autokestra_obs_telemetry.otlp import OtlpExporter
+
+
+class _EscapedStderr:
+    """``sys.stderr`` with control characters made visible: the exporter's trouble reports
+    quote the endpoint (from the environment or the config) and the receiver's errors."""
+
+    def write(self, text: str, /) -> int:
+        sys.stderr.write(escape_control(text))
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def start_otlp_export(
@@ -46,7 +60,7 @@ def start_otlp_export(
         return None
     from autokestra_obs_telemetry.otlp import OtlpExporter
 
-    return OtlpExporter(settings)
+    return OtlpExporter(settings, report=_EscapedStderr())
 
 
 def observers_of(exporter: OtlpExporter | None) -> list[ExecutionObserver]:

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Protocol
 
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -71,6 +71,18 @@ class _Logs:
 _Item = EngineEvent | _Logs
 
 
+class ReportStream(Protocol):
+    """Where export trouble is reported (``sys.stderr`` or a wrapper of it)."""
+
+    def write(self, text: str, /) -> int:
+        """Write ``text``."""
+        ...
+
+    def flush(self) -> None:
+        """Flush what was written."""
+        ...
+
+
 def build_resource(settings: OtlpSettings) -> Resource:
     """The process's resource: ``OTEL_RESOURCE_ATTRIBUTES`` / ``OTEL_SERVICE_NAME`` first."""
     resource = Resource.create({"process.pid": os.getpid()})
@@ -102,7 +114,7 @@ class OtlpExporter:
         max_queue: int = DEFAULT_MAX_QUEUE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         delay_s: float = DEFAULT_DELAY_S,
-        report: TextIO | None = None,
+        report: ReportStream | None = None,
         span_exporter: SpanExporter | None = None,
         log_exporter: LogRecordExporter | None = None,
     ) -> None:
