@@ -59,7 +59,7 @@ from ._ids import (
     trace_id_of,
 )
 
-EngineEvent = (
+ObservedEvent = (
     ExecutionStarted | ExecutionEnded | TaskStarted | TaskEnded | AttemptStarted | AttemptEnded
 )
 _Attributes = dict[str, AttributeValue]
@@ -121,7 +121,7 @@ class TraceBuilder:
         """Spans started and not yet ended (executions, tasks, attempts)."""
         return len(self._executions) + len(self._tasks) + len(self._attempts)
 
-    def apply(self, event: EngineEvent) -> list[ReadableSpan]:
+    def apply(self, event: ObservedEvent) -> list[ReadableSpan]:
         """Take one event; returns the spans it ended (often none)."""
         if isinstance(event, AttemptStarted):
             return self._attempt_started(event)

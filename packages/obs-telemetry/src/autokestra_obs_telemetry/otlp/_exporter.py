@@ -47,7 +47,7 @@ from autokestra_engine import (
 from autokestra_obs_collector import LogEntry
 
 from .._settings import OtlpSettings
-from ._builder import EngineEvent, TraceBuilder
+from ._builder import ObservedEvent, TraceBuilder
 
 #: Items (engine events and log entries) the queue holds; beyond it they are dropped.
 DEFAULT_MAX_QUEUE = 8192
@@ -68,7 +68,7 @@ class _Logs:
     entries: tuple[LogEntry, ...]
 
 
-_Item = EngineEvent | _Logs
+_Item = ObservedEvent | _Logs
 
 
 class ReportStream(Protocol):
