@@ -46,7 +46,7 @@ class _Progress:
 
 @click.group("logs")
 def logs_group() -> None:
-    """Log maintenance: retention.
+    """Logs across executions: full-text search and retention.
 
     \b
     Example:
@@ -101,3 +101,9 @@ def cleanup_command(app: AppContext, older_than: str | None, dry_run: bool) -> N
             f"Deleted {report.log_rows} log entries and {report.audit_rows} audit events "
             f"({size} freed)"
         )
+
+
+# `workflow logs search` lives in its own module; the `logs` group is defined here.
+from ._logs_search import search_command  # noqa: E402 - registered after the group exists
+
+logs_group.add_command(search_command)

@@ -31,6 +31,7 @@ ROOT_COMMANDS: dict[str, str] = {
 }
 EXECUTION_COMMANDS: dict[str, str] = {
     "cancel": "._executions:cancel_command",
+    "export": "._execution_export:export_command",
     "inspect": "._inspect:inspect_command",
     "list": "._executions:execution_list_command",
     "logs": "._logs:logs_command",
@@ -155,7 +156,7 @@ def cli(ctx: click.Context, db_path: Path | None, config_path: Path | None, no_c
 
 @cli.group(cls=LazyGroup, lazy=EXECUTION_COMMANDS)
 def execution() -> None:
-    """Executions: list, cancel, read logs, inspect.
+    """Executions: list, cancel, read logs, inspect, export.
 
     \b
     Example:

@@ -5,6 +5,7 @@ read-only connections except retention, which writes through the process's ``Wri
 """
 
 from ._errors import ExecutionNotFound, InvalidFilter
+from ._export import ExportRefused, ExportReport, default_bundle_path, export_execution
 from ._follow import LogFollower
 from ._inspect import ExecutionInspector
 from ._inspect_model import (
@@ -29,7 +30,7 @@ from ._log_filter import (
     parse_levels,
     parse_since,
 )
-from ._log_store import TERMINAL_STATES, LogRecord, LogStore
+from ._log_store import DEFAULT_SEARCH_LIMIT, TERMINAL_STATES, LogRecord, LogStore
 from ._retention import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_RETENTION_DAYS,
@@ -39,6 +40,13 @@ from ._retention import (
     RetentionPolicy,
     purge,
 )
+from ._search import (
+    MATCH_END,
+    MATCH_START,
+    InvalidSearchQuery,
+    SearchFilter,
+    SearchHit,
+)
 from ._size_watch import SizeWarning, check_sizes
 
 __all__ = [
@@ -46,23 +54,31 @@ __all__ = [
     "AuditEvent",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
+    "DEFAULT_SEARCH_LIMIT",
     "Dependency",
     "ExecutionInspector",
     "ExecutionNotFound",
     "ExecutionOverview",
+    "ExportRefused",
+    "ExportReport",
     "INVALID_LEVEL_MESSAGE",
     "INVALID_TIME_MESSAGE",
     "Inspection",
     "InvalidFilter",
+    "InvalidSearchQuery",
     "LOG_LEVELS",
     "LogFilter",
     "LogFollower",
     "LogRecord",
     "LogStore",
+    "MATCH_END",
+    "MATCH_START",
     "PurgeReport",
     "RETENTION_ENV",
     "RetentionConfigError",
     "RetentionPolicy",
+    "SearchFilter",
+    "SearchHit",
     "Segment",
     "SizeWarning",
     "TERMINAL_STATES",
@@ -72,6 +88,8 @@ __all__ = [
     "Timeline",
     "Violation",
     "check_sizes",
+    "default_bundle_path",
+    "export_execution",
     "parse_duration",
     "parse_levels",
     "parse_since",
