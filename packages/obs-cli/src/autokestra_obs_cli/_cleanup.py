@@ -19,7 +19,6 @@ from autokestra_obs_store import PurgeReport, purge
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
 from ._format import format_bytes, format_duration_ms
-from ._settings import configured_retention_days
 
 #: Seconds between progress lines on stderr (a short cleanup prints none).
 PROGRESS_INTERVAL_S = 2.0
@@ -82,6 +81,10 @@ def cleanup_command(app: AppContext, older_than: str | None, dry_run: bool) -> N
             raise CliError("Invalid time format. Examples: 5m, 2h, 1d") from exc
         window = older_than
     else:
+        # Imported here: the engine's config loader is heavy, and `logs search` (same group)
+        # must not pay for it.
+        from ._settings import configured_retention_days
+
         days = configured_retention_days(app)
         window_ms, window = days * DAY_MS, f"{days}d"
     if not app.db_path.exists():
