@@ -10,10 +10,9 @@ from click.testing import CliRunner, Result
 from rich.console import Console
 
 from autokestra_obs_cli import cli
-from autokestra_obs_cli._logs_render import IsoClock, record_object
-from autokestra_obs_cli._logs_search import HitRenderer
+from autokestra_obs_cli._cmd_logs_search import HitRenderer
 from autokestra_obs_schema import iso_from_ms, open_reader, open_writer
-from autokestra_obs_store import LogStore
+from autokestra_obs_store import LogStore, log_record_document
 
 T0 = 1_795_629_600_000  # 2026-11-25T18:00:00.000Z
 ROWS = [
@@ -142,9 +141,8 @@ class TestJson:
         documents = json.loads(result.stdout)
         conn = open_reader(db)
         try:
-            clock = IsoClock()
             expected = [
-                {**record_object(hit.record, clock), "workflow_id": hit.workflow_id}
+                {**log_record_document(hit.record), "workflow_id": hit.workflow_id}
                 for hit in LogStore(conn).search("refused")
             ]
         finally:

@@ -15,8 +15,7 @@ from autokestra_obs_schema import (
     rollback,
     storage_stats,
 )
-
-from .conftest import insert_execution
+from autokestra_obs_schema.testing import insert_executions
 
 STEP = next(step for step in STEPS if step.name == "log_search")
 MATCH = "SELECT rowid FROM execution_logs_fts WHERE execution_logs_fts MATCH ? ORDER BY rowid"
@@ -37,7 +36,7 @@ def before_step(db_path: Path) -> Writer:
     writer = Writer(db_path)
     with writer.locked() as conn:
         migrate(conn, target=STEP.version - 1)
-    insert_execution(writer)
+    insert_executions(writer)
     with writer.transaction() as conn:
         conn.execute(INSERT, (1, "disk full on /var"))
         conn.execute(INSERT, (2, "Disk quota exceeded"))
@@ -102,7 +101,7 @@ def test_rollback_drops_the_index_and_keeps_the_logs(before_step: Writer) -> Non
 
 
 def test_db_status_reports_the_index(writer: Writer, db_path: Path) -> None:
-    insert_execution(writer)
+    insert_executions(writer)
     with writer.transaction() as conn:
         conn.executemany(INSERT, [(i, f"entry {i} with some words") for i in range(2000)])
     with writer.locked() as conn:

@@ -2,9 +2,31 @@
 
 Log queries and follow, execution inspection, retention and storage statistics, all on
 read-only connections except retention, which writes through the process's ``Writer``.
+The JSON documents (``*_document``) are the one serializer of the CLI's ``--json`` and the
+web console's API. Test helpers live in :mod:`autokestra_obs_store.testing`.
+
+    page = list_executions(open_reader(path), state=State.FAILED, limit=20)
+    print(json.dumps([execution_summary_document(s) for s in page]))
 """
 
-from ._errors import ExecutionNotFound, InvalidFilter
+from ._documents import (
+    execution_document,
+    execution_summary_document,
+    inspection_document,
+    log_record_document,
+    log_record_json,
+    task_document,
+    timeline_document,
+)
+from ._errors import InvalidFilter, TaskNotFound
+from ._execution_list import (
+    ExecutionCursor,
+    ExecutionOutcome,
+    ExecutionSummary,
+    all_execution_ids,
+    execution_outcome,
+    list_executions,
+)
 from ._export import ExportRefused, ExportReport, default_bundle_path, export_execution
 from ._follow import LogFollower
 from ._inspect import ExecutionInspector
@@ -15,22 +37,19 @@ from ._inspect_model import (
     ExecutionOverview,
     Inspection,
     Segment,
-    TaskNotFound,
     TaskTimeline,
     TaskView,
     Timeline,
     Violation,
 )
 from ._log_filter import (
-    INVALID_LEVEL_MESSAGE,
     INVALID_TIME_MESSAGE,
-    LOG_LEVELS,
     LogFilter,
     parse_duration,
     parse_levels,
     parse_since,
 )
-from ._log_store import DEFAULT_SEARCH_LIMIT, TERMINAL_STATES, LogRecord, LogStore
+from ._log_store import DEFAULT_SEARCH_LIMIT, LogRecord, LogStore
 from ._retention import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_RETENTION_DAYS,
@@ -46,6 +65,7 @@ from ._search import (
     InvalidSearchQuery,
     SearchFilter,
     SearchHit,
+    search_hit_document,
 )
 from ._size_watch import SizeWarning, check_sizes
 
@@ -56,17 +76,17 @@ __all__ = [
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_SEARCH_LIMIT",
     "Dependency",
+    "ExecutionCursor",
     "ExecutionInspector",
-    "ExecutionNotFound",
+    "ExecutionOutcome",
     "ExecutionOverview",
+    "ExecutionSummary",
     "ExportRefused",
     "ExportReport",
-    "INVALID_LEVEL_MESSAGE",
     "INVALID_TIME_MESSAGE",
     "Inspection",
     "InvalidFilter",
     "InvalidSearchQuery",
-    "LOG_LEVELS",
     "LogFilter",
     "LogFollower",
     "LogRecord",
@@ -81,17 +101,27 @@ __all__ = [
     "SearchHit",
     "Segment",
     "SizeWarning",
-    "TERMINAL_STATES",
     "TaskNotFound",
     "TaskTimeline",
     "TaskView",
     "Timeline",
     "Violation",
+    "all_execution_ids",
     "check_sizes",
     "default_bundle_path",
+    "execution_document",
+    "execution_outcome",
+    "execution_summary_document",
     "export_execution",
+    "inspection_document",
+    "list_executions",
+    "log_record_document",
+    "log_record_json",
     "parse_duration",
     "parse_levels",
     "parse_since",
     "purge",
+    "search_hit_document",
+    "task_document",
+    "timeline_document",
 ]

@@ -14,18 +14,17 @@ walks its doclist backwards and stops at the page's end.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import apsw
 
-from autokestra_obs_schema import AutokestraError, LogLevel
+from autokestra_obs_schema import AutokestraError, LogLevel, iso_from_ms
 
+from ._documents import log_record_document
 from ._log_sql import MAX_INT64, MIN_INT64, PAGE_SIZE
-
-if TYPE_CHECKING:
-    from ._log_store import LogRecord
+from ._log_store import LogRecord
 
 #: Marks around each matched word in :attr:`SearchHit.highlighted`. Control characters: a
 #: message containing one is shown without highlight rather than with a forged one.
@@ -138,6 +137,19 @@ class SearchHit:
         return pieces
 
 
+def search_hit_document(hit: SearchHit, iso: Callable[[int], str] = iso_from_ms) -> dict[str, Any]:
+    """One hit as ``logs search --json`` shows it: the ``logs --json`` record plus its workflow.
+
+    Args:
+        hit: a search hit.
+        iso: the Unix-ms to ISO-8601 formatter.
+
+    Returns:
+        ``log_record_document``'s keys, in its order, then ``workflow_id``.
+    """
+    return {**log_record_document(hit.record, iso), "workflow_id": hit.workflow_id}
+
+
 def _detail(exc: apsw.Error) -> str:
     """FTS5's own words, without apsw's class prefix and FTS5's module prefix."""
     text = str(exc)
@@ -195,8 +207,6 @@ def search_hits(
         raise ValueError("limit must be at least 1")
     size = min(limit, PAGE_SIZE)
     first = search_page(conn, query, flt, limit=size, before_id=before_id, highlight=highlight)
-
-    from ._log_store import LogRecord  # here: _log_store imports this module
 
     def pages(rows: list[tuple[Any, ...]], size: int) -> Iterator[SearchHit]:
         remaining = limit

@@ -44,7 +44,7 @@ class _Progress:
 
 
 @click.group("logs")
-def logs_group() -> None:
+def log_maintenance_group() -> None:
     """Logs across executions: full-text search and retention.
 
     \b
@@ -53,7 +53,7 @@ def logs_group() -> None:
     """
 
 
-@logs_group.command("cleanup")
+@log_maintenance_group.command("cleanup")
 @click.option(
     "--older-than",
     "older_than",
@@ -64,7 +64,7 @@ def logs_group() -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
 @pass_app
-def cleanup_command(app: AppContext, older_than: str | None, dry_run: bool) -> None:
+def logs_cleanup_command(app: AppContext, older_than: str | None, dry_run: bool) -> None:
     """Delete log entries and audit events of finished executions older than the cutoff.
 
     Rows of executions that are still PENDING, RUNNING or WAITING are never deleted; the
@@ -107,6 +107,6 @@ def cleanup_command(app: AppContext, older_than: str | None, dry_run: bool) -> N
 
 
 # `workflow logs search` lives in its own module; the `logs` group is defined here.
-from ._logs_search import search_command  # noqa: E402 - registered after the group exists
+from ._cmd_logs_search import search_command  # noqa: E402 - registered after the group exists
 
-logs_group.add_command(search_command)
+log_maintenance_group.add_command(search_command)

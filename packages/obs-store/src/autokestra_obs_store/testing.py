@@ -1,9 +1,9 @@
-"""Realistic executions written through a ``Writer``, for tests, docs and the benchmark.
+"""Test helpers: realistic executions written through a ``Writer``, for tests, docs, benchmarks.
 
-Not part of the public API: the tests of obs-store and obs-cli and ``tools/bench/inspect.py``
-import it to get executions shaped like the engine's (task runs with needs, attempts with
-retries and backoff, masked inputs, outputs, errors with a stderr tail, and an audit trail
-whose hash chain is computed with ``audit_digest`` exactly as obs-audit does).
+Public like ``autokestra_obs_collector.testing``: the tests of obs-store, obs-cli and obs-web
+and ``tools/bench/inspect.py`` use it to get executions shaped like the engine's (task runs
+with needs, attempts with retries and backoff, masked inputs, outputs, errors with a stderr
+tail, and an audit trail whose hash chain is computed with ``audit_digest`` as obs-audit does).
 
     writer = open_writer(tmp_path / "a.db")
     execution_id = write_execution(writer, success_execution(1_764_096_000_000))
@@ -16,9 +16,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from autokestra_obs_schema import Writer, audit_digest, canonical_metadata
+from autokestra_obs_schema import (
+    SECRET_MASK,
+    AuditEventType,
+    LogLevel,
+    Reason,
+    State,
+    Writer,
+    audit_digest,
+    canonical_metadata,
+)
 
-MASK = "***SECRET***"
 #: A fixed start time (2026-11-25T18:40:00Z) so generated docs are reproducible.
 T0 = 1_795_632_000_000
 
@@ -55,7 +63,7 @@ class TaskRecord:
     task_id: str
     type: str = "core/shell.run"
     needs: tuple[str, ...] = ()
-    state: str = "SUCCESS"
+    state: str = State.SUCCESS
     queued: int | None = None
     attempts: list[AttemptRecord] = field(default_factory=list)
     reason_code: str | None = None
@@ -122,7 +130,7 @@ def write_execution(writer: Writer, record: ExecutionRecord) -> str:
         for position, task in enumerate(record.tasks):
             started = task.attempts[0].start if task.attempts else None
             ended = task.ended
-            if ended is None and task.attempts and task.state in ("SUCCESS", "FAILED"):
+            if ended is None and task.attempts and task.state in (State.SUCCESS, State.FAILED):
                 ended = task.attempts[-1].end
             duration = ended - started if started is not None and ended is not None else None
             conn.execute(
@@ -166,8 +174,8 @@ def write_execution(writer: Writer, record: ExecutionRecord) -> str:
 def _created(record_id: str, workflow_id: str, t0: int) -> list[tuple[str, int, dict[str, Any]]]:
     del record_id
     return [
-        ("CREATED", t0, {"workflow_id": workflow_id, "trigger_type": "manual"}),
-        ("STARTED", t0 + 5, {}),
+        (AuditEventType.CREATED, t0, {"workflow_id": workflow_id, "trigger_type": "manual"}),
+        (AuditEventType.STARTED, t0 + 5, {}),
     ]
 
 
@@ -188,37 +196,38 @@ def success_execution(t0: int = T0, seed: int = 1) -> ExecutionRecord:
     tasks = [
         TaskRecord(
             "fetch", "core/http.request", (), queued=s, attempts=[AttemptRecord(
-                "SUCCESS", s + 10, s + 1210, "exit code 0", 0)],
+                State.SUCCESS, s + 10, s + 1210, "exit code 0", 0)],
             inputs={"url": "https://api.example.com/users", "method": "GET",
-                    "headers": {"Authorization": MASK}},
+                    "headers": {"Authorization": SECRET_MASK}},
             outputs={"status": 200, "body": '{"users": 42}'},
         ),
         TaskRecord(
             "transform", "core/python.run", ("fetch",), queued=s + 1215, attempts=[
-                AttemptRecord("SUCCESS", s + 1220, s + 2520, "exit code 0", 0)],
+                AttemptRecord(State.SUCCESS, s + 1220, s + 2520, "exit code 0", 0)],
             inputs={"script": "import json\nprint('rows', 42)", "args": []},
             outputs={"rows": 42},
         ),
         TaskRecord(
             "notify", "core/log.emit", ("fetch",), queued=s + 1215, attempts=[
-                AttemptRecord("SUCCESS", s + 1225, s + 1480, "exit code 0", 0)],
-            inputs={"message": "fetched 42 users", "level": "INFO"},
+                AttemptRecord(State.SUCCESS, s + 1225, s + 1480, "exit code 0", 0)],
+            inputs={"message": "fetched 42 users", "level": LogLevel.INFO},
             outputs={"message": "fetched 42 users"},
         ),
         TaskRecord(
             "load", "core/shell.run", ("transform",), queued=s + 2525, attempts=[
-                AttemptRecord("SUCCESS", s + 2530, s + 3300, "exit code 0", 0)],
-            inputs={"command": "psql -c 'COPY users FROM STDIN'", "env": {"PGPASSWORD": MASK}},
+                AttemptRecord(State.SUCCESS, s + 2530, s + 3300, "exit code 0", 0)],
+            inputs={"command": "psql -c 'COPY users FROM STDIN'",
+                    "env": {"PGPASSWORD": SECRET_MASK}},
             outputs={"exit_code": 0},
         ),
     ]  # fmt: skip
     end = s + 3310
     events = [
         *_created(eid, "etl", t0),
-        ("COMPLETED", end, {"duration_ms": end - s, "task_count": len(tasks)}),
+        (AuditEventType.COMPLETED, end, {"duration_ms": end - s, "task_count": len(tasks)}),
     ]
     return ExecutionRecord(
-        eid, "etl", "SUCCESS", t0, s, end, tasks, events,
+        eid, "etl", State.SUCCESS, t0, s, end, tasks, events,
         inputs={"since": "2026-11-01"}, log_entry_count=12,
         workflow_source="id: etl\ntasks: []\n",
     )  # fmt: skip
@@ -235,28 +244,29 @@ def failure_execution(t0: int = T0, seed: int = 2) -> ExecutionRecord:
     )
     tasks = [
         TaskRecord("checkout", queued=s, attempts=[AttemptRecord(
-            "SUCCESS", s + 5, s + 400, "exit code 0", 0)],
+            State.SUCCESS, s + 5, s + 400, "exit code 0", 0)],
             inputs={"command": "git checkout main"}, outputs={"exit_code": 0}),
-        TaskRecord("build", needs=("checkout",), state="FAILED", queued=s + 405,
-                   reason_code="PLUGIN_ERROR", attempts=[AttemptRecord(
-                       "FAILED", s + 410, s + 2100, "exit code 2", 2, error)],
+        TaskRecord("build", needs=("checkout",), state=State.FAILED, queued=s + 405,
+                   reason_code=Reason.PLUGIN_ERROR, attempts=[AttemptRecord(
+                       State.FAILED, s + 410, s + 2100, "exit code 2", 2, error)],
                    inputs={"command": "make all"}, error=error),
         TaskRecord("lint", needs=("checkout",), queued=s + 405, attempts=[AttemptRecord(
-            "SUCCESS", s + 412, s + 2600, "exit code 0", 0)],
+            State.SUCCESS, s + 412, s + 2600, "exit code 0", 0)],
             inputs={"command": "ruff check ."}, outputs={"exit_code": 0}),
-        TaskRecord("test", needs=("build",), state="CANCELLED", reason_code="UPSTREAM_FAILED",
-                   ended=s + 2100),
-        TaskRecord("deploy", needs=("test", "lint"), state="CANCELLED",
-                   reason_code="UPSTREAM_FAILED", ended=s + 2100),
+        TaskRecord("test", needs=("build",), state=State.CANCELLED,
+                   reason_code=Reason.UPSTREAM_FAILED, ended=s + 2100),
+        TaskRecord("deploy", needs=("test", "lint"), state=State.CANCELLED,
+                   reason_code=Reason.UPSTREAM_FAILED, ended=s + 2100),
     ]  # fmt: skip
     end = s + 2610
     events = [
         *_created(eid, "ci", t0),
-        ("FAILED", end, {"error_message": "Task build failed: Command exited with code 2",
-                         "failed_task_id": "build", "reason": "PLUGIN_ERROR"}),
+        (AuditEventType.FAILED, end, {
+            "error_message": "Task build failed: Command exited with code 2",
+            "failed_task_id": "build", "reason": Reason.PLUGIN_ERROR}),
     ]  # fmt: skip
     return ExecutionRecord(
-        eid, "ci", "FAILED", t0, s, end, tasks, events, reason_code="PLUGIN_ERROR",
+        eid, "ci", State.FAILED, t0, s, end, tasks, events, reason_code=Reason.PLUGIN_ERROR,
         message="Task build failed: Command exited with code 2", failed_task_id="build",
         log_entry_count=31,
     )  # fmt: skip
@@ -272,21 +282,21 @@ def retry_execution(t0: int = T0, seed: int = 3) -> ExecutionRecord:
     fail = _stderr_error("Command exited with code 1", 1, ["connection refused"])
     tasks = [
         TaskRecord("flaky", queued=s, attempts=[
-            AttemptRecord("FAILED", s + 5, s + 805, "exit code 1; retry in 1s", 1, fail),
-            AttemptRecord("FAILED", s + 1805, s + 2505, "exit code 1; retry in 2s", 1, fail),
-            AttemptRecord("SUCCESS", s + 4505, s + 5105, "exit code 0", 0),
+            AttemptRecord(State.FAILED, s + 5, s + 805, "exit code 1; retry in 1s", 1, fail),
+            AttemptRecord(State.FAILED, s + 1805, s + 2505, "exit code 1; retry in 2s", 1, fail),
+            AttemptRecord(State.SUCCESS, s + 4505, s + 5105, "exit code 0", 0),
         ], inputs={"command": "curl -f http://localhost:8080/health"},
             outputs={"exit_code": 0}),
         TaskRecord("report", "core/log.emit", ("flaky",), queued=s + 5110, attempts=[
-            AttemptRecord("SUCCESS", s + 5115, s + 5200, "exit code 0", 0)],
+            AttemptRecord(State.SUCCESS, s + 5115, s + 5200, "exit code 0", 0)],
             inputs={"message": "healthy"}, outputs={"message": "healthy"}),
     ]  # fmt: skip
     end = s + 5210
     events = [
         *_created(eid, "healthcheck", t0),
-        ("COMPLETED", end, {"duration_ms": end - s, "task_count": 2}),
+        (AuditEventType.COMPLETED, end, {"duration_ms": end - s, "task_count": 2}),
     ]
-    return ExecutionRecord(eid, "healthcheck", "SUCCESS", t0, s, end, tasks, events,
+    return ExecutionRecord(eid, "healthcheck", State.SUCCESS, t0, s, end, tasks, events,
                            log_entry_count=9)  # fmt: skip
 
 
@@ -303,22 +313,22 @@ def timeout_execution(t0: int = T0, seed: int = 4) -> ExecutionRecord:
     }
     tasks = [
         TaskRecord("prepare", "core/wait.sleep", queued=s, attempts=[AttemptRecord(
-            "SUCCESS", s + 5, s + 505, "exit code 0", 0)], inputs={"duration": "500ms"},
+            State.SUCCESS, s + 5, s + 505, "exit code 0", 0)], inputs={"duration": "500ms"},
             outputs={"slept_ms": 500}),
-        TaskRecord("crunch", "core/wait.sleep", ("prepare",), state="CANCELLED", queued=s + 510,
-                   reason_code="TIMEOUT", attempts=[AttemptRecord(
-                       "CANCELLED", s + 515, s + 3010, "TIMEOUT", None, killed)],
+        TaskRecord("crunch", "core/wait.sleep", ("prepare",), state=State.CANCELLED, queued=s + 510,
+                   reason_code=Reason.TIMEOUT, attempts=[AttemptRecord(
+                       State.CANCELLED, s + 515, s + 3010, Reason.TIMEOUT, None, killed)],
                    inputs={"duration": "10s"}, error=killed, ended=s + 3010),
-        TaskRecord("publish", needs=("crunch",), state="CANCELLED", reason_code="TIMEOUT",
+        TaskRecord("publish", needs=("crunch",), state=State.CANCELLED, reason_code=Reason.TIMEOUT,
                    ended=s + 3010),
     ]  # fmt: skip
     end = s + 3012
     events = [
         *_created(eid, "batch", t0),
-        ("TIMEOUT", end, {"timeout_ms": 3000, "elapsed_ms": end - s}),
+        (AuditEventType.TIMEOUT, end, {"timeout_ms": 3000, "elapsed_ms": end - s}),
     ]
     return ExecutionRecord(
-        eid, "batch", "FAILED", t0, s, end, tasks, events, reason_code="TIMEOUT",
+        eid, "batch", State.FAILED, t0, s, end, tasks, events, reason_code=Reason.TIMEOUT,
         message="Execution timed out after 3s", log_entry_count=4,
     )  # fmt: skip
 
@@ -328,24 +338,25 @@ def cancelled_execution(t0: int = T0, seed: int = 5) -> ExecutionRecord:
     eid = make_execution_id(t0, random.Random(seed))
     s = t0 + 5
     tasks = [
-        TaskRecord("sleep", "core/wait.sleep", state="CANCELLED", queued=s,
-                   reason_code="CANCELLED_BY_USER", attempts=[AttemptRecord(
-                       "CANCELLED", s + 5, s + 1800, "CANCELLED_BY_USER", None,
+        TaskRecord("sleep", "core/wait.sleep", state=State.CANCELLED, queued=s,
+                   reason_code=Reason.CANCELLED_BY_USER, attempts=[AttemptRecord(
+                       State.CANCELLED, s + 5, s + 1800, Reason.CANCELLED_BY_USER, None,
                        {"message": "Cancelled", "type": "Cancelled", "exit_code": None,
                         "signal": 15, "stderr_tail": []})],
                    inputs={"duration": "1m"}, ended=s + 1800),
-        TaskRecord("after", "core/log.emit", ("sleep",), state="CANCELLED",
-                   reason_code="CANCELLED_BY_USER", ended=s + 1800),
+        TaskRecord("after", "core/log.emit", ("sleep",), state=State.CANCELLED,
+                   reason_code=Reason.CANCELLED_BY_USER, ended=s + 1800),
     ]  # fmt: skip
     end = s + 1805
     events = [
         *_created(eid, "nightly", t0),
-        ("CANCELLED", end, {"cancelled_by": "user:alice", "reason": "wrong input",
+        (AuditEventType.CANCELLED, end, {"cancelled_by": "user:alice", "reason": "wrong input",
                             "pending_task_count": 1}),
     ]  # fmt: skip
     return ExecutionRecord(
-        eid, "nightly", "CANCELLED", t0, s, end, tasks, events,
-        reason_code="CANCELLED_BY_USER", cancelled_by="user:alice", cancel_reason="wrong input",
+        eid, "nightly", State.CANCELLED, t0, s, end, tasks, events,
+        reason_code=Reason.CANCELLED_BY_USER, cancelled_by="user:alice",
+        cancel_reason="wrong input",
         cancel_requested_at=s + 1700, log_entry_count=3,
     )  # fmt: skip
 
@@ -360,19 +371,19 @@ def running_execution(t0: int = T0, seed: int = 6) -> ExecutionRecord:
     s = t0 + 5
     tasks = [
         TaskRecord("setup", queued=s, attempts=[AttemptRecord(
-            "SUCCESS", s + 5, s + 1005, "exit code 0", 0)], inputs={"command": "mkdir -p out"},
+            State.SUCCESS, s + 5, s + 1005, "exit code 0", 0)], inputs={"command": "mkdir -p out"},
             outputs={"exit_code": 0}),
-        TaskRecord("download", needs=("setup",), state="RUNNING", queued=s + 1010, attempts=[
-            AttemptRecord("RUNNING", s + 1015, None)], inputs={"command": "wget big.iso"}),
-        TaskRecord("probe", needs=("setup",), state="WAITING", reason_code="RETRY_BACKOFF",
+        TaskRecord("download", needs=("setup",), state=State.RUNNING, queued=s + 1010, attempts=[
+            AttemptRecord(State.RUNNING, s + 1015, None)], inputs={"command": "wget big.iso"}),
+        TaskRecord("probe", needs=("setup",), state=State.WAITING, reason_code=Reason.RETRY_BACKOFF,
                    queued=s + 1010, attempts=[AttemptRecord(
-                       "FAILED", s + 1020, s + 2020, "exit code 7; retry in 30s", 7,
+                       State.FAILED, s + 1020, s + 2020, "exit code 7; retry in 30s", 7,
                        _stderr_error("Command exited with code 7", 7, ["timeout"]))],
                    inputs={"command": "curl -f http://mirror/"}),
-        TaskRecord("extract", needs=("download",), state="PENDING"),
+        TaskRecord("extract", needs=("download",), state=State.PENDING),
     ]  # fmt: skip
     return ExecutionRecord(
-        eid, "mirror", "RUNNING", t0, s, None, tasks, _created(eid, "mirror", t0),
+        eid, "mirror", State.RUNNING, t0, s, None, tasks, _created(eid, "mirror", t0),
         log_entry_count=17, engine_pid=4242, engine_host="worker-1", heartbeat_at=s + 2000,
     )  # fmt: skip
 
@@ -407,8 +418,8 @@ def wide_execution(
             needs = tuple(f"task-{p:03d}" for p in sorted(picks))
         if any(need in failed for need in needs):
             failed.add(task_id)
-            tasks.append(TaskRecord(task_id, needs=needs, state="CANCELLED",
-                                    reason_code="UPSTREAM_FAILED", ended=s))  # fmt: skip
+            tasks.append(TaskRecord(task_id, needs=needs, state=State.CANCELLED,
+                                    reason_code=Reason.UPSTREAM_FAILED, ended=s))  # fmt: skip
             continue
         ready = max((ends[n] for n in needs), default=s)
         slot = min(range(workers), key=lambda i: free[i])
@@ -417,10 +428,12 @@ def wide_execution(
         attempts: list[AttemptRecord] = []
         if index == fail_task:
             error = _stderr_error("Command exited with code 1", 1, ["boom"])
-            attempts.append(AttemptRecord("FAILED", start, start + run, "exit code 1", 1, error))
+            attempts.append(
+                AttemptRecord(State.FAILED, start, start + run, "exit code 1", 1, error)
+            )
             failed.add(task_id)
-            tasks.append(TaskRecord(task_id, needs=needs, state="FAILED", queued=ready,
-                                    attempts=attempts, reason_code="PLUGIN_ERROR", error=error,
+            tasks.append(TaskRecord(task_id, needs=needs, state=State.FAILED, queued=ready,
+                                    attempts=attempts, reason_code=Reason.PLUGIN_ERROR, error=error,
                                     inputs={"command": f"./step.sh {index}"}))  # fmt: skip
             ends[task_id] = start + run
             free[slot] = start + run
@@ -428,33 +441,33 @@ def wide_execution(
         if retry_every and index % retry_every == retry_every - 1:
             error = _stderr_error("Command exited with code 1", 1, ["flaky"])
             attempts.append(
-                AttemptRecord("FAILED", start, start + run // 2, "exit code 1; retry in 500ms",
+                AttemptRecord(State.FAILED, start, start + run // 2, "exit code 1; retry in 500ms",
                               1, error)
             )  # fmt: skip
             start = start + run // 2 + 500
-        attempts.append(AttemptRecord("SUCCESS", start, start + run, "exit code 0", 0))
+        attempts.append(AttemptRecord(State.SUCCESS, start, start + run, "exit code 0", 0))
         ends[task_id] = start + run
         free[slot] = start + run
         tasks.append(TaskRecord(task_id, needs=needs, queued=ready, attempts=attempts,
-                                inputs={"command": f"./step.sh {index}", "token": MASK},
+                                inputs={"command": f"./step.sh {index}", "token": SECRET_MASK},
                                 outputs={"exit_code": 0}))  # fmt: skip
     end = max(ends.values(), default=s) + 5
     for task in tasks:
-        if task.state == "CANCELLED":
+        if task.state == State.CANCELLED:
             task.ended = end
     terminal: tuple[str, int, dict[str, Any]]
     if failed:
-        state, terminal = "FAILED", ("FAILED", end, {
+        state, terminal = State.FAILED, (AuditEventType.FAILED, end, {
             "error_message": f"Task task-{fail_task:03d} failed",
-            "failed_task_id": f"task-{fail_task:03d}", "reason": "PLUGIN_ERROR"})  # fmt: skip
+            "failed_task_id": f"task-{fail_task:03d}", "reason": Reason.PLUGIN_ERROR})  # fmt: skip
     else:
-        state, terminal = "SUCCESS", ("COMPLETED", end, {"duration_ms": end - s,
+        state, terminal = State.SUCCESS, (AuditEventType.COMPLETED, end, {"duration_ms": end - s,
                                                          "task_count": n_tasks})  # fmt: skip
     record = ExecutionRecord(eid, f"wide-{n_tasks}", state, t0, s, end, tasks,
                              [*_created(eid, f"wide-{n_tasks}", t0), terminal],
                              log_entry_count=n_tasks * 3)  # fmt: skip
     if failed:
-        record.reason_code = "PLUGIN_ERROR"
+        record.reason_code = Reason.PLUGIN_ERROR
         record.failed_task_id = f"task-{fail_task:03d}"
         record.message = f"Task task-{fail_task:03d} failed"
     return record

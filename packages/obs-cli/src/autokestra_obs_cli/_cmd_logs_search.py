@@ -19,10 +19,9 @@ import click
 from rich.cells import cell_len
 from rich.text import Text
 
-from autokestra_obs_schema import AutokestraError, DatabaseNotFound
+from autokestra_obs_schema import DatabaseNotFound
 from autokestra_obs_store import (
     DEFAULT_SEARCH_LIMIT,
-    InvalidFilter,
     InvalidSearchQuery,
     LogRecord,
     LogStore,
@@ -30,15 +29,14 @@ from autokestra_obs_store import (
     SearchHit,
     parse_levels,
     parse_since,
+    search_hit_document,
 )
 
 from ._context import AppContext, pass_app
-from ._errors import CliError, domain_errors, register_domain_error
+from ._errors import CliError, domain_errors
 from ._escape import escape_control
-from ._logs_render import LEVEL_STYLES, IsoClock, TextRenderer, record_object, to_json
-
-register_domain_error(InvalidFilter)
-register_domain_error(AutokestraError)
+from ._logs_render import IsoClock, TextRenderer, to_json
+from ._styles import LEVEL_STYLES
 
 #: stderr when nothing matched (CLI.md).
 NO_MATCH_MESSAGE = "No matching log entries"
@@ -203,7 +201,7 @@ def search_command(
 
 
 def _document(hit: SearchHit, clock: IsoClock) -> str:
-    return to_json({**record_object(hit.record, clock), "workflow_id": hit.workflow_id})
+    return to_json(search_hit_document(hit, clock.iso))
 
 
 def _print(app: AppContext, mode: str, hits: list[SearchHit], highlight: bool) -> None:
