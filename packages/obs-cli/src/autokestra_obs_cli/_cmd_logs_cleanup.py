@@ -48,7 +48,8 @@ def log_maintenance_group() -> None:
     """Logs across executions: full-text search and retention.
 
     \b
-    Example:
+    Examples:
+      workflow logs search connection refused --since 7d
       workflow logs cleanup --older-than 30d --dry-run
     """
 
