@@ -33,6 +33,7 @@ _HERE = os.path.realpath(os.path.dirname(__file__))
 sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != _HERE]
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
@@ -233,22 +234,30 @@ def build(db: Path, entries: int, executions: int) -> None:
     print(f"built {db} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
+def percentiles(samples: list[float], prefix: str = "") -> dict[str, float]:
     """p50 and p99 of ``samples`` (seconds) in milliseconds."""
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {"p50_ms": round(statistics.median(ordered) * 1e3, 2), "p99_ms": round(p99 * 1e3, 2)}
+    return {
+        f"{prefix}p50_ms": round(statistics.median(ordered) * 1e3, 3),
+        f"{prefix}p99_ms": round(p99 * 1e3, 3),
+    }
 
 
-def timed(fn: Callable[[], object], reps: int) -> list[float]:
-    """Wall times of ``reps`` calls of ``fn`` (after one warm-up)."""
+def timed(fn: Callable[[], object], reps: int) -> tuple[list[float], list[float]]:
+    """Wall and thread-CPU times of ``reps`` calls of ``fn`` (after one warm-up).
+
+    The CPU time leaves out the time the thread waited for a CPU: on a loaded machine the
+    wall p99 is the scheduler's, the CPU p99 the query's.
+    """
     fn()
-    out = []
+    wall, cpu = [], []
     for _ in range(reps):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         fn()
-        out.append(time.perf_counter() - started)
-    return out
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.thread_time() - started_cpu)
+    return wall, cpu
 
 
 def in_process(db: Path, reps: int) -> dict[str, Any]:
@@ -258,11 +267,7 @@ def in_process(db: Path, reps: int) -> dict[str, Any]:
         name: sum(1 for _ in store.search(query, limit=10**9))
         for name, query in (("selective", SELECTIVE), ("broad", BROAD))
     }
-    conn = store.connection
     cases: dict[str, Callable[[], object]] = {
-        # The machine's own tail in this run: a statement that does nothing. On a loaded box
-        # (other processes on both CPUs) its p99 is the scheduler's, and so is every p99 here.
-        "noise floor (SELECT 1)": lambda: conn.execute("SELECT 1").fetchall(),
         "selective": lambda: list(store.search(SELECTIVE)),
         "broad first page": lambda: list(store.search(BROAD)),
         "broad, one workflow": lambda: list(
@@ -275,7 +280,8 @@ def in_process(db: Path, reps: int) -> dict[str, Any]:
     }
     out: dict[str, Any] = {"hits": total}
     for name, fn in cases.items():
-        out[name] = percentiles(timed(fn, reps))
+        wall, cpu = timed(fn, reps)
+        out[name] = {**percentiles(wall), **percentiles(cpu, "cpu ")}
     store.connection.close()
     return out
 
@@ -321,12 +327,14 @@ def _collector_db(folder: Path, name: str, *, index: bool) -> Writer:
     return writer
 
 
-def collector_rate(folder: Path, n: int, *, index: bool, run: int) -> tuple[float, float]:
+def collector_rate(
+    folder: Path, n: int, *, index: bool, run: int, max_batch: int = 100
+) -> tuple[float, float]:
     """Entries/s through LogCollector from 4 producers until every entry is committed, and
     the process's CPU microseconds per entry meanwhile (steadier than wall time on a loaded
     machine: other processes' load slows the wall clock, not this process's CPU bill)."""
-    writer = _collector_db(folder, f"collector-{index}-{run}.db", index=index)
-    logs = LogCollector(writer)
+    writer = _collector_db(folder, f"collector-{index}-{run}-{max_batch}.db", index=index)
+    logs = LogCollector(writer, max_batch=max_batch)
     logs.set_redactor(EXECUTION, Redactor(["bench-secret-value"]))
     rng = random.Random(SEED + run)
     producers = 4
@@ -357,11 +365,14 @@ def collector_cost(n: int, rounds: int) -> dict[str, Any]:
     """(c) collector entries/s with the index against without, alternated, medians."""
     with_index: list[tuple[float, float]] = []
     without: list[tuple[float, float]] = []
+    big_batches: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory(prefix="ak-search-bench-") as tmp:
         folder = Path(tmp)
         for run in range(rounds):
             without.append(collector_rate(folder, n, index=False, run=run))
             with_index.append(collector_rate(folder, n, index=True, run=run))
+            # For reference: FTS5 writes a segment per commit, so bigger batches amortize it.
+            big_batches.append(collector_rate(folder, n, index=True, run=run, max_batch=500))
     a = statistics.median(rate for rate, _ in with_index)
     b = statistics.median(rate for rate, _ in without)
     a_cpu = statistics.median(cpu for _, cpu in with_index)
@@ -375,6 +386,10 @@ def collector_cost(n: int, rounds: int) -> dict[str, Any]:
         "with index CPU us/entry": round(a_cpu, 1),
         "without index CPU us/entry": round(b_cpu, 1),
         "CPU cost": f"{(a_cpu / b_cpu - 1) * 100:.1f}%",
+        "with index, max_batch=500 /s": round(statistics.median(r for r, _ in big_batches)),
+        "with index, max_batch=500 CPU us/entry": round(
+            statistics.median(c for _, c in big_batches), 1
+        ),
     }
 
 
@@ -401,7 +416,9 @@ def main() -> int:
     entries, executions = (100_000, 200) if args.quick else (1_000_000, 2_000)
     reps, process_reps, rounds = (50, 5, 1) if args.quick else (300, 15, 3)
     CACHE.mkdir(exist_ok=True)
-    db = CACHE / f"search-v{LATEST_VERSION}-{entries}-{SEED}.db"
+    # Keyed by the index's DDL too: a cached database built with other settings would lie.
+    ddl = hashlib.sha256(_SEARCH_STEP.up.encode()).hexdigest()[:8]
+    db = CACHE / f"search-v{LATEST_VERSION}-{ddl}-{entries}-{SEED}.db"
     if not db.exists():
         build(db, entries, executions)
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")

@@ -274,6 +274,10 @@ BEGIN
     VALUES ('delete', OLD.id, OLD.message);
     INSERT INTO execution_logs_fts (rowid, message) VALUES (NEW.id, NEW.message);
 END;
+-- Merge segments 16 at a time instead of 4: FTS5 writes a segment per commit, and fewer,
+-- wider merges cost the collector about a fifth less index work per entry (measured: 8.2 ->
+-- 6.9 us CPU), for a few more segments for a query to probe (docs/storage.md).
+INSERT INTO execution_logs_fts (execution_logs_fts, rank) VALUES ('automerge', 16);
 -- Index the rows written before this step.
 INSERT INTO execution_logs_fts (execution_logs_fts) VALUES ('rebuild');
 """,
