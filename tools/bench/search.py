@@ -109,55 +109,93 @@ ERRORS = [
 ]
 
 
-def message(rng: random.Random, task: str) -> str:
-    """One plausible log message (the mix of a data pipeline's plugins)."""
-    r = rng.random()
-    if r < 0.03:
-        host, port = rng.choice(HOSTS), rng.choice([5432, 6379, 443, 9092])
-        return f"connection refused: {host}:{port} (attempt {rng.randint(1, 5)}/5)"
-    if r < 0.20:
-        status = rng.choice([200, 200, 200, 201, 204, 404, 500])
-        return (
-            f"GET https://api.example.com/v1/{rng.choice(TABLES)}/{rng.randrange(10**6)}"
-            f" -> {status} in {rng.randrange(2, 900)}ms"
-        )
-    if r < 0.35:
-        return (
-            f"processed batch {rng.randrange(10**5)}: {rng.randrange(1000)} records,"
-            f" {rng.randrange(20)} skipped"
-        )
-    if r < 0.45:
-        return (
-            # A log message quoting a query (not SQL this script runs).
-            f"query took {rng.randrange(1, 500)}ms: SELECT * FROM {rng.choice(TABLES)}"  # noqa: S608
-            f" WHERE id = {rng.randrange(10**7)}"
-        )
-    if r < 0.55:
-        return (
-            f"uploading {rng.choice(WORDS)}-{rng.randrange(10**4)}.parquet to"
-            f" s3://bucket-{rng.choice(WORDS)}/2026-11-{rng.randint(1, 30):02d}/"
-            f" ({rng.randrange(1, 900)} MiB)"
-        )
-    if r < 0.62:
-        return f"cache miss for key user:{rng.randrange(10**6)} on {rng.choice(HOSTS)}"
-    if r < 0.70:
-        return (
-            f"retrying {task} in {rng.choice([1, 2, 4, 8, 16])}s after timeout"
-            f" ({rng.choice(WORDS)} {rng.choice(WORDS)})"
-        )
-    if r < 0.78:
-        error = rng.choice(ERRORS).format(w=rng.choice(WORDS), s=rng.randrange(5, 60))
-        return (
-            "Traceback (most recent call last):\n"
-            f'  File "/app/{task}.py", line {rng.randrange(10, 400)}, in run\n{error}'
-        )
-    if r < 0.88:
-        words = " ".join(rng.choice(WORDS) for _ in range(3))
-        return f"{task}: step {rng.randrange(100)} {words} done, token=***SECRET***"
+def _refused(rng: random.Random, task: str) -> str:
+    host, port = rng.choice(HOSTS), rng.choice([5432, 6379, 443, 9092])
+    return f"connection refused: {host}:{port} (attempt {rng.randint(1, 5)}/5)"
+
+
+def _http(rng: random.Random, task: str) -> str:
+    status = rng.choice([200, 200, 200, 201, 204, 404, 500])
+    return (
+        f"GET https://api.example.com/v1/{rng.choice(TABLES)}/{rng.randrange(10**6)}"
+        f" -> {status} in {rng.randrange(2, 900)}ms"
+    )
+
+
+def _batch(rng: random.Random, task: str) -> str:
+    return (
+        f"processed batch {rng.randrange(10**5)}: {rng.randrange(1000)} records,"
+        f" {rng.randrange(20)} skipped"
+    )
+
+
+def _query(rng: random.Random, task: str) -> str:
+    return (
+        # A log message quoting a query (not SQL this script runs).
+        f"query took {rng.randrange(1, 500)}ms: SELECT * FROM {rng.choice(TABLES)}"  # noqa: S608
+        f" WHERE id = {rng.randrange(10**7)}"
+    )
+
+
+def _upload(rng: random.Random, task: str) -> str:
+    return (
+        f"uploading {rng.choice(WORDS)}-{rng.randrange(10**4)}.parquet to"
+        f" s3://bucket-{rng.choice(WORDS)}/2026-11-{rng.randint(1, 30):02d}/"
+        f" ({rng.randrange(1, 900)} MiB)"
+    )
+
+
+def _cache(rng: random.Random, task: str) -> str:
+    return f"cache miss for key user:{rng.randrange(10**6)} on {rng.choice(HOSTS)}"
+
+
+def _retry(rng: random.Random, task: str) -> str:
+    return (
+        f"retrying {task} in {rng.choice([1, 2, 4, 8, 16])}s after timeout"
+        f" ({rng.choice(WORDS)} {rng.choice(WORDS)})"
+    )
+
+
+def _traceback(rng: random.Random, task: str) -> str:
+    error = rng.choice(ERRORS).format(w=rng.choice(WORDS), s=rng.randrange(5, 60))
+    return (
+        "Traceback (most recent call last):\n"
+        f'  File "/app/{task}.py", line {rng.randrange(10, 400)}, in run\n{error}'
+    )
+
+
+def _step(rng: random.Random, task: str) -> str:
+    words = " ".join(rng.choice(WORDS) for _ in range(3))
+    return f"{task}: step {rng.randrange(100)} {words} done, token=***SECRET***"
+
+
+def _heartbeat(rng: random.Random, task: str) -> str:
     return (
         f"worker {rng.randrange(16)} heartbeat ok, queue depth {rng.randrange(50)},"
         f" rss {rng.randrange(50, 900)} MiB"
     )
+
+
+#: (cumulative share, message kind): 3% connection refused, 17% HTTP calls, ...
+MIX: list[tuple[float, Callable[[random.Random, str], str]]] = [
+    (0.03, _refused),
+    (0.20, _http),
+    (0.35, _batch),
+    (0.45, _query),
+    (0.55, _upload),
+    (0.62, _cache),
+    (0.70, _retry),
+    (0.78, _traceback),
+    (0.88, _step),
+    (1.00, _heartbeat),
+]
+
+
+def message(rng: random.Random, task: str) -> str:
+    """One plausible log message (the mix of a data pipeline's plugins)."""
+    r = rng.random()
+    kind = next(kind for share, kind in MIX if r < share)
+    return kind(rng, task)
 
 
 def rows_of(
