@@ -27,6 +27,7 @@ from ._execution_list import (
     execution_outcome,
     list_executions,
 )
+from ._export import ExportRefused, ExportReport, default_bundle_path, export_execution
 from ._follow import LogFollower
 from ._inspect import ExecutionInspector
 from ._inspect_model import (
@@ -48,7 +49,7 @@ from ._log_filter import (
     parse_levels,
     parse_since,
 )
-from ._log_store import LogRecord, LogStore
+from ._log_store import DEFAULT_SEARCH_LIMIT, LogRecord, LogStore
 from ._metrics import (
     TASK_DURATION_BUCKETS_S,
     DurationHistogram,
@@ -65,6 +66,14 @@ from ._retention import (
     RetentionPolicy,
     purge,
 )
+from ._search import (
+    MATCH_END,
+    MATCH_START,
+    InvalidSearchQuery,
+    SearchFilter,
+    SearchHit,
+    search_hit_document,
+)
 from ._size_watch import SizeWarning, check_sizes
 
 __all__ = [
@@ -72,6 +81,7 @@ __all__ = [
     "AuditEvent",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
+    "DEFAULT_SEARCH_LIMIT",
     "Dependency",
     "DurationHistogram",
     "ExecutionCursor",
@@ -79,19 +89,26 @@ __all__ = [
     "ExecutionOutcome",
     "ExecutionOverview",
     "ExecutionSummary",
+    "ExportRefused",
+    "ExportReport",
     "INVALID_TIME_MESSAGE",
     "Inspection",
     "InvalidFilter",
+    "InvalidSearchQuery",
     "LogFilter",
     "LogFollower",
     "LogRecord",
     "LogStore",
     "LogTally",
+    "MATCH_END",
+    "MATCH_START",
     "MetricsSnapshot",
     "PurgeReport",
     "RETENTION_ENV",
     "RetentionConfigError",
     "RetentionPolicy",
+    "SearchFilter",
+    "SearchHit",
     "Segment",
     "SizeWarning",
     "TASK_DURATION_BUCKETS_S",
@@ -102,9 +119,11 @@ __all__ = [
     "Violation",
     "all_execution_ids",
     "check_sizes",
+    "default_bundle_path",
     "execution_document",
     "execution_outcome",
     "execution_summary_document",
+    "export_execution",
     "inspection_document",
     "list_executions",
     "log_record_document",
@@ -114,6 +133,7 @@ __all__ = [
     "parse_levels",
     "parse_since",
     "purge",
+    "search_hit_document",
     "task_document",
     "timeline_document",
 ]
