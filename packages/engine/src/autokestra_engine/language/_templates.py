@@ -2,7 +2,9 @@
 
 Four references exist: ``{{ inputs.NAME }}``, ``{{ tasks.<id>.outputs.<key> }}``,
 ``{{ secrets.NAME }}`` and ``{{ execution.id }}``; inputs and outputs may go deeper with
-more ``.key`` (or ``.0`` list index) parts. A string that is exactly one template keeps the
+more ``.key`` (or ``.0`` list index) parts. A quoted literal, ``{{ '{{' }}``, stands for its
+own text: it is how a literal ``{{`` is written (``docker ps --format '{{ '{{' }}.State}}'``
+runs ``docker ps --format '{{.State}}'``; a lone ``}}`` needs no escape). A string that is exactly one template keeps the
 value's JSON type (``"{{ inputs.count }}"`` gives ``3``); a template inside a longer string
 is replaced by its text (strings as they are, anything else as compact JSON).
 
@@ -33,7 +35,9 @@ _WHOLE = re.compile(r"\{\{((?:(?!\}\}).)*)\}\}", re.DOTALL)
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-RefKind = Literal["inputs", "tasks", "secrets", "execution"]
+_LITERAL = re.compile(r"""^(?:'([^']*)'|"([^"]*)")$""")
+
+RefKind = Literal["inputs", "tasks", "secrets", "execution", "literal"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,8 @@ class Reference:
 
     Attributes:
         kind: which namespace it reads.
-        name: input name, output key, secret name or ``id`` (for execution).
+        name: input name, output key, secret name, ``id`` (for execution) or the text of
+            a quoted literal.
         task_id: the task whose outputs it reads (``tasks`` only).
         rest: further keys/indexes below the value.
         text: the expression as written, stripped.
@@ -62,6 +67,9 @@ def parse_reference(expression: str) -> Reference:
         ValueError: not one of the four reference forms (message says which are).
     """
     text = expression.strip()
+    literal = _LITERAL.match(text)
+    if literal is not None:
+        return Reference("literal", literal.group(1) or literal.group(2) or "", text=text)
     parts = text.split(".")
     if not text or any(not _SEGMENT.match(part) for part in parts):
         raise ValueError(f"invalid template {{{{ {text} }}}}: {_FORMS}")
@@ -79,7 +87,10 @@ def parse_reference(expression: str) -> Reference:
     raise ValueError(f"unknown template reference {{{{ {text} }}}}: {_FORMS}")
 
 
-_FORMS = "use inputs.<name>, tasks.<id>.outputs.<key>, secrets.<NAME> or execution.id"
+_FORMS = (
+    "use inputs.<name>, tasks.<id>.outputs.<key>, secrets.<NAME>, execution.id"
+    " or a quoted literal such as '{{'"
+)
 
 
 def is_whole_template(value: Any) -> bool:
@@ -176,6 +187,8 @@ def _lookup(ref: Reference, ctx: TemplateContext) -> tuple[Any, bool]:
                 f"unknown secret {ref.name!r} (set AUTOKESTRA_SECRET_{ref.name} "
                 "or add it to the secrets file)"
             ) from None
+    if ref.kind == "literal":
+        return ref.name, False
     return ctx.execution_id, False
 
 
