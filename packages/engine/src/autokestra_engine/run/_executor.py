@@ -283,7 +283,9 @@ class PluginExecutor:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _run(
+    # One return per way an attempt ends (spawn failed, cancelled, timed out, exit code,
+    # outputs unreadable...), each with its own reason: one exit point would need a flag each.
+    def _run(  # noqa: PLR0911
         self, request: AttemptRequest, sink: SinkFn, cancel: threading.Event, tmp: Path
     ) -> AttemptResult:
         action = request.action

@@ -247,7 +247,9 @@ class TaskRunner:
         self._registry = registry
         self._default_timeout_ms = default_timeout_ms
 
-    def run(self, ctx: ExecutionContext, task: TaskSpec) -> TaskOutcome:
+    # Each early return is one way a task ends before or between attempts (cancelled, bad
+    # template, retries spent...); reading them in order is the retry policy.
+    def run(self, ctx: ExecutionContext, task: TaskSpec) -> TaskOutcome:  # noqa: PLR0911
         """Run every attempt the retry policy allows; never raises for a task failure."""
         eid = ctx.execution_id
         action = self._registry.action(task.type)
