@@ -58,8 +58,7 @@ def messages(tmp_path: Path, eid: str, task_id: str) -> list[str]:
         m
         for (m,) in rows(
             tmp_path,
-            "SELECT message FROM execution_logs WHERE execution_id = ? AND task_id = ?"
-            " ORDER BY id",
+            "SELECT message FROM execution_logs WHERE execution_id = ? AND task_id = ? ORDER BY id",
             (eid, task_id),
         )
     ]
@@ -98,9 +97,7 @@ def test_conditions_true_and_false_and_skipped_propagation(tmp_path: Path) -> No
         "Task nothing-to-do skipped: condition is false: tasks.count.outputs.count == 0"
     ]
     assert "processing 3 files" in messages(tmp_path, eid, "process")
-    assert rows(tmp_path, "SELECT count(*) FROM task_attempts WHERE task_id = 'archive'") == [
-        (0,)
-    ]
+    assert rows(tmp_path, "SELECT count(*) FROM task_attempts WHERE task_id = 'archive'") == [(0,)]
     shown = run_cli(tmp_path, "execution", "inspect", eid)
     assert shown.returncode == 0, shown.stderr
     assert "SKIPPED" in shown.stdout and "CONDITION_FALSE" in shown.stdout
@@ -209,11 +206,11 @@ def test_cleanup_runs_after_a_cancel(tmp_path: Path) -> None:
         time.sleep(0.3)
         cancel = run_cli(tmp_path, "execution", "cancel", eid, "--reason", "test")
         assert cancel.returncode == 0, cancel.stderr
-        proc.wait(timeout=60)
+        proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate()
     states = task_states(tmp_path, eid)
     assert states["long"][0] == "CANCELLED"
     assert states["after"] == ("CANCELLED", "CANCELLED_BY_USER")

@@ -9,8 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autokestra_engine import PluginRegistry, SecretStore, TemplateContext, WorkflowInvalid
-from autokestra_engine import parse_workflow
+from autokestra_engine import (
+    PluginRegistry,
+    SecretStore,
+    TemplateContext,
+    WorkflowInvalid,
+    parse_workflow,
+)
 from autokestra_engine.language._conditions import (
     ConditionError,
     ConditionScope,
@@ -132,7 +137,7 @@ class TestTriggerRules:
     S, F, K, C, R = State.SUCCESS, State.FAILED, State.SKIPPED, State.CANCELLED, State.RUNNING
 
     @pytest.mark.parametrize(
-        ("rule", "a", "b", "action", "state", "reason"),
+        "case",
         [
             ("all_success", S, S, "run", None, None),
             ("all_success", S, R, "wait", None, None),
@@ -149,15 +154,10 @@ class TestTriggerRules:
         ],
     )
     def test_rule_table(
-        self,
-        rule: str,
-        a: State,
-        b: State,
-        action: str,
-        state: State | None,
-        reason: Reason | None,
+        self, case: tuple[str, State, State, str, State | None, Reason | None]
     ) -> None:
         """Each rule runs, waits or ends the task as documented in docs/workflows.md."""
+        rule, a, b, action, state, reason = case
         verdict = decide(task(rule), {"a": a, "b": b}, ())
         assert (verdict.action, verdict.state, verdict.reason) == (action, state, reason)
 

@@ -256,9 +256,7 @@ def _compare(op: str, left: Node, right: Node) -> Node:
             raise ConditionError(f"'in' needs a list, mapping or string on its right, got {b!r}")
         if not _orderable(a, b):
             raise ConditionError(f"cannot compare {a!r} {op} {b!r}")
-        return bool(
-            {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]  # type: ignore[operator]  # checked orderable above
-        )
+        return bool({"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op])
 
     return compare
 

@@ -4,9 +4,10 @@ Four references exist: ``{{ inputs.NAME }}``, ``{{ tasks.<id>.outputs.<key> }}``
 ``{{ secrets.NAME }}`` and ``{{ execution.id }}``; inputs and outputs may go deeper with
 more ``.key`` (or ``.0`` list index) parts. A quoted literal, ``{{ '{{' }}``, stands for its
 own text: it is how a literal ``{{`` is written (``docker ps --format '{{ '{{' }}.State}}'``
-runs ``docker ps --format '{{.State}}'``; a lone ``}}`` needs no escape). A string that is exactly one template keeps the
-value's JSON type (``"{{ inputs.count }}"`` gives ``3``); a template inside a longer string
-is replaced by its text (strings as they are, anything else as compact JSON).
+runs ``docker ps --format '{{.State}}'``; a lone ``}}`` needs no escape). A string that is
+exactly one template keeps the value's JSON type (``"{{ inputs.count }}"`` gives ``3``); a
+template inside a longer string is replaced by its text (strings as they are, anything else
+as compact JSON).
 
     ctx = TemplateContext(inputs={"who": "ops"}, task_outputs={}, secrets=SecretStore(),
                           execution_id="0193...")

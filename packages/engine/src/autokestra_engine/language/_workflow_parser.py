@@ -283,10 +283,23 @@ def _check_templates(
                 _check_input_name(check, path, f"{{{{ {ref.text} }}}}", ref.name, inputs)
             elif ref.kind == "tasks" and ref.task_id is not None:
                 _check_task_name(
-                    check, path, f"{{{{ {ref.text} }}}}", ref.task_id, task.id, task_ids, upstream
+                    check,
+                    path,
+                    f"{{{{ {ref.text} }}}}",
+                    read_id=ref.task_id,
+                    reader_id=task.id,
+                    task_ids=task_ids,
+                    upstream=upstream,
                 )
         if task.condition is not None:
-            _check_condition(check, f"{where}.if", task, inputs, task_ids, upstream)
+            _check_condition(
+                check,
+                f"{where}.if",
+                task=task,
+                inputs=inputs,
+                task_ids=task_ids,
+                upstream=upstream,
+            )
 
 
 def _check_input_name(
@@ -301,6 +314,7 @@ def _check_task_name(
     check: _Checker,
     path: str,
     shown: str,
+    *,
     read_id: str,
     reader_id: str,
     task_ids: set[str] | frozenset[str],
@@ -321,6 +335,7 @@ def _check_task_name(
 def _check_condition(
     check: _Checker,
     path: str,
+    *,
     task: TaskSpec,
     inputs: Mapping[str, InputSpec],
     task_ids: set[str] | frozenset[str],
@@ -337,7 +352,15 @@ def _check_condition(
         if parts[0] == "inputs":
             _check_input_name(check, path, shown, parts[1], inputs)
         else:
-            _check_task_name(check, path, shown, parts[1], task.id, task_ids, upstream)
+            _check_task_name(
+                check,
+                path,
+                shown,
+                read_id=parts[1],
+                reader_id=task.id,
+                task_ids=task_ids,
+                upstream=upstream,
+            )
 
 
 def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None = None) -> Workflow:
@@ -368,8 +391,9 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
     timeout_ms = check.duration(top.get("timeout"), "timeout")
     tasks = _section(check, "tasks", _task_list(check, top.get("tasks")), inputs, {})
     main_ids = {task.id: task.position for _, task in tasks}
-    handlers = _section(check, "on_failure", _handler_list(check, top.get("on_failure")), inputs,
-                        main_ids)
+    handlers = _section(
+        check, "on_failure", _handler_list(check, top.get("on_failure")), inputs, main_ids
+    )
     if check.problems or workflow_id is None:
         raise WorkflowInvalid(sorted(check.problems, key=_file_order), filename=filename)
     return Workflow(
@@ -402,7 +426,8 @@ def _section(
     drafts = [
         draft
         for index, raw in enumerate(raw_tasks)
-        if (draft := _task(check, index, raw, first_seen, section, main_ids)) is not None
+        if (draft := _task(check, index, raw, first_seen, section=section, main_ids=main_ids))
+        is not None
     ]
     # Dependencies are checked once every id is known (a task may need a later one).
     needs_by_task = _dependencies(check, drafts, first_seen, section)
@@ -496,6 +521,7 @@ def _task(
     index: int,
     raw: Any,
     first_seen: dict[str, int],
+    *,
     section: str = "tasks",
     main_ids: Mapping[str, int] | None = None,
 ) -> _TaskDraft | None:
@@ -552,7 +578,9 @@ def _task(
     return _TaskDraft(index, task_id, needs, spec, section)
 
 
-def _flow_keys(check: _Checker, body: Mapping[str, Any], path: str) -> tuple[str | None, RunIf, bool]:
+def _flow_keys(
+    check: _Checker, body: Mapping[str, Any], path: str
+) -> tuple[str | None, RunIf, bool]:
     """``if``, ``run_if`` and ``allow_failure`` of a task (defaults after reporting)."""
     condition = body.get("if")
     if condition is not None:

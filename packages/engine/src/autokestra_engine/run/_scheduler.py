@@ -344,15 +344,22 @@ class ExecutionRun:
                 error={"message": message, "type": "ConditionError"},
             )
             self._ctx.emit(task.id, State.FAILED, reason=Reason.CONDITION_ERROR)
-            self._ctx.log(LogLevel.ERROR, f"Task {task.id} failed: {message}", task_id=task.id,
-                          source=SCHEDULER, metadata={"reason": Reason.CONDITION_ERROR.value})
+            self._ctx.log(
+                LogLevel.ERROR,
+                f"Task {task.id} failed: {message}",
+                task_id=task.id,
+                source=SCHEDULER,
+                metadata={"reason": Reason.CONDITION_ERROR.value},
+            )
             self._collect(TaskOutcome(task.id, State.FAILED, Reason.CONDITION_ERROR, message))
             return False
         if not holds:
             self._end_task(task.id, State.SKIPPED, Reason.CONDITION_FALSE, None)
         return holds
 
-    def _end_task(self, task_id: str, state: State, reason: str | None, upstream: str | None) -> None:
+    def _end_task(
+        self, task_id: str, state: State, reason: str | None, upstream: str | None
+    ) -> None:
         """End a task that never ran (skipped, or cancelled by an upstream failure)."""
         self.states[task_id] = state
         self._recorder.finish_task(self._ctx.execution_id, task_id, state, reason=reason)
