@@ -237,3 +237,53 @@ class TestValidation:
         assert problems(
             "id: w\ntasks: [{id: a, type: core/log.emit, inputs: {message: hi}}]\non_failure: x\n"
         ) == ["on_failure: expected a list of tasks, got string"]
+
+
+class TestForEachValidation:
+    def test_for_each_parses(self) -> None:
+        """A for_each template, its concurrency and {{ item }}/{{ index }} reach the model."""
+        workflow = parse_workflow(
+            textwrap.dedent(
+                """\
+                id: w
+                inputs: {files: {type: array, default: [a, b]}}
+                tasks:
+                  - id: each
+                    type: core/log.emit
+                    for_each: "{{ inputs.files }}"
+                    concurrency: 2
+                    inputs: {message: "{{ index }}: {{ item }}"}
+                  - id: lit
+                    type: core/log.emit
+                    for_each: [1, 2]
+                    inputs: {message: "{{ item }}"}
+                """
+            ),
+            REGISTRY,
+        )
+        each, lit = workflow.tasks
+        assert (each.for_each, each.concurrency) == ("{{ inputs.files }}", 2)
+        assert (lit.for_each, lit.concurrency) == ([1, 2], None)
+
+    def test_for_each_problems_have_paths(self) -> None:
+        """A non-list for_each, a bad concurrency, an item outside for_each are reported."""
+        assert problems(
+            """\
+            id: w
+            tasks:
+              - {id: a, type: core/log.emit, inputs: {message: hi}, for_each: "x {{ inputs.y }}"}
+              - {id: b, type: core/log.emit, inputs: {message: hi}, concurrency: 2}
+              - {id: c, type: core/log.emit, inputs: {message: "{{ item }}"}}
+              - {id: d, type: core/log.emit, inputs: {message: hi}, for_each: [1], concurrency: 0}
+              - {id: e, type: core/log.emit, inputs: {message: hi},
+                 for_each: "{{ tasks.z.outputs.l }}"}
+            """
+        ) == [
+            "tasks[0].for_each: expected a list or one template giving a list,"
+            " e.g. {{ tasks.list.outputs.items }}",
+            "tasks[1].concurrency: only a task with for_each takes a concurrency",
+            "tasks[2].inputs.message: {{ item }}: only the inputs of a task with for_each have"
+            " an item",
+            "tasks[3].concurrency: expected a whole number >= 1, got 0",
+            "tasks[4].for_each: {{ tasks.z.outputs.l }}: unknown task 'z'",
+        ]

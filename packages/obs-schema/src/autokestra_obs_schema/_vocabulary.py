@@ -69,6 +69,8 @@ class Reason(StrEnum):
     UPSTREAM_SKIPPED = "UPSTREAM_SKIPPED"
     #: SKIPPED: the task's ``run_if`` rule was not met (``any_failed`` and nothing failed).
     TRIGGER_RULE_UNMET = "TRIGGER_RULE_UNMET"
+    #: FAILED: a for_each task one of whose iterations failed.
+    ITERATION_FAILED = "ITERATION_FAILED"
     #: SKIPPED: a failure handler task of an execution that did not fail.
     NO_FAILURE = "NO_FAILURE"
 

@@ -105,6 +105,10 @@ class TaskSpec:
         condition: the ``if:`` expression, or None (see :mod:`._conditions`).
         run_if: the trigger rule: which upstream outcomes let it run.
         allow_failure: its failure does not fail the execution (nor its dependants' rules).
+        for_each: a list, or a whole template giving one at run time: the task runs once per
+            item, each iteration its own task run ``<id>[<index>]``; None for a plain task.
+        concurrency: at most this many iterations run at once (None: the pool's limit).
+        iteration: set on the task of one iteration (never in a workflow as declared).
     """
 
     id: str
@@ -119,6 +123,34 @@ class TaskSpec:
     condition: str | None = None
     run_if: RunIf = "all_success"
     allow_failure: bool = False
+    for_each: Any = None
+    concurrency: int | None = None
+    iteration: Iteration | None = None
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """One iteration of a ``for_each`` task: what ``{{ item }}`` and ``{{ index }}`` read.
+
+    Attributes:
+        parent: the ``for_each`` task's id.
+        index: 0-based position of the item in the list.
+        item: the item.
+    """
+
+    parent: str
+    index: int
+    item: Any
+
+    @property
+    def task_id(self) -> str:
+        """The iteration's task run id: ``parent[index]``."""
+        return iteration_id(self.parent, self.index)
+
+
+def iteration_id(parent: str, index: int) -> str:
+    """The task run id of iteration ``index`` of task ``parent``: ``fetch[3]``."""
+    return f"{parent}[{index}]"
 
 
 @dataclass(frozen=True)

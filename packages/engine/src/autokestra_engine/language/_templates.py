@@ -38,7 +38,7 @@ _SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _LITERAL = re.compile(r"""^(?:'([^']*)'|"([^"]*)")$""")
 
-RefKind = Literal["inputs", "tasks", "secrets", "execution", "literal"]
+RefKind = Literal["inputs", "tasks", "secrets", "execution", "literal", "item", "index"]
 
 
 @dataclass(frozen=True)
@@ -83,14 +83,17 @@ def parse_reference(expression: str) -> Reference:
         if not _SECRET_NAME.match(parts[1]):
             raise ValueError(f"invalid secret name {parts[1]!r} in {{{{ {text} }}}}")
         return Reference("secrets", parts[1], text=text)
+    if head == "item" or (head == "index" and len(parts) == 1):  # inside a for_each task
+        kind: RefKind = "item" if head == "item" else "index"
+        return Reference(kind, head, rest=tuple(parts[1:]), text=text)
     if head == "execution" and parts[1:] == ["id"]:
         return Reference("execution", "id", text=text)
     raise ValueError(f"unknown template reference {{{{ {text} }}}}: {_FORMS}")
 
 
 _FORMS = (
-    "use inputs.<name>, tasks.<id>.outputs.<key>, secrets.<NAME>, execution.id"
-    " or a quoted literal such as '{{'"
+    "use inputs.<name>, tasks.<id>.outputs.<key>, secrets.<NAME>, execution.id,"
+    " item, index (in a for_each task) or a quoted literal such as '{{'"
 )
 
 
@@ -130,12 +133,14 @@ class TemplateContext:
         task_outputs: outputs of finished tasks, by task id.
         secrets: the secret store.
         execution_id: the running execution's id.
+        iteration: ``(index, item)`` in an iteration of a ``for_each`` task, else None.
     """
 
     inputs: dict[str, Any]
     task_outputs: dict[str, dict[str, Any]]
     secrets: SecretStore
     execution_id: str
+    iteration: tuple[int, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,11 @@ def _lookup(ref: Reference, ctx: TemplateContext) -> tuple[Any, bool]:
             ) from None
     if ref.kind == "literal":
         return ref.name, False
+    if ref.kind in ("item", "index"):
+        if ctx.iteration is None:
+            raise TemplateError(f"{{{{ {ref.text} }}}}: only a for_each task has an item")
+        index, item = ctx.iteration
+        return (index, False) if ref.kind == "index" else (_descend(item, ref.rest, ref), False)
     return ctx.execution_id, False
 
 

@@ -61,6 +61,8 @@ _TASK_KEYS = (
     "if",
     "run_if",
     "allow_failure",
+    "for_each",
+    "concurrency",
 )
 _INPUT_KEYS = ("type", "default", "required", "description")
 _TRIGGER_KEYS = ("type", "schedule")
@@ -274,12 +276,23 @@ def _check_templates(
     task_ids = {task.id for _, task in tasks} | readable
     for where, task in tasks:
         upstream = ancestors.get(task.id, set()) | readable
-        for path, found in iter_templates(task.inputs, f"{where}.inputs"):
+        templates = [
+            *iter_templates(task.inputs, f"{where}.inputs"),
+            *iter_templates(task.for_each, f"{where}.for_each"),
+        ]
+        for path, found in templates:
             if isinstance(found, str):
                 check.add(path, found)
                 continue
             ref: Reference = found
-            if ref.kind == "inputs":
+            if ref.kind in ("item", "index") and (
+                task.for_each is None or path.startswith(f"{where}.for_each")
+            ):
+                check.add(
+                    path,
+                    f"{{{{ {ref.text} }}}}: only the inputs of a task with for_each have an item",
+                )
+            elif ref.kind == "inputs":
                 _check_input_name(check, path, f"{{{{ {ref.text} }}}}", ref.name, inputs)
             elif ref.kind == "tasks" and ref.task_id is not None:
                 _check_task_name(
@@ -556,6 +569,7 @@ def _task(
     retry = _retry(check, body.get("retry"), f"{path}.retry")
     task_timeout = check.duration(body.get("timeout"), f"{path}.timeout")
     condition, run_if, allow_failure = _flow_keys(check, body, path)
+    for_each, concurrency = _fan_out_keys(check, body, path)
     spec = None
     if task_id is not None:
         spec = TaskSpec(
@@ -574,8 +588,30 @@ def _task(
             condition=condition,
             run_if=run_if,
             allow_failure=allow_failure,
+            for_each=for_each,
+            concurrency=concurrency,
         )
     return _TaskDraft(index, task_id, needs, spec, section)
+
+
+def _fan_out_keys(check: _Checker, body: Mapping[str, Any], path: str) -> tuple[Any, int | None]:
+    """``for_each`` (a list or one whole template) and ``concurrency`` of a task."""
+    for_each = body.get("for_each")
+    if for_each is not None and not isinstance(for_each, list) and not is_whole_template(for_each):
+        check.add(
+            f"{path}.for_each",
+            "expected a list or one template giving a list, e.g. {{ tasks.list.outputs.items }}",
+        )
+        for_each = None
+    concurrency = body.get("concurrency")
+    if concurrency is not None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            check.add(f"{path}.concurrency", f"expected a whole number >= 1, got {concurrency!r}")
+            concurrency = None
+        elif body.get("for_each") is None:
+            check.add(f"{path}.concurrency", "only a task with for_each takes a concurrency")
+            concurrency = None
+    return for_each, concurrency
 
 
 def _flow_keys(

@@ -28,7 +28,10 @@ from autokestra_obs_schema import AuditEventType, LogLevel, Reason, State
 
 from ..language._conditions import ConditionError, ConditionScope, parse_condition
 from ..language._model import TaskSpec, Workflow
-from ..persistence._recorder import ExecutionAlreadyFinished, ExecutionRecorder
+from ..language._problems import TemplateError
+from ..language._templates import TemplateContext, resolve_value
+from ..persistence._recorder import ExecutionAlreadyFinished, ExecutionRecorder, NewTask
+from ._fan_out import FanOut
 from ._worker import ExecutionContext, TaskOutcome, TaskRunner, WorkerPool, human_ms
 
 SCHEDULER = "scheduler"
@@ -175,6 +178,8 @@ class ExecutionRun:
         self._tasks = {task.id: task for task in workflow.tasks + workflow.on_failure}
         self.states: dict[str, State] = {task.id: State.PENDING for task in workflow.tasks}
         self._allowed_failures: set[str] = set()
+        self._fan_outs: dict[str, FanOut] = {}
+        self._iteration_of: dict[str, tuple[str, int]] = {}
         self._main_ids = frozenset(task.id for task in workflow.tasks)
         context.cleanup_tasks.update(
             [task.id for task in workflow.tasks if task.run_if == "always"]
@@ -305,6 +310,7 @@ class ExecutionRun:
         is seen by its dependants later in the same pass, since ``needs`` come first.
         """
         stopping = self._ctx.cancel.is_set()
+        self._dispatch_iterations()
         for task_id in self._dag.open(self.states, self._dispatched):
             task = self._tasks[task_id]
             if stopping and task_id not in self._ctx.cleanup_tasks:
@@ -319,10 +325,145 @@ class ExecutionRun:
                 continue
             if task.condition is not None and not self._condition_holds(task):
                 continue
+            if task.for_each is not None:
+                self._start_fan_out(task)
+                continue
             if not self._pool.try_submit(self._job(task)):
                 return  # queue full: try again on the next tick
             self._dispatched.add(task_id)
             self._recorder.task_queued(self._ctx.execution_id, task_id)
+
+    # -- for_each ---------------------------------------------------------------------------
+
+    def _start_fan_out(self, task: TaskSpec) -> None:
+        """Resolve a for_each task's list and create its iterations (or end it at once)."""
+        eid = self._ctx.execution_id
+        try:
+            items, _, _ = resolve_value(
+                task.for_each,
+                TemplateContext(
+                    inputs=self._ctx.inputs,
+                    task_outputs=self._ctx.outputs(),
+                    secrets=self._ctx.secrets,
+                    execution_id=eid,
+                ),
+            )
+            if not isinstance(items, list):
+                raise TemplateError(f"for_each: expected a list, got {type(items).__name__}")
+        except TemplateError as exc:
+            message = self._ctx.redactor.redact(f"cannot resolve for_each: {exc}")
+            self._recorder.finish_task(
+                eid,
+                task.id,
+                State.FAILED,
+                reason=Reason.TEMPLATE_ERROR,
+                error={"message": message, "type": "TemplateError"},
+            )
+            self._ctx.emit(task.id, State.FAILED, reason=Reason.TEMPLATE_ERROR)
+            self._ctx.log(
+                LogLevel.ERROR,
+                f"Task {task.id} failed: {message}",
+                task_id=task.id,
+                source=SCHEDULER,
+                metadata={"reason": Reason.TEMPLATE_ERROR.value},
+            )
+            self._collect(TaskOutcome(task.id, State.FAILED, Reason.TEMPLATE_ERROR, message))
+            return
+        fan = FanOut(task, items)
+        self._recorder.start_fan_out(
+            eid,
+            task.id,
+            [NewTask(fan.iteration(i).id, task.type, (), task.position) for i in range(len(items))],
+        )
+        self.states[task.id] = State.RUNNING
+        self._ctx.emit(task.id, State.RUNNING)
+        limit = task.concurrency or self._pool.size
+        self._ctx.log(
+            LogLevel.INFO,
+            f"Task {task.id}: for_each over {len(items)} items, concurrency {limit}"
+            + ("" if items else ": nothing to run"),
+            task_id=task.id,
+            source=SCHEDULER,
+            metadata={"iterations": len(items), "concurrency": task.concurrency},
+        )
+        self._dispatched.add(task.id)
+        self._fan_outs[task.id] = fan
+        for index in range(len(items)):
+            self._iteration_of[fan.iteration(index).id] = (task.id, index)
+        if fan.done:  # an empty list: the task succeeds with no results
+            self._finish_fan_out(fan)
+
+    def _dispatch_iterations(self) -> None:
+        """Start the iterations each fan-out's concurrency allows; cancel them when stopping."""
+        for fan in list(self._fan_outs.values()):
+            token = self._ctx.stop_token(fan.task.id)
+            if token.is_set():
+                for index in fan.unstarted():
+                    iteration = fan.iteration(index).id
+                    self._recorder.finish_task(
+                        self._ctx.execution_id,
+                        iteration,
+                        State.CANCELLED,
+                        reason=token.reason_code,
+                    )
+                    self._collect(TaskOutcome(iteration, State.CANCELLED, token.reason_code))
+                continue
+            while fan.can_start():
+                spec = fan.iteration(fan.next_index)
+                if not self._pool.try_submit(self._job(spec)):
+                    return  # queue full: try again on the next tick
+                fan.start_next()
+                self._recorder.task_queued(self._ctx.execution_id, spec.id)
+
+    def _collect_iteration(self, outcome: TaskOutcome) -> None:
+        parent, index = self._iteration_of[outcome.task_id]
+        fan = self._fan_outs[parent]
+        fan.record(index, outcome, self._ctx.outputs().get(outcome.task_id))
+        if fan.done:
+            self._finish_fan_out(fan)
+
+    def _finish_fan_out(self, fan: FanOut) -> None:
+        """End a for_each task once every iteration ended: SUCCESS with the collected
+        outputs, FAILED (ITERATION_FAILED) when one failed, else CANCELLED."""
+        task, eid = fan.task, self._ctx.execution_id
+        del self._fan_outs[task.id]
+        failed = fan.indexes_in(State.FAILED)
+        cancelled = fan.indexes_in(State.CANCELLED)
+        if failed:
+            message = f"iterations failed: {', '.join(map(str, failed))} (of {len(fan.items)})"
+            error = {"message": message, "type": "IterationFailed", "failed_indexes": failed}
+            self._recorder.finish_task(
+                eid, task.id, State.FAILED, reason=Reason.ITERATION_FAILED, error=error
+            )
+            outcome = TaskOutcome(task.id, State.FAILED, Reason.ITERATION_FAILED, message)
+        elif cancelled:
+            reason = self._ctx.stop_token(task.id).reason_code
+            self._recorder.finish_task(eid, task.id, State.CANCELLED, reason=reason)
+            message = f"iterations cancelled: {len(cancelled)} (of {len(fan.items)})"
+            outcome = TaskOutcome(task.id, State.CANCELLED, reason, message)
+        else:
+            outputs = fan.collected()
+            self._ctx.set_outputs(task.id, outputs)
+            self._recorder.finish_task(
+                eid, task.id, State.SUCCESS, outputs=self._ctx.redactor.redact_value(outputs)
+            )
+            message = f"{len(fan.items)} iterations succeeded"
+            outcome = TaskOutcome(task.id, State.SUCCESS)
+        self._ctx.emit(task.id, outcome.state, reason=outcome.reason)
+        self._ctx.log(
+            LogLevel.INFO if outcome.state is State.SUCCESS else LogLevel.ERROR,
+            f"Task {task.id} {outcome.state}: {message}",
+            task_id=task.id,
+            source=SCHEDULER,
+            metadata={
+                "state": outcome.state.value,
+                "reason": outcome.reason,
+                "iterations": len(fan.items),
+                "failed_indexes": failed,
+                "cancelled_indexes": cancelled,
+            },
+        )
+        self._collect(outcome)
 
     def _condition_holds(self, task: TaskSpec) -> bool:
         """Evaluate ``if:``; a false or broken condition ends the task here (returns False)."""
@@ -415,6 +556,9 @@ class ExecutionRun:
         return TaskOutcome(task.id, State.FAILED, Reason.ENGINE_ERROR, message)
 
     def _collect(self, outcome: TaskOutcome) -> None:
+        if outcome.task_id in self._iteration_of:
+            self._collect_iteration(outcome)
+            return
         self._dispatched.discard(outcome.task_id)
         self.states[outcome.task_id] = outcome.state
         if outcome.state is not State.FAILED:

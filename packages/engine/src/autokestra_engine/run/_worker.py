@@ -264,6 +264,9 @@ class TaskRunner:
                     task_outputs=ctx.outputs(),
                     secrets=ctx.secrets,
                     execution_id=eid,
+                    iteration=None
+                    if task.iteration is None
+                    else (task.iteration.index, task.iteration.item),
                 ),
             )
         except TemplateError as exc:
