@@ -6,9 +6,11 @@ they fit), with real plugin processes, and checks the database and the CLI's vie
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -219,3 +221,72 @@ def test_cleanup_runs_after_a_cancel(tmp_path: Path) -> None:
     [(state,)] = rows(tmp_path, "SELECT state FROM executions WHERE execution_id = ?", (eid,))
     assert state == "CANCELLED"
     assert_chain_intact(tmp_path, eid)
+
+
+NOTIFIED = """
+id: notified
+inputs: {hook: {type: string}}
+tasks:
+  - id: build
+    type: core/shell.run
+    inputs: {command: "echo 'error: disk quota exceeded' >&2; exit 4"}
+on_failure:
+  - id: notify
+    type: core/notify.webhook
+    inputs:
+      url: "{{ inputs.hook }}"
+      execution: "{{ execution }}"
+      console_url: http://console.example:8080
+"""
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """Keeps every POSTed body on the server object (a local stand-in for Slack)."""
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        self.server.bodies.append(json.loads(self.rfile.read(length)))  # type: ignore[attr-defined]  # set below
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_failure_handler_notifies_a_local_receiver(tmp_path: Path) -> None:
+    """core/notify.webhook in on_failure POSTs the summary and the console link, once; the
+    webhook URL (a secret input) never reaches the database."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server.bodies = []  # type: ignore[attr-defined]  # the handler appends here
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        path = tmp_path / "notified.yaml"
+        path.write_text(NOTIFIED)
+        hook = f"http://127.0.0.1:{server.server_address[1]}/hook/T0K3N"
+        result = run_cli(tmp_path, "run", str(path), "--input", f"hook={hook}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert result.returncode == 1, result.stdout + result.stderr
+    eid = started_id(result)
+    bodies = server.bodies  # type: ignore[attr-defined]
+    assert len(bodies) == 1
+    [body] = bodies
+    link = f"http://console.example:8080/executions/{eid}"
+    assert body["autokestra"] == {
+        "id": eid,
+        "workflow_id": "notified",
+        "state": "FAILED",
+        "failed_task_id": "build",
+        "message": "Task build failed: core/shell.run exited with code 4",
+        "link": link,
+    }
+    assert body["text"].startswith(f"Autokestra: notified FAILED (execution {eid})")
+    assert link in body["text"]
+    assert task_states(tmp_path, eid)["notify"] == ("SUCCESS", None)
+    for table in ("task_runs", "execution_logs", "executions"):
+        dumped = json.dumps(rows(tmp_path, f"SELECT * FROM {table}"))  # noqa: S608  # fixed names
+        assert "T0K3N" not in dumped, table

@@ -36,6 +36,8 @@ _WHOLE = re.compile(r"\{\{((?:(?!\}\}).)*)\}\}", re.DOTALL)
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+#: What ``{{ execution.KEY }}`` may read ("" is ``{{ execution }}``, the whole summary).
+EXECUTION_KEYS = ("", "id", "workflow_id", "state", "failed_task_id", "message")
 _LITERAL = re.compile(r"""^(?:'([^']*)'|"([^"]*)")$""")
 
 RefKind = Literal["inputs", "tasks", "secrets", "execution", "literal", "item", "index"]
@@ -86,13 +88,14 @@ def parse_reference(expression: str) -> Reference:
     if head == "item" or (head == "index" and len(parts) == 1):  # inside a for_each task
         kind: RefKind = "item" if head == "item" else "index"
         return Reference(kind, head, rest=tuple(parts[1:]), text=text)
-    if head == "execution" and parts[1:] == ["id"]:
-        return Reference("execution", "id", text=text)
+    if head == "execution" and len(parts) <= 2 and (parts[1:] or [""])[0] in EXECUTION_KEYS:
+        return Reference("execution", parts[1] if len(parts) == 2 else "", text=text)
     raise ValueError(f"unknown template reference {{{{ {text} }}}}: {_FORMS}")
 
 
 _FORMS = (
-    "use inputs.<name>, tasks.<id>.outputs.<key>, secrets.<NAME>, execution.id,"
+    "use inputs.<name>, tasks.<id>.outputs.<key>, secrets.<NAME>, execution.id (or"
+    " execution.workflow_id, .state, .failed_task_id, .message),"
     " item, index (in a for_each task) or a quoted literal such as '{{'"
 )
 
@@ -134,6 +137,8 @@ class TemplateContext:
         secrets: the secret store.
         execution_id: the running execution's id.
         iteration: ``(index, item)`` in an iteration of a ``for_each`` task, else None.
+        execution: the execution's summary (``id``, ``workflow_id``, ``state``,
+            ``failed_task_id``, ``message``); in the failure handler, how it failed.
     """
 
     inputs: dict[str, Any]
@@ -141,6 +146,7 @@ class TemplateContext:
     secrets: SecretStore
     execution_id: str
     iteration: tuple[int, Any] | None = None
+    execution: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -193,14 +199,22 @@ def _lookup(ref: Reference, ctx: TemplateContext) -> tuple[Any, bool]:
                 f"unknown secret {ref.name!r} (set AUTOKESTRA_SECRET_{ref.name} "
                 "or add it to the secrets file)"
             ) from None
+    return _lookup_local(ref, ctx), False
+
+
+def _lookup_local(ref: Reference, ctx: TemplateContext) -> Any:
+    """The value of a literal, ``item``/``index`` or ``execution`` reference (never secret)."""
     if ref.kind == "literal":
-        return ref.name, False
+        return ref.name
     if ref.kind in ("item", "index"):
         if ctx.iteration is None:
             raise TemplateError(f"{{{{ {ref.text} }}}}: only a for_each task has an item")
         index, item = ctx.iteration
-        return (index, False) if ref.kind == "index" else (_descend(item, ref.rest, ref), False)
-    return ctx.execution_id, False
+        return index if ref.kind == "index" else _descend(item, ref.rest, ref)
+    if ref.name == "id":
+        return ctx.execution_id
+    summary = ctx.execution or {"id": ctx.execution_id}
+    return copy.deepcopy(summary) if not ref.name else summary.get(ref.name)
 
 
 def stringify(value: Any) -> str:

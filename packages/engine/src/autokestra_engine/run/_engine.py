@@ -367,6 +367,7 @@ class Engine:
             collector=self.collector,
             base_secrets=set(base_secrets),
             on_event=on_event,
+            workflow_id=workflow.id,
         )
         try:
             self._log_start(context, workflow)

@@ -203,6 +203,11 @@ class ExecutionRun:
         try:
             self._loop()
             verdict = self._verdict(self._clock() - self._started_at)
+            self._ctx.summary.update(
+                state=verdict[0].value,
+                message=self._ctx.redactor.redact(verdict[3]) if verdict[3] else None,
+                failed_task_id=verdict[5],
+            )
             self._run_failure_handler(verdict[0])
         except Exception as exc:  # a broken engine must still stop its plugin processes
             return self._abort(exc)

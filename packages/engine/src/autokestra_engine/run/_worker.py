@@ -103,8 +103,18 @@ class ExecutionContext:
         collector: LogCollector,
         base_secrets: set[str],
         on_event: EventCallback | None,
+        workflow_id: str = "",
     ) -> None:
         self.execution_id = execution_id
+        # What {{ execution.* }} reads; the scheduler fills in how it failed before the
+        # failure handler runs.
+        self.summary: dict[str, Any] = {
+            "id": execution_id,
+            "workflow_id": workflow_id,
+            "state": State.RUNNING.value,
+            "failed_task_id": None,
+            "message": None,
+        }
         self.inputs = dict(inputs)
         self.secrets = secrets
         self.collector = collector
@@ -267,6 +277,7 @@ class TaskRunner:
                     iteration=None
                     if task.iteration is None
                     else (task.iteration.index, task.iteration.item),
+                    execution=dict(ctx.summary),
                 ),
             )
         except TemplateError as exc:
