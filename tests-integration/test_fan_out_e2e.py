@@ -157,6 +157,11 @@ def test_hundred_items_with_concurrency_four(tmp_path: Path) -> None:
     assert detail.returncode == 0, detail.stderr
     assert "Attempts:     2" in detail.stdout
     document = json.loads(run_cli(tmp_path, "execution", "inspect", eid, "--json").stdout)
+    timeline = run_cli(tmp_path, "execution", "inspect", eid, "--timeline")
+    assert timeline.returncode == 0, timeline.stderr
+    lanes = [line for line in timeline.stdout.splitlines() if "process[" in line]
+    assert len(lanes) == 11  # ten iteration lanes, then one summary line for the rest
+    assert lanes[-1].startswith("  ... process[10..99]: 90 more iterations (90 SUCCESS)")
     ids = [task["task_id"] for task in document["tasks"]]
     assert ids[:4] == ["list", "process", "process[0]", "process[1]"]
     assert ids.index("process[10]") == ids.index("process[9]") + 1
