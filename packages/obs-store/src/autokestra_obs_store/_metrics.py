@@ -44,11 +44,11 @@ _TERMINAL = tuple(sorted(str(state) for state in TERMINAL_STATES))
 # one per bucket bound (checked below, so a new state or bucket cannot go unnoticed).
 _EXECUTIONS_SQL = (
     "SELECT workflow_id, state, COUNT(*) FROM executions"
-    " WHERE state IN (?, ?, ?) GROUP BY workflow_id, state"
+    " WHERE state IN (?, ?, ?, ?) GROUP BY workflow_id, state"
 )
-_OPEN_SQL = "SELECT state, COUNT(*) FROM executions WHERE state NOT IN (?, ?, ?) GROUP BY state"
+_OPEN_SQL = "SELECT state, COUNT(*) FROM executions WHERE state NOT IN (?, ?, ?, ?) GROUP BY state"
 _TASK_RUNS_SQL = (
-    "SELECT type, state, COUNT(*) FROM task_runs WHERE state IN (?, ?, ?) GROUP BY type, state"
+    "SELECT type, state, COUNT(*) FROM task_runs WHERE state IN (?, ?, ?, ?) GROUP BY type, state"
 )
 _DURATIONS_SQL = (
     "SELECT type, COUNT(*), TOTAL(duration_ms),"
@@ -56,10 +56,11 @@ _DURATIONS_SQL = (
     " SUM(duration_ms <= ?), SUM(duration_ms <= ?), SUM(duration_ms <= ?),"
     " SUM(duration_ms <= ?), SUM(duration_ms <= ?), SUM(duration_ms <= ?),"
     " SUM(duration_ms <= ?), SUM(duration_ms <= ?), SUM(duration_ms <= ?)"
-    " FROM task_runs WHERE state IN (?, ?, ?) AND duration_ms IS NOT NULL GROUP BY type"
+    " FROM task_runs WHERE state IN (?, ?, ?, ?) AND duration_ms IS NOT NULL GROUP BY type"
 )
 assert _DURATIONS_SQL.count("?") == len(TASK_DURATION_BUCKETS_S) + len(_TERMINAL)
-assert _EXECUTIONS_SQL.count("?") == len(_TERMINAL)
+assert _EXECUTIONS_SQL.count("?") == _OPEN_SQL.count("?") == len(_TERMINAL)
+assert _TASK_RUNS_SQL.count("?") == len(_TERMINAL)
 _LOG_LEVELS_SQL = "SELECT level, COUNT(*), MAX(id) FROM execution_logs WHERE id > ? GROUP BY level"
 #: The collector's drop reports: one WARN entry per episode, its count in ``dropped_entries``.
 _DROPPED_SQL = (
