@@ -18,6 +18,7 @@ RUNTIME_NAMES = {
     "ExecutionRow",
     "ExecutionStore",
     "IllegalTransition",
+    "LauncherMode",
     "Reason",
     "State",
     "TERMINAL_STATES",

@@ -6,7 +6,7 @@ registry = PluginRegistry.discover([])
 workflow = load_workflow(Path("examples/workflows/hello.yaml"), registry)
 """
 
-from ._config import DEFAULT_DB_PATH, EngineConfig, load_config, parse_size_bytes
+from ._config import DEFAULT_DB_PATH, EngineConfig, LauncherMode, load_config, parse_size_bytes
 from ._dsl import (
     SecretInputValues,
     check_secrets,
@@ -104,6 +104,7 @@ __all__ = [
     "IllegalTransition",
     "InputDecl",
     "InputSpec",
+    "LauncherMode",
     "LostExecution",
     "Maintenance",
     "PluginError",

@@ -97,7 +97,10 @@ class Engine:
         self.secrets = secrets
         self.store = ExecutionStore(writer)
         self.owner = EngineOwner(new_engine_id(), os.getpid(), socket.gethostname())
-        self._executor = executor or PluginExecutor(registry, workdir=Path.cwd())
+        self._own_executor = executor is None
+        self._executor = executor or PluginExecutor(
+            registry, workdir=Path.cwd(), launcher=config.launcher
+        )
         self._runner = TaskRunner(
             store=self.store,
             executor=self._executor,
@@ -387,6 +390,8 @@ class Engine:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(timeout=5.0)
+        if self._own_executor:
+            self._executor.close()
 
 
 def request_cancel(
