@@ -384,10 +384,13 @@ class ExecutionStore:
         attempt: int,
         *,
         masked_inputs: Mapping[str, Any] | None,
+        queued_at: int | None = None,
     ) -> int:
         """Move the task run to RUNNING and insert the attempt row (state RUNNING).
 
-        The masked inputs are stored once, at the first attempt. Returns the start time.
+        The masked inputs are stored once, at the first attempt, and so is ``queued_at``
+        (when the scheduler handed the task to the worker pool, stamped then and written
+        here: one transaction less per task). Returns the start time.
         """
         at = self._clock()
         with self.writer.transaction() as conn:
@@ -395,10 +398,11 @@ class ExecutionStore:
             check_transition(current, State.RUNNING, subject=f"task {task_id}")
             conn.execute(
                 "UPDATE task_runs SET state = 'RUNNING', reason_code = NULL, attempt_count = ?,"
-                " started_at = COALESCE(started_at, ?), inputs = COALESCE(inputs, ?)"
-                " WHERE execution_id = ? AND task_id = ?",
+                " queued_at = COALESCE(queued_at, ?), started_at = COALESCE(started_at, ?),"
+                " inputs = COALESCE(inputs, ?) WHERE execution_id = ? AND task_id = ?",
                 (
                     attempt,
+                    queued_at,
                     at,
                     None if masked_inputs is None else to_json(dict(masked_inputs)),
                     execution_id,
@@ -436,10 +440,29 @@ class ExecutionStore:
         error: Mapping[str, Any] | None = None,
         pid: int | None = None,
         pgid: int | None = None,
+        finish_task: bool = False,
+        outputs: Mapping[str, Any] | None = None,
     ) -> None:
-        """Close the attempt row: final state, why it ended, duration, exit code, error."""
+        """Close the attempt row: final state, why it ended, duration, exit code, error.
+
+        With ``finish_task``, the task run ends in the same transaction, in the same state
+        with the same reason and error, and ``outputs`` (what :meth:`finish_task` writes):
+        the attempt and its task can never be seen half-ended, and a task costs one
+        transaction less.
+        """
         at = self._clock()
         with self.writer.transaction() as conn:
+            if finish_task:
+                self._finish_task(
+                    conn,
+                    execution_id,
+                    task_id,
+                    state,
+                    at=at,
+                    reason=reason,
+                    outputs=outputs,
+                    error=error,
+                )
             conn.execute(
                 "UPDATE task_attempts SET state = ?, reason = ?, ended_at = ?, duration_ms = ?,"
                 " exit_code = ?, error = ?, pid = COALESCE(pid, ?), pgid = COALESCE(pgid, ?)"
@@ -481,32 +504,61 @@ class ExecutionStore:
         reason: str | None = None,
         outputs: Mapping[str, Any] | None = None,
         error: Mapping[str, Any] | None = None,
+        queued_at: int | None = None,
     ) -> bool:
         """Move the task run to a terminal state with its outputs or error and duration.
 
         ``duration_ms`` is from the first attempt's start to now (retry waits included), or
-        NULL for a task that never started.
+        NULL for a task that never started. ``queued_at`` is written when none is yet (a
+        task cancelled after it was handed to the pool but before it started).
         """
         at = self._clock()
         with self.writer.transaction() as conn:
-            current = self._task_state(conn, execution_id, task_id)
-            if not check_transition(current, state, subject=f"task {task_id}"):
-                return False
-            conn.execute(
-                "UPDATE task_runs SET state = ?, reason_code = ?, outputs = ?, error = ?,"
-                " ended_at = ?, duration_ms = CASE WHEN started_at IS NULL THEN NULL"
-                " ELSE ? - started_at END WHERE execution_id = ? AND task_id = ?",
-                (
-                    str(state),
-                    reason,
-                    None if outputs is None else to_json(dict(outputs)),
-                    None if error is None else to_json(dict(error)),
-                    at,
-                    at,
-                    execution_id,
-                    task_id,
-                ),
+            return self._finish_task(
+                conn,
+                execution_id,
+                task_id,
+                state,
+                at=at,
+                reason=reason,
+                outputs=outputs,
+                error=error,
+                queued_at=queued_at,
             )
+
+    def _finish_task(
+        self,
+        conn: apsw.Connection,
+        execution_id: str,
+        task_id: str,
+        state: State,
+        *,
+        at: int,
+        reason: str | None,
+        outputs: Mapping[str, Any] | None,
+        error: Mapping[str, Any] | None,
+        queued_at: int | None = None,
+    ) -> bool:
+        current = self._task_state(conn, execution_id, task_id)
+        if not check_transition(current, state, subject=f"task {task_id}"):
+            return False
+        conn.execute(
+            "UPDATE task_runs SET state = ?, reason_code = ?, outputs = ?, error = ?,"
+            " queued_at = COALESCE(queued_at, ?), ended_at = ?, duration_ms = CASE WHEN"
+            " started_at IS NULL THEN NULL ELSE ? - started_at END"
+            " WHERE execution_id = ? AND task_id = ?",
+            (
+                str(state),
+                reason,
+                None if outputs is None else to_json(dict(outputs)),
+                None if error is None else to_json(dict(error)),
+                queued_at,
+                at,
+                at,
+                execution_id,
+                task_id,
+            ),
+        )
         return True
 
     def cancel_open_tasks(self, execution_id: str, reason: str) -> int:

@@ -229,15 +229,16 @@ class ExecutionRun:
     def _dispatch(self) -> None:
         for task_id in self._dag.runnable(self.states, self._dispatched):
             task = self._tasks[task_id]
-            if not self._pool.try_submit(self._job(task)):
+            # Stamped now, stored by the worker with the task's first write (one write
+            # transaction less per task; the value is the same).
+            if not self._pool.try_submit(self._job(task, self._clock())):
                 return  # queue full: try again on the next tick
             self._dispatched.add(task_id)
-            self._store.task_queued(self._ctx.execution_id, task_id)
 
-    def _job(self, task: TaskSpec) -> Callable[[], None]:
+    def _job(self, task: TaskSpec, queued_at: int) -> Callable[[], None]:
         def job() -> None:
             try:
-                outcome = self._runner.run(self._ctx, task)
+                outcome = self._runner.run(self._ctx, task, queued_at=queued_at)
             except BaseException as exc:
                 # Whatever ends the job (SystemExit included: rich raises it on a closed
                 # stdout pipe), the loop must get an outcome, or it waits for this task

@@ -240,12 +240,21 @@ class TaskRunner:
         self._registry = registry
         self._default_timeout_ms = default_timeout_ms
 
-    def run(self, ctx: ExecutionContext, task: TaskSpec) -> TaskOutcome:
-        """Run every attempt the retry policy allows; never raises for a task failure."""
+    def run(
+        self, ctx: ExecutionContext, task: TaskSpec, *, queued_at: int | None = None
+    ) -> TaskOutcome:
+        """Run every attempt the retry policy allows; never raises for a task failure.
+
+        Args:
+            ctx: the execution's shared state.
+            task: the task to run.
+            queued_at: when the scheduler handed it to the pool (Unix ms); stored with the
+                first write of the task run.
+        """
         eid = ctx.execution_id
         action = self._registry.action(task.type)
         if ctx.cancel.is_set():
-            return self._cancelled_before_start(ctx, task)
+            return self._cancelled_between(ctx, task, 0, queued_at=queued_at)
         try:
             resolved = resolve_task_inputs(
                 task,
@@ -258,7 +267,7 @@ class TaskRunner:
                 ),
             )
         except TemplateError as exc:
-            return self._template_failed(ctx, task, str(exc))
+            return self._template_failed(ctx, task, str(exc), queued_at)
         ctx.add_secret_values(set(resolved.secret_values))
         # Templates mask {{ secrets.* }} and secret inputs, but a secret can also arrive
         # through an upstream task's outputs (kept in clear for templates): redact those too.
@@ -270,7 +279,9 @@ class TaskRunner:
             attempt += 1
             if ctx.cancel.is_set():
                 return self._cancelled_between(ctx, task, attempt - 1)
-            self._store.start_attempt(eid, task.id, attempt, masked_inputs=masked)
+            self._store.start_attempt(
+                eid, task.id, attempt, masked_inputs=masked, queued_at=queued_at
+            )
             ctx.emit(task.id, State.RUNNING, attempt=attempt)
             ctx.log(
                 LogLevel.INFO,
@@ -315,6 +326,7 @@ class TaskRunner:
                     attempt=attempt,
                     metadata={"timeout_ms": timeout_ms, "elapsed_ms": result.duration_ms},
                 )
+            retry = attempt < total and not ctx.cancel.is_set()
             self._store.end_attempt(
                 eid,
                 task.id,
@@ -326,8 +338,9 @@ class TaskRunner:
                 error=error,
                 pid=result.pid,
                 pgid=result.pgid,
+                finish_task=not retry,  # the last attempt ends its task in one transaction
             )
-            if attempt < total and not ctx.cancel.is_set():
+            if retry:
                 delay_ms = task.retry.delay_for(attempt)
                 self._store.task_waiting(eid, task.id, Reason.RETRY_BACKOFF)
                 ctx.emit(task.id, State.WAITING, attempt=attempt, reason=Reason.RETRY_BACKOFF)
@@ -408,9 +421,10 @@ class TaskRunner:
             exit_code=result.exit_code,
             pid=result.pid,
             pgid=result.pgid,
+            finish_task=True,
+            outputs=outputs,
         )
         ctx.set_outputs(task.id, result.outputs)
-        self._store.finish_task(eid, task.id, State.SUCCESS, outputs=outputs)
         ctx.emit(task.id, State.SUCCESS, attempt=attempt)
         ctx.log(
             LogLevel.INFO,
@@ -436,7 +450,7 @@ class TaskRunner:
         error: dict[str, Any] | None,
         message: str,
     ) -> TaskOutcome:
-        self._store.finish_task(ctx.execution_id, task.id, State.FAILED, reason=reason, error=error)
+        """Report a task run its last attempt already ended FAILED (same transaction)."""
         ctx.emit(task.id, State.FAILED, attempt=attempt, reason=reason)
         ctx.log(
             LogLevel.ERROR,
@@ -447,28 +461,38 @@ class TaskRunner:
         )
         return TaskOutcome(task.id, State.FAILED, reason, message, attempt)
 
-    def _template_failed(self, ctx: ExecutionContext, task: TaskSpec, detail: str) -> TaskOutcome:
+    def _template_failed(
+        self, ctx: ExecutionContext, task: TaskSpec, detail: str, queued_at: int | None
+    ) -> TaskOutcome:
         """An input template that cannot be resolved fails the task without spawning."""
         message = ctx.redactor.redact(f"cannot resolve inputs: {detail}")
         error = {"message": message, "type": "TemplateError"}
         eid = ctx.execution_id
-        self._store.start_attempt(eid, task.id, 1, masked_inputs=None)
+        self._store.start_attempt(eid, task.id, 1, masked_inputs=None, queued_at=queued_at)
         self._store.end_attempt(
-            eid, task.id, 1, State.FAILED, reason=Reason.TEMPLATE_ERROR, duration_ms=0, error=error
+            eid,
+            task.id,
+            1,
+            State.FAILED,
+            reason=Reason.TEMPLATE_ERROR,
+            duration_ms=0,
+            error=error,
+            finish_task=True,
         )
         return self._failed(
             ctx, task, attempt=1, reason=Reason.TEMPLATE_ERROR, error=error, message=message
         )
 
-    def _cancelled_before_start(self, ctx: ExecutionContext, task: TaskSpec) -> TaskOutcome:
-        return self._cancelled_between(ctx, task, 0)
-
     def _cancelled_between(
-        self, ctx: ExecutionContext, task: TaskSpec, attempts: int
+        self, ctx: ExecutionContext, task: TaskSpec, attempts: int, queued_at: int | None = None
     ) -> TaskOutcome:
         token = ctx.cancel
         self._store.finish_task(
-            ctx.execution_id, task.id, State.CANCELLED, reason=token.reason_code
+            ctx.execution_id,
+            task.id,
+            State.CANCELLED,
+            reason=token.reason_code,
+            queued_at=queued_at,
         )
         ctx.emit(task.id, State.CANCELLED, attempt=attempts or None, reason=token.reason_code)
         ctx.log(
