@@ -137,8 +137,15 @@ def become_subreaper() -> bool:
 
 
 def _signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    try:
         os.killpg(pgid, signum)
+    except ProcessLookupError:
+        # A forked attempt that has not reached its setsid() yet leads no group; it is then
+        # alone (it starts nothing before), and unreaped, so its pid is still its own.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pgid, signum)
+    except PermissionError:
+        pass
 
 
 def group_alive(pgid: int) -> bool:

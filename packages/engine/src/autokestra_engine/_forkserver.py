@@ -143,22 +143,29 @@ def _serve(sock: socket.socket, engine_pid: int) -> _Request:
                 request.code = codes.get(request.argv[0])
                 sys.stdout.flush()
                 sys.stderr.flush()
-                started_r, started_w = os.pipe()
-                pid = _clone_parent(libc, number)
+                # Signals wait until the child has reset this server's handlers: a SIGTERM
+                # for the attempt must never run the server's own shutdown in the child.
+                mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+                try:
+                    pid = _clone_parent(libc, number)
+                except OSError:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                    raise
             except OSError as exc:
                 for fd in fds:
                     os.close(fd)
                 _reply(sock, errno=exc.errno or 0, error=exc.strerror or str(exc))
                 continue
             if pid == 0:
-                _become_child(libc, sock, request, engine_pid, started_w)
+                launched.clear()
+                _become_child(libc, sock, request, engine_pid, mask)
                 return request
-            for fd in (*fds, started_w):
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            for fd in fds:
                 os.close(fd)
-            # Answer once the child leads its own group: from then on the engine's killpg
-            # reaches it (a signal sent to the group before setsid would be lost).
-            os.read(started_r, 1)
-            os.close(started_r)
+            # Answered at once, before the child's setsid: until then the group does not
+            # exist and the engine signals the child itself (see the executor's
+            # _signal_group); waiting for it here cost a second scheduling hop per attempt.
             launched.add(pid)
             _reply(sock, pid=pid)
     except (_Stop, ConnectionError):
@@ -170,7 +177,11 @@ def _serve(sock: socket.socket, engine_pid: int) -> _Request:
 
 
 def _become_child(
-    libc: ctypes.CDLL, sock: socket.socket, request: _Request, engine: int, started: int
+    libc: ctypes.CDLL,
+    sock: socket.socket,
+    request: _Request,
+    engine: int,
+    mask: set[int | signal.Signals],
 ) -> None:
     """Turn the forked server into the attempt's process, as a fresh interpreter would be."""
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -178,8 +189,9 @@ def _become_child(
         os._exit(1)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
+    # A signal sent to the attempt since the fork is delivered here, with the defaults.
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     os.setsid()
-    os.write(started, b"1")
     sock.close()
     for target, fd in enumerate(request.fds):
         os.dup2(fd, target)
