@@ -403,12 +403,17 @@ class PluginExecutor:
         assert stdin is not None  # PIPE was asked for
 
         def write() -> None:
-            # A thread: a plugin that never reads stdin must not block us on a full pipe.
             with contextlib.suppress(OSError, ValueError):
                 stdin.write(payload)
             with contextlib.suppress(OSError, ValueError):
                 stdin.close()
 
+        if len(payload) <= select.PIPE_BUF:
+            # Fits an empty pipe of the smallest capacity Linux gives (one page): the
+            # write cannot block, so it needs no thread (the common case, one less per task).
+            write()
+            return
+        # A thread: a plugin that never reads stdin must not block us on a full pipe.
         threading.Thread(target=write, name="attempt-stdin", daemon=True).start()
 
     def _terminate(self, child: _Child) -> None:
