@@ -44,11 +44,10 @@ from autokestra_engine import (  # noqa: E402
     PluginExecutor,
     PluginRegistry,
     SecretStore,
-    State,
     parse_workflow,
 )
 from autokestra_obs_collector import LogCollector  # noqa: E402
-from autokestra_obs_schema import open_reader, open_writer  # noqa: E402
+from autokestra_obs_schema import State, open_reader, open_writer  # noqa: E402
 
 FAN_CONCURRENCY = 4
 LINES = 20
@@ -160,11 +159,11 @@ def run_engine(
             if executor.launcher is not None:
                 split.wrap(executor.launcher, "launch", "fork")
             for name in ("start_attempt", "attempt_spawned", "end_attempt"):
-                split.wrap(engine.store, name, "state writes")
+                split.wrap(engine.recorder, name, "state writes")
             split.wrap(collector, "log", "collector.log")
         started = time.perf_counter()
         execution_id = engine.create_execution(workflow, {})
-        state = engine.run(execution_id)
+        state = engine.run(execution_id).state
         wall = time.perf_counter() - started
         if state is not State.SUCCESS:
             raise SystemExit(f"benchmark execution ended {state}")

@@ -43,11 +43,10 @@ from autokestra_engine import (  # noqa: E402
     LauncherMode,
     PluginRegistry,
     SecretStore,
-    State,
     parse_workflow,
 )
 from autokestra_obs_collector import LogCollector  # noqa: E402
-from autokestra_obs_schema import open_reader, open_writer  # noqa: E402
+from autokestra_obs_schema import State, open_reader, open_writer  # noqa: E402
 
 FIB = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"
 SCRIPT = (
@@ -100,7 +99,7 @@ def run_workflow(tmp: Path, yaml_text: str, launcher: LauncherMode) -> Run:
         engine.run(engine.create_execution(workflow, {}))  # warm-up: servers, caches
         started = time.perf_counter()
         execution_id = engine.create_execution(workflow, {})
-        state = engine.run(execution_id)
+        state = engine.run(execution_id).state
         total_ms = (time.perf_counter() - started) * 1000
         if state is not State.SUCCESS:
             raise SystemExit(f"benchmark execution ended {state}")

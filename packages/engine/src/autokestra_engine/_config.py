@@ -19,14 +19,11 @@ from typing import Any, Literal
 
 import yaml
 
-from autokestra_obs_schema import parse_duration_ms
+from autokestra_obs_schema import DEFAULT_DB_PATH, AutokestraError, parse_duration_ms
 
-from ._problems import ConfigError
-
-LauncherMode = Literal["fork", "spawn"]
-
-DEFAULT_DB_PATH = Path(".autokestra") / "autokestra.db"
 DEFAULT_PLUGIN_DIR = Path("plugins")
+#: How plugin attempts of Python commands start (``execution.launcher``).
+LauncherMode = Literal["fork", "spawn"]
 GIB = 1024**3
 
 #: Config file layout: section -> keys it accepts. Unknown keys are errors (typo guard).
@@ -66,6 +63,10 @@ _SIZE_UNITS = {
     "GiB": 1024**3,
     "TiB": 1024**4,
 }
+
+
+class ConfigError(AutokestraError):
+    """A configuration value (file or environment) that is missing, malformed or out of range."""
 
 
 def default_max_concurrent_tasks() -> int:
