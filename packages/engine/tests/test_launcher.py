@@ -7,6 +7,7 @@ test_executor.py; these tests pin what only the fork mode has.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -155,6 +156,20 @@ class TestWhatIsForked:
         before = launched(forking)
         result, _ = run(forking, action)
         assert result.outcome == "success", result.error
+        assert launched(forking) == before
+
+
+    def test_missing_folder_fails_the_attempt_like_a_spawn(
+        self, forking: PluginExecutor, tmp_path: Path
+    ) -> None:
+        """A plugin folder that is gone is spawn_failed, as Popen's cwd error would be."""
+        action = make_action(tmp_path, "pass")
+        gone = dataclasses.replace(action, plugin_dir=tmp_path / "gone")
+        before = launched(forking)
+        result, _ = run(forking, gone)
+        assert result.outcome == "failed"
+        assert result.error is not None and result.error["type"] == "spawn_failed"
+        assert "No such file or directory" in result.error["message"]
         assert launched(forking) == before
 
 

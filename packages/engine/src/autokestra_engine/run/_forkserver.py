@@ -113,6 +113,11 @@ class _Request:
         self.code: types.CodeType | None = None
 
 
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
 def _reply(sock: socket.socket, **fields: object) -> None:
     sock.send(json.dumps(fields).encode())
 
@@ -139,30 +144,32 @@ def _serve(sock: socket.socket, engine_pid: int) -> _Request:
             try:
                 if len(fds) != _STDIO:
                     raise OSError(0, "expected three file descriptors")
+                # What a spawn would fail on too (the folder): the attempt fails.
                 os.chdir(request.cwd)
-                request.code = codes.get(request.argv[0])
-                sys.stdout.flush()
-                sys.stderr.flush()
-                # Signals wait until the child has reset this server's handlers: a SIGTERM
-                # for the attempt must never run the server's own shutdown in the child.
-                mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-                try:
-                    pid = _clone_parent(libc, number)
-                except OSError:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-                    raise
             except OSError as exc:
-                for fd in fds:
-                    os.close(fd)
+                _close(fds)
                 _reply(sock, errno=exc.errno or 0, error=exc.strerror or str(exc))
+                continue
+            request.code = codes.get(request.argv[0])
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # Signals wait until the child has reset this server's handlers: a SIGTERM for
+            # the attempt must never run the server's own shutdown in the child.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+            try:
+                pid = _clone_parent(libc, number)
+            except OSError as exc:
+                # Forking itself failed (a seccomp policy, no memory): the engine spawns.
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                _close(fds)
+                _reply(sock, unavailable=exc.strerror or str(exc))
                 continue
             if pid == 0:
                 launched.clear()
                 _become_child(libc, sock, request, engine_pid, mask)
                 return request
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            for fd in fds:
-                os.close(fd)
+            _close(fds)
             # Answered at once, before the child's setsid: until then the group does not
             # exist and the engine signals the child itself (see the executor's
             # _signal_group); waiting for it here cost a second scheduling hop per attempt.

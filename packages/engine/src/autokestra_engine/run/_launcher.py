@@ -265,6 +265,10 @@ class ForkLauncher:
                 os.close(fd)
             if reply is None:
                 return None
+            if "unavailable" in reply:  # the server cannot fork here: spawn from now on
+                with server.lock:
+                    server.kill()
+                return None
             number = int(reply.get("errno") or 0)
             raise OSError(number, str(reply.get("error") or "cannot start"))
         pid = int(reply["pid"])
