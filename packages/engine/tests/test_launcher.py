@@ -158,6 +158,36 @@ class TestWhatIsForked:
         assert result.outcome == "success", result.error
         assert launched(forking) == before
 
+    def test_a_hung_server_is_dropped_without_its_running_attempts(
+        self, forking: PluginExecutor, tmp_path: Path
+    ) -> None:
+        """A server that stops answering is killed (the next attempt is spawned), and an
+        attempt it had forked before runs to its end."""
+        action = make_action(
+            tmp_path,
+            "import os, time\ntime.sleep(1.5)\n"
+            "open(os.environ['AUTOKESTRA_OUTPUTS'], 'w').write('{}')\n",
+        )
+        first: list[AttemptResult] = []
+        thread = threading.Thread(target=lambda: first.append(run(forking, action)[0]))
+        thread.start()
+        assert forking.launcher is not None
+        deadline = time.monotonic() + 10
+        while launched(forking) < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        servers = forking.launcher.server_pids()
+        for pid in servers:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            second, _ = run(forking, action)  # waits 5 s for the stopped server, then spawns
+        finally:
+            for pid in servers:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGCONT)
+            thread.join(30)
+        assert second.outcome == "success", second.error
+        assert first and first[0].outcome == "success", first and first[0].error
+        assert launched(forking) == 1
 
     def test_missing_folder_fails_the_attempt_like_a_spawn(
         self, forking: PluginExecutor, tmp_path: Path

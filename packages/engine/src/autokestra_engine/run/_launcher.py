@@ -125,10 +125,11 @@ class _Server:
     def alive(self) -> bool:
         return self.sock is not None
 
-    def kill(self) -> None:
+    def stop(self) -> None:
+        """End the server: it sees EOF and kills the groups of attempts not yet released."""
         sock, self.sock = self.sock, None
         if sock is not None:
-            sock.close()  # the server sees EOF and exits
+            sock.close()
         proc = self.proc
         if proc is not None:
             try:
@@ -136,6 +137,12 @@ class _Server:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def discard(self) -> None:
+        """Give up on a failing server: SIGKILL, so it cannot touch running attempts."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        self.stop()
 
 
 class ForkLauncher:
@@ -221,7 +228,7 @@ class ForkLauncher:
         except (OSError, ValueError):
             theirs.close()
             ours.close()
-            server.kill()
+            server.discard()
         finally:
             server.ready.set()
 
@@ -267,7 +274,7 @@ class ForkLauncher:
                 return None
             if "unavailable" in reply:  # the server cannot fork here: spawn from now on
                 with server.lock:
-                    server.kill()
+                    server.discard()
                 return None
             number = int(reply.get("errno") or 0)
             raise OSError(number, str(reply.get("error") or "cannot start"))
@@ -288,7 +295,7 @@ class ForkLauncher:
             except OSError:  # timeout included: a hung server is a dead one
                 answer = b""
             if not answer:
-                server.kill()
+                server.discard()  # its other attempts keep running, watched by their executor
                 return None
         reply: dict[str, Any] = json.loads(answer)
         return reply
@@ -316,6 +323,6 @@ class ForkLauncher:
         for server in servers:
             server.ready.wait(_START_TIMEOUT_S)
             with server.lock:
-                server.kill()
+                server.stop()
         self._jobs.put(None)
         self._keeper.join(_START_TIMEOUT_S)
