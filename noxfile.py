@@ -138,11 +138,24 @@ def _ensure_prometheus(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHONS)
-def integration(session: nox.Session) -> None:
-    """The end-to-end suite: every package installed, real processes, real database files."""
+@nox.parametrize("launcher", ["fork", "spawn"])
+def integration(session: nox.Session, launcher: str) -> None:
+    """The end-to-end suite: every package installed, real processes, real database files.
+
+    Run once per plugin launcher (execution.launcher, through AUTOKESTRA_LAUNCHER): the
+    whole suite, not a subset, because every workflow in it starts Python plugins.
+    """
     session.install(*CONSTRAINTS, *TEST_DEPS, *_editable(_all_packages()))
     _ensure_prometheus(session)
-    session.run("pytest", "-n", "auto", "-q", "tests-integration", *session.posargs)
+    session.run(
+        "pytest",
+        "-n",
+        "auto",
+        "-q",
+        "tests-integration",
+        *session.posargs,
+        env={"AUTOKESTRA_LAUNCHER": launcher},
+    )
 
 
 def _latest_execution(session: nox.Session, workflow_id: str) -> str:

@@ -198,3 +198,21 @@ class TestTelemetrySection:
         path = write(tmp_path, "telemetry:\n  jaeger: {}\n")
         with pytest.raises(ConfigError, match=r"unknown key telemetry\.jaeger"):
             load_config(path, {})
+
+
+class TestLauncher:
+    def test_default_is_fork(self) -> None:
+        """Python plugins are forked from a warm server unless told otherwise."""
+        assert load_config(None, {}).launcher == "fork"
+
+    def test_file_and_environment(self, tmp_path: Path) -> None:
+        """execution.launcher in the file, AUTOKESTRA_LAUNCHER over it."""
+        path = write(tmp_path, "execution: {launcher: spawn}")
+        assert load_config(path, {}).launcher == "spawn"
+        assert load_config(path, {"AUTOKESTRA_LAUNCHER": "fork"}).launcher == "fork"
+
+    def test_bad_value_names_the_key(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"execution.launcher must be fork or spawn"):
+            load_config(write(tmp_path, "execution: {launcher: thread}"), {})
+        with pytest.raises(ConfigError, match="AUTOKESTRA_LAUNCHER"):
+            load_config(None, {"AUTOKESTRA_LAUNCHER": "vfork"})

@@ -33,6 +33,7 @@ PUBLIC_NAMES = [
     "IllegalTransition",
     "InputDecl",
     "InputSpec",
+    "LauncherMode",
     "LostExecution",
     "Maintenance",
     "Observers",

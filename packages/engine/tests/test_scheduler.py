@@ -275,12 +275,10 @@ class TestScheduler:
 
 
 class _FullDiskRecorder(ExecutionRecorder):
-    """The real store, except that queueing task ``second`` hits a full disk."""
+    """The real store, except that the loop's heartbeat (its first at 5 s) hits a full disk."""
 
-    def task_queued(self, execution_id: str, task_id: str) -> None:
-        if task_id == "second":
-            raise StorageFull("Database or disk is full: injected")
-        super().task_queued(execution_id, task_id)
+    def heartbeat(self, execution_id: str, engine_id: str) -> None:
+        raise StorageFull("Database or disk is full: injected")
 
 
 class TestEngineError:
@@ -315,10 +313,10 @@ class TestEngineError:
         runner = harness.engine._runner
         real_run = runner.run
 
-        def run(ctx: Any, task: TaskSpec) -> Any:
+        def run(ctx: Any, task: TaskSpec, **kwargs: Any) -> Any:
             if task.id == "boom":
                 raise SystemExit(1)
-            return real_run(ctx, task)
+            return real_run(ctx, task, **kwargs)
 
         runner.run = run  # type: ignore[method-assign]  # inject the failure
         result: list[State] = []
@@ -396,3 +394,47 @@ class TestDagProperties:
         cancelled = {task_id for task_id, state in states.items() if state is State.CANCELLED}
         assert cancelled == downstream(tasks, failed)
         assert State.PENDING not in states.values()
+
+
+def chain(n: int) -> str:
+    lines = ["id: chain", "tasks:"]
+    for i in range(n):
+        needs = f", needs: [t{i - 1}]" if i else ""
+        lines.append(f"  - {{id: t{i}, type: core/log.emit{needs}, inputs: {{message: m{i}}}}}")
+    return "\n".join(lines) + "\n"
+
+
+class TestWritesPerTask:
+    def test_three_state_transactions_per_task(self, harness: Harness) -> None:
+        """A task that succeeds at once costs three write transactions of its own (start,
+        process ids, end), log batches aside; and its timestamps stay ordered."""
+        state_transactions: list[int] = []
+
+        def count(eid: str) -> int:
+            transactions: list[list[str]] = []
+
+            def trace(cursor: Any, sql: str, bindings: Any) -> bool:
+                if sql.startswith("BEGIN IMMEDIATE"):
+                    transactions.append([])
+                elif transactions:
+                    transactions[-1].append(sql)
+                return True
+
+            harness.writer.connection.exec_trace = trace
+            try:
+                assert harness.engine.run(eid).state is State.SUCCESS
+                harness.collector.flush()
+            finally:
+                harness.writer.connection.exec_trace = None
+            return sum(
+                1
+                for statements in transactions
+                if not any("execution_logs" in sql for sql in statements)
+                and any("task_" in sql for sql in statements)
+            )
+
+        for n in (1, 6):
+            state_transactions.append(count(harness.create(chain(n))))
+        assert (state_transactions[1] - state_transactions[0]) / 5 == 3
+        rows = harness.rows("SELECT queued_at, started_at, ended_at FROM task_runs")
+        assert all(q is not None and q <= s <= e for q, s, e in rows)

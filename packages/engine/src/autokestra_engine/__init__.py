@@ -13,7 +13,7 @@ write path: ids, transitions, recorder), ``run/`` (executor, worker, scheduler, 
         outcome = runtime.engine.run(runtime.engine.create_execution(workflow, {}))
 """
 
-from ._config import ConfigError, EngineConfig, load_config, parse_size_bytes
+from ._config import ConfigError, EngineConfig, LauncherMode, load_config, parse_size_bytes
 from ._runtime import EngineRuntime
 from ._secret_store import SecretsError, SecretStore
 from .language._inputs import bind_inputs
@@ -110,6 +110,7 @@ __all__ = [
     "IllegalTransition",
     "InputDecl",
     "InputSpec",
+    "LauncherMode",
     "LostExecution",
     "Maintenance",
     "Observers",

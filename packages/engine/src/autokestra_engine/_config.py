@@ -15,19 +15,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from autokestra_obs_schema import DEFAULT_DB_PATH, AutokestraError, parse_duration_ms
 
 DEFAULT_PLUGIN_DIR = Path("plugins")
+#: How plugin attempts of Python commands start (``execution.launcher``).
+LauncherMode = Literal["fork", "spawn"]
 GIB = 1024**3
 
 #: Config file layout: section -> keys it accepts. Unknown keys are errors (typo guard).
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "storage": ("path",),
-    "execution": ("max_concurrent_tasks", "default_task_timeout", "shutdown_grace"),
+    "execution": ("max_concurrent_tasks", "default_task_timeout", "shutdown_grace", "launcher"),
     "logging": ("retention_days", "buffer_max_entries", "buffer_max_age", "table_size_warning"),
     "plugins": ("path",),
     "secrets": ("file",),
@@ -40,6 +42,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "AUTOKESTRA_MAX_CONCURRENT_TASKS": ("execution", "max_concurrent_tasks"),
     "AUTOKESTRA_DEFAULT_TASK_TIMEOUT": ("execution", "default_task_timeout"),
     "AUTOKESTRA_SHUTDOWN_GRACE": ("execution", "shutdown_grace"),
+    "AUTOKESTRA_LAUNCHER": ("execution", "launcher"),
     "AUTOKESTRA_LOG_RETENTION_DAYS": ("logging", "retention_days"),
     "AUTOKESTRA_LOG_BUFFER_MAX_ENTRIES": ("logging", "buffer_max_entries"),
     "AUTOKESTRA_LOG_BUFFER_MAX_AGE": ("logging", "buffer_max_age"),
@@ -87,6 +90,8 @@ class EngineConfig:
         plugin_paths: folders that contain plugin folders, searched in order.
         secrets_file: KEY=VALUE file of secrets (mode 0600), or None.
         shutdown_grace_ms: how long a stopping engine waits for running tasks.
+        launcher: how Python plugin attempts start: ``fork`` from a warm fork server
+            (default; other commands are still spawned) or ``spawn`` every one.
         config_path: the config file that was read, if any.
         telemetry_otlp: the file's ``telemetry.otlp`` mapping, as written (obs-telemetry
             validates it; the ``OTEL_*`` variables win over it).
@@ -102,8 +107,17 @@ class EngineConfig:
     plugin_paths: list[Path] = field(default_factory=lambda: [DEFAULT_PLUGIN_DIR])
     secrets_file: Path | None = None
     shutdown_grace_ms: int = 30_000
+    launcher: LauncherMode = "fork"
     config_path: Path | None = None
     telemetry_otlp: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _launcher(name: str, value: Any) -> LauncherMode:
+    if value == "fork":
+        return "fork"
+    if value == "spawn":
+        return "spawn"
+    raise ConfigError(f"{name} must be fork or spawn, got {value!r}")
 
 
 def parse_size_bytes(text: str) -> int:
@@ -253,6 +267,8 @@ def load_config(
         values["default_task_timeout_ms"] = _duration(found[0], found[1])
     if (found := pick("execution", "shutdown_grace")) is not None:
         values["shutdown_grace_ms"] = _duration(found[0], found[1])
+    if (found := pick("execution", "launcher")) is not None:
+        values["launcher"] = _launcher(found[0], found[1])
     if (found := pick("logging", "retention_days")) is not None:
         values["retention_days"] = _positive_int(found[0], found[1])
     if (found := pick("logging", "buffer_max_entries")) is not None:

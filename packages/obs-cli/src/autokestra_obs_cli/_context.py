@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING
 
 import apsw
 import click
-from rich.console import Console
 
 from autokestra_obs_schema import DEFAULT_DB_PATH, Writer, open_reader, open_writer
 
 from ._errors import CliError, domain_errors
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from autokestra_engine import EngineConfig
 
 #: The config file read when ``--config`` is not given, if it exists.
@@ -48,7 +49,10 @@ def make_console(*, stderr: bool, color: bool) -> Console:
 
     Untrusted text (plugin output) must reach the terminal only as escaped ``Text``; turning
     markup off by default means a stray ``[bold]`` in a message can never restyle output.
+    rich is imported here, on first use: a command that writes plain text never loads it.
     """
+    from rich.console import Console
+
     return Console(
         stderr=stderr,
         color_system="auto" if color else None,
@@ -66,16 +70,31 @@ class AppContext:
 
     ``db_option`` is ``--db`` / ``AUTOKESTRA_DB`` as given; the effective :attr:`db_path` is
     resolved on first use, so a broken config file fails the command that needs it, not
-    ``--help``.
+    ``--help``. The rich consoles :attr:`out` and :attr:`err` are made on first use too.
     """
 
     db_option: Path | None
     config_path: Path | None
     color: bool
     debug: bool
-    out: Console
-    err: Console
     _open: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def out(self) -> Console:
+        """The rich console of stdout (coloured when :attr:`color`)."""
+        console = self._open.get("out")
+        if console is None:
+            console = self._open["out"] = make_console(stderr=False, color=self.color)
+        return console  # type: ignore[return-value]  # only make_console stores it
+
+    @property
+    def err(self) -> Console:
+        """The rich console of stderr (coloured when :attr:`color` and stderr is a TTY)."""
+        console = self._open.get("err")
+        if console is None:
+            color = self.color and sys.stderr.isatty()
+            console = self._open["err"] = make_console(stderr=True, color=color)
+        return console  # type: ignore[return-value]  # only make_console stores it
 
     @property
     def db_path(self) -> Path:

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-
-from rich.cells import cell_len
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from autokestra_obs_schema import iso_from_ms
 from autokestra_obs_store import LogRecord
 
 from ._escape import escape_control
 from ._styles import LEVEL_STYLES
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 
 class IsoClock:
@@ -76,6 +77,8 @@ class TextRenderer:
         prefix = f"{self._clock.iso(timestamp)} {level:<5} {self._label(source, task_id)}"
         message = _escape_message(message)
         if "\n" in message:
+            from rich.cells import cell_len  # only multi-line messages need the cell width
+
             indent = "\n" + " " * cell_len(prefix)
             message = message.replace("\n", indent)
         return f"{prefix}{message}\n"
@@ -90,6 +93,8 @@ class TextRenderer:
         Built from already-escaped plain strings with ``append`` (never markup), so a ``[bold]``
         in a message stays text.
         """
+        from rich.text import Text  # rich only when rendering in colour
+
         text = Text()
         for record in records:
             text.append(self.line(record), style=LEVEL_STYLES.get(record.level) or None)

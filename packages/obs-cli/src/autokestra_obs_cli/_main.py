@@ -15,8 +15,9 @@ import click
 
 from autokestra_obs_schema import DEFAULT_DB_PATH
 
-from ._context import DEFAULT_CONFIG_PATH, AppContext, color_wanted, make_console
+from ._context import DEFAULT_CONFIG_PATH, AppContext, color_wanted
 from ._errors import EXIT_INTERRUPTED
+from ._version import VERSION
 
 #: Subcommands by name -> "module:attribute", imported only when invoked (or listed by
 #: --help): `workflow execution logs` must not pay for importing the engine, YAML and cron.
@@ -133,7 +134,7 @@ class RootGroup(LazyGroup):
     help=f"Config file [default ./{DEFAULT_CONFIG_PATH} if present].",
 )
 @click.option("--no-color", is_flag=True, help="Never colour output (also: NO_COLOR env).")
-@click.version_option(None, "--version", package_name="autokestra-obs-cli", prog_name="workflow")
+@click.version_option(VERSION, "--version", prog_name="workflow")
 @click.pass_context
 def cli(ctx: click.Context, db_path: Path | None, config_path: Path | None, no_color: bool) -> None:
     """Autokestra: run workflows and read, follow and inspect every execution.
@@ -151,8 +152,6 @@ def cli(ctx: click.Context, db_path: Path | None, config_path: Path | None, no_c
         config_path=config_path,
         color=color,
         debug=_debug_enabled(),
-        out=make_console(stderr=False, color=color),
-        err=make_console(stderr=True, color=color and sys.stderr.isatty()),
     )
 
 
@@ -164,8 +163,3 @@ def execution() -> None:
     Example:
       workflow execution list --limit 10
     """
-
-
-def main() -> None:
-    """Console-script entry point of ``workflow`` and ``autokestra``."""
-    cli.main(prog_name="workflow")

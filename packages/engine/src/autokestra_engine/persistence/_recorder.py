@@ -477,10 +477,13 @@ class ExecutionRecorder:
         attempt: int,
         *,
         masked_inputs: Mapping[str, Any] | None,
+        queued_at: int | None = None,
     ) -> int:
         """Move the task run to RUNNING and insert the attempt row (state RUNNING).
 
-        The masked inputs are stored once, at the first attempt. Returns the start time.
+        The masked inputs are stored once, at the first attempt, and so is ``queued_at``
+        (when the scheduler handed the task to the worker pool, stamped then and written
+        here: one transaction less per task). Returns the start time.
         """
         at = self._clock()
         facts = None
@@ -491,11 +494,12 @@ class ExecutionRecorder:
                 facts = self._task_facts(conn, execution_id, task_id)
             conn.execute(
                 "UPDATE task_runs SET state = ?, reason_code = NULL, attempt_count = ?,"
-                " started_at = COALESCE(started_at, ?), inputs = COALESCE(inputs, ?)"
-                " WHERE execution_id = ? AND task_id = ?",
+                " queued_at = COALESCE(queued_at, ?), started_at = COALESCE(started_at, ?),"
+                " inputs = COALESCE(inputs, ?) WHERE execution_id = ? AND task_id = ?",
                 (
                     State.RUNNING,
                     attempt,
+                    queued_at,
                     at,
                     None if masked_inputs is None else to_json(dict(masked_inputs)),
                     execution_id,
@@ -539,14 +543,31 @@ class ExecutionRecorder:
         pid: int | None = None,
         pgid: int | None = None,
         retry_delay_ms: int | None = None,
+        finish_task: bool = False,
+        outputs: Mapping[str, Any] | None = None,
     ) -> None:
         """Close the attempt row: final state, why it ended, duration, exit code, error.
 
-        ``retry_delay_ms`` is not stored (the retry's WAITING state and log entry are): it
-        tells the observers that a retry follows, and after how long.
+        With ``finish_task``, the task run ends in the same transaction, in the same state
+        with the same reason and error, and ``outputs`` (what :meth:`finish_task` writes):
+        the attempt and its task can never be seen half-ended, and a task costs one
+        transaction less. ``retry_delay_ms`` is not stored (the retry's WAITING state and
+        log entry are): it tells the observers that a retry follows, and after how long.
         """
         at = self._clock()
+        task_ended: TaskEnded | None = None
         with self.writer.transaction() as conn:
+            if finish_task:
+                _, task_ended = self._finish_task(
+                    conn,
+                    execution_id,
+                    task_id,
+                    state,
+                    at=at,
+                    reason=reason,
+                    outputs=outputs,
+                    error=error,
+                )
             conn.execute(
                 "UPDATE task_attempts SET state = ?, reason = ?, ended_at = ?, duration_ms = ?,"
                 " exit_code = ?, error = ?, pid = COALESCE(pid, ?), pgid = COALESCE(pgid, ?)"
@@ -580,6 +601,8 @@ class ExecutionRecorder:
                     retry_delay_ms,
                 )
             )
+        if task_ended is not None:
+            self.observers.task_ended(task_ended)
 
     def task_waiting(self, execution_id: str, task_id: str, reason: str) -> bool:
         """Move a RUNNING task run to WAITING(reason) between attempts."""
@@ -603,49 +626,80 @@ class ExecutionRecorder:
         reason: str | None = None,
         outputs: Mapping[str, Any] | None = None,
         error: Mapping[str, Any] | None = None,
+        queued_at: int | None = None,
     ) -> bool:
         """Move the task run to a terminal state with its outputs or error and duration.
 
         ``duration_ms`` is from the first attempt's start to now (retry waits included), or
-        NULL for a task that never started.
+        NULL for a task that never started. ``queued_at`` is written when none is yet (a
+        task cancelled after it was handed to the pool but before it started).
         """
         at = self._clock()
-        facts = None
         with self.writer.transaction() as conn:
-            current = self._task_state(conn, execution_id, task_id)
-            if not check_transition(current, state, subject=f"task {task_id}"):
-                return False
-            if self.observers:
-                facts = self._task_facts(conn, execution_id, task_id)
-            conn.execute(
-                "UPDATE task_runs SET state = ?, reason_code = ?, outputs = ?, error = ?,"
-                " ended_at = ?, duration_ms = CASE WHEN started_at IS NULL THEN NULL"
-                " ELSE ? - started_at END WHERE execution_id = ? AND task_id = ?",
-                (
-                    str(state),
-                    reason,
-                    None if outputs is None else to_json(dict(outputs)),
-                    None if error is None else to_json(dict(error)),
-                    at,
-                    at,
-                    execution_id,
-                    task_id,
-                ),
+            applied, ended = self._finish_task(
+                conn,
+                execution_id,
+                task_id,
+                state,
+                at=at,
+                reason=reason,
+                outputs=outputs,
+                error=error,
+                queued_at=queued_at,
             )
-        if facts is not None:
-            task_type, attempts, _ = facts
-            self.observers.task_ended(
-                TaskEnded(
-                    execution_id,
-                    task_id,
-                    task_type,
-                    state,
-                    reason,
-                    attempts,
-                    _error_message(error),
-                    at,
-                )
-            )
+        if ended is not None:
+            self.observers.task_ended(ended)
+        return applied
+
+    def _finish_task(
+        self,
+        conn: apsw.Connection,
+        execution_id: str,
+        task_id: str,
+        state: State,
+        *,
+        at: int,
+        reason: str | None,
+        outputs: Mapping[str, Any] | None,
+        error: Mapping[str, Any] | None,
+        queued_at: int | None = None,
+    ) -> tuple[bool, TaskEnded | None]:
+        """End the task run inside ``conn``'s transaction; whether it moved, and the event
+        to tell the observers once the transaction has committed (None without observers)."""
+        current = self._task_state(conn, execution_id, task_id)
+        if not check_transition(current, state, subject=f"task {task_id}"):
+            return False, None
+        facts = self._task_facts(conn, execution_id, task_id) if self.observers else None
+        conn.execute(
+            "UPDATE task_runs SET state = ?, reason_code = ?, outputs = ?, error = ?,"
+            " queued_at = COALESCE(queued_at, ?), ended_at = ?, duration_ms = CASE WHEN"
+            " started_at IS NULL THEN NULL ELSE ? - started_at END"
+            " WHERE execution_id = ? AND task_id = ?",
+            (
+                str(state),
+                reason,
+                None if outputs is None else to_json(dict(outputs)),
+                None if error is None else to_json(dict(error)),
+                queued_at,
+                at,
+                at,
+                execution_id,
+                task_id,
+            ),
+        )
+        if facts is None:
+            return True, None
+        task_type, attempts, _ = facts
+        return True, TaskEnded(
+            execution_id,
+            task_id,
+            task_type,
+            state,
+            reason,
+            attempts,
+            _error_message(error),
+            at,
+        )
         return True
 
     def cancel_open_tasks(self, execution_id: str, reason: str) -> int:

@@ -143,7 +143,10 @@ class Engine:
             # sends as log records. Not registered without observers: it would cost a batch.
             collector.add_listener(self._logs_stored)
         self.owner = EngineOwner(new_engine_id(), os.getpid(), socket.gethostname())
-        self._executor = executor or PluginExecutor(registry, workdir=Path.cwd())
+        self._own_executor = executor is None
+        self._executor = executor or PluginExecutor(
+            registry, workdir=Path.cwd(), launcher=config.launcher
+        )
         self._runner = TaskRunner(
             recorder=self.recorder,
             executor=self._executor,
@@ -465,6 +468,8 @@ class Engine:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(timeout=5.0)
+        if self._own_executor:
+            self._executor.close()
 
 
 def request_cancel(

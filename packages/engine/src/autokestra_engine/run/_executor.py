@@ -11,7 +11,11 @@ and the pipes are drained (or ``drain_ms`` passed), whatever is left of the grou
 and reaped. On Linux the engine process makes itself a child subreaper so that such
 orphans are re-parented to it and reaped here (a container's PID 1 often never reaps).
 
-    executor = PluginExecutor(registry, workdir=Path.cwd())
+With ``launcher="fork"``, commands that are the engine's interpreter running a script are
+forked from a warm fork server (:mod:`._launcher`) instead of spawned; the child is still a
+child of this process in its own group, so everything above applies unchanged.
+
+    executor = PluginExecutor(registry, workdir=Path.cwd(), launcher="fork")
     result = executor.run_attempt(request, sink, threading.Event())
     result.outcome   # 'success' | 'failed' | 'timeout' | 'cancelled'
 """
@@ -37,10 +41,13 @@ from typing import IO, Any, Literal
 from autokestra_obs_collector import AttemptCapture, CaptureCounts, Redactor
 from autokestra_obs_schema import LogLevel, now_ms
 
+from .._config import LauncherMode
 from ..language._model import ActionSpec
 from ..language._plugin_registry import PluginRegistry
+from ._launcher import ForkLauncher, LaunchedProcess, interpreter_options, launcher_supported
 
 Outcome = Literal["success", "failed", "timeout", "cancelled"]
+_Process = subprocess.Popen[bytes] | LaunchedProcess
 SinkFn = Callable[[LogLevel, str, dict[str, Any] | None], None]
 
 #: Variables copied from the engine's environment; nothing else is inherited.
@@ -130,8 +137,15 @@ def become_subreaper() -> bool:
 
 
 def _signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    try:
         os.killpg(pgid, signum)
+    except ProcessLookupError:
+        # A forked attempt that has not reached its setsid() yet leads no group; it is then
+        # alone (it starts nothing before), and unreaped, so its pid is still its own.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pgid, signum)
+    except PermissionError:
+        pass
 
 
 def group_alive(pgid: int) -> bool:
@@ -155,7 +169,7 @@ def _signal_name(number: int) -> str:
 class _Child:
     """One running attempt process: pipes drained by threads, exit watched by a thread."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], capture: AttemptCapture) -> None:
+    def __init__(self, proc: _Process, capture: AttemptCapture) -> None:
         self.proc = proc
         self.pgid = proc.pid  # start_new_session: the child leads its own group
         self.capture = capture
@@ -226,6 +240,7 @@ class PluginExecutor:
         drain_ms: int = 2000,
         env: Mapping[str, str] | None = None,
         max_output_bytes: int = 10 * 1024 * 1024,
+        launcher: LauncherMode = "spawn",
     ) -> None:
         """Create an executor.
 
@@ -237,6 +252,9 @@ class PluginExecutor:
                 before the rest of the group is killed.
             env: where PATH, HOME, LANG and TZ come from (default: ``os.environ``).
             max_output_bytes: stdout+stderr stored per attempt before elision.
+            launcher: ``fork`` to fork Python plugin commands from a warm fork server
+                (anything else is still spawned), ``spawn`` to spawn every command.
+                Call :meth:`close` to stop the servers.
         """
         self.registry = registry
         self.workdir = workdir
@@ -245,11 +263,36 @@ class PluginExecutor:
         self._env = os.environ if env is None else env
         self._max_output_bytes = max_output_bytes
         self.subreaper = become_subreaper()
+        self.launcher: ForkLauncher | None = None
+        if launcher == "fork" and launcher_supported():
+            self.launcher = ForkLauncher(self._base_env())
+            self.launcher.prepare(
+                sorted(
+                    {
+                        options
+                        for action in registry.actions()
+                        if (options := interpreter_options(action.command, sys.executable))
+                        is not None
+                    }
+                )
+            )
+
+    def close(self) -> None:
+        """Stop the fork servers, if any (after the last attempt); idempotent."""
+        if self.launcher is not None:
+            self.launcher.close()
+
+    def _base_env(self) -> dict[str, str]:
+        env = {name: self._env[name] for name in INHERITED_ENV if self._env.get(name)}
+        env.setdefault("PATH", os.defpath)
+        # Output is captured through pipes, where Python would block-buffer it: lines
+        # must reach the log (and a follower) as they are printed, not at exit.
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
 
     def child_env(self, request: AttemptRequest, outputs_path: Path) -> dict[str, str]:
         """The complete environment of an attempt's process (no secrets, no database)."""
-        env = {name: self._env[name] for name in INHERITED_ENV if self._env.get(name)}
-        env.setdefault("PATH", os.defpath)
+        env = self._base_env()
         env.update(
             {
                 "AUTOKESTRA_OUTPUTS": str(outputs_path),
@@ -257,9 +300,6 @@ class PluginExecutor:
                 "AUTOKESTRA_EXECUTION_ID": request.execution_id,
                 "AUTOKESTRA_TASK_ID": request.task_id,
                 "AUTOKESTRA_ATTEMPT": str(request.attempt),
-                # Output is captured through pipes, where Python would block-buffer it: lines
-                # must reach the log (and a follower) as they are printed, not at exit.
-                "PYTHONUNBUFFERED": "1",
             }
         )
         return env
@@ -293,16 +333,7 @@ class PluginExecutor:
         capture = AttemptCapture(sink, max_bytes=self._max_output_bytes)
         ended = _Ending(request, capture, time.monotonic(), now_ms())
         try:
-            proc = subprocess.Popen(
-                list(action.command),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=action.plugin_dir,
-                env=self.child_env(request, outputs_path),
-                start_new_session=True,
-                close_fds=True,
-            )
+            proc = self._start(action, self.child_env(request, outputs_path))
         except OSError as exc:
             program = action.command[0] if action.command else "(no command)"
             return ended.result(
@@ -331,7 +362,7 @@ class PluginExecutor:
         if stopped is not None:
             self._terminate(child)
         self._finish(child, kill_now=stopped is not None)
-        returncode = proc.returncode
+        returncode = proc.wait()  # reaped by _finish: the status it kept
         ended.exit_code = returncode if returncode >= 0 else None
         ended.signal = -returncode if returncode < 0 else None
         if stopped == "timeout":
@@ -350,19 +381,41 @@ class PluginExecutor:
             return ended.result("failed", problem[0], problem[1])
         return ended.result("success", outputs=outputs)
 
+    def _start(self, action: ActionSpec, env: dict[str, str]) -> _Process:
+        """Fork the command from a warm server when it serves it, else spawn it."""
+        if self.launcher is not None:
+            launched = self.launcher.launch(action.command, env=env, cwd=action.plugin_dir)
+            if launched is not None:
+                return launched
+        return subprocess.Popen(
+            list(action.command),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=action.plugin_dir,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+
     @staticmethod
-    def _feed_stdin(proc: subprocess.Popen[bytes], inputs: dict[str, Any]) -> None:
+    def _feed_stdin(proc: _Process, inputs: dict[str, Any]) -> None:
         payload = json.dumps(inputs, ensure_ascii=False).encode("utf-8")
         stdin = proc.stdin
         assert stdin is not None  # PIPE was asked for
 
         def write() -> None:
-            # A thread: a plugin that never reads stdin must not block us on a full pipe.
             with contextlib.suppress(OSError, ValueError):
                 stdin.write(payload)
             with contextlib.suppress(OSError, ValueError):
                 stdin.close()
 
+        if len(payload) <= select.PIPE_BUF:
+            # Fits an empty pipe of the smallest capacity Linux gives (one page): the
+            # write cannot block, so it needs no thread (the common case, one less per task).
+            write()
+            return
+        # A thread: a plugin that never reads stdin must not block us on a full pipe.
         threading.Thread(target=write, name="attempt-stdin", daemon=True).start()
 
     def _terminate(self, child: _Child) -> None:
@@ -390,6 +443,8 @@ class PluginExecutor:
         _signal_group(child.pgid, signal.SIGKILL)
         child.proc.wait()
         self._reap_group(child.pgid)
+        if self.launcher is not None and isinstance(child.proc, LaunchedProcess):
+            self.launcher.release(child.pgid)
         child.capture.close()
 
     @staticmethod

@@ -333,10 +333,11 @@ class ExecutionRun:
             if task.for_each is not None:
                 self._start_fan_out(task)
                 continue
-            if not self._pool.try_submit(self._job(task)):
+            # Stamped now, stored by the worker with the task's first write (one write
+            # transaction less per task; the value is the same).
+            if not self._pool.try_submit(self._job(task, self._clock())):
                 return  # queue full: try again on the next tick
             self._dispatched.add(task_id)
-            self._recorder.task_queued(self._ctx.execution_id, task_id)
 
     # -- for_each ---------------------------------------------------------------------------
 
@@ -415,10 +416,9 @@ class ExecutionRun:
                 continue
             while fan.can_start():
                 spec = fan.iteration(fan.next_index)
-                if not self._pool.try_submit(self._job(spec)):
+                if not self._pool.try_submit(self._job(spec, self._clock())):
                     return  # queue full: try again on the next tick
                 fan.start_next()
-                self._recorder.task_queued(self._ctx.execution_id, spec.id)
 
     def _collect_iteration(self, outcome: TaskOutcome) -> None:
         parent, index = self._iteration_of[outcome.task_id]
@@ -532,10 +532,10 @@ class ExecutionRun:
             },
         )
 
-    def _job(self, task: TaskSpec) -> Callable[[], None]:
+    def _job(self, task: TaskSpec, queued_at: int) -> Callable[[], None]:
         def job() -> None:
             try:
-                outcome = self._runner.run(self._ctx, task)
+                outcome = self._runner.run(self._ctx, task, queued_at=queued_at)
             except BaseException as exc:
                 # Whatever ends the job (SystemExit included: rich raises it on a closed
                 # stdout pipe), the loop must get an outcome, or it waits for this task

@@ -259,12 +259,21 @@ class TaskRunner:
 
     # Each early return is one way a task ends before or between attempts (cancelled, bad
     # template, retries spent...); reading them in order is the retry policy.
-    def run(self, ctx: ExecutionContext, task: TaskSpec) -> TaskOutcome:  # noqa: PLR0911
-        """Run every attempt the retry policy allows; never raises for a task failure."""
+    def run(  # noqa: PLR0911
+        self, ctx: ExecutionContext, task: TaskSpec, *, queued_at: int | None = None
+    ) -> TaskOutcome:
+        """Run every attempt the retry policy allows; never raises for a task failure.
+
+        Args:
+            ctx: the execution's shared state.
+            task: the task to run.
+            queued_at: when the scheduler handed it to the pool (Unix ms); stored with the
+                first write of the task run.
+        """
         eid = ctx.execution_id
         action = self._registry.action(task.type)
         if ctx.stop_token(task.id).is_set():
-            return self._cancelled_before_start(ctx, task)
+            return self._cancelled_between(ctx, task, 0, queued_at=queued_at)
         try:
             resolved = resolve_task_inputs(
                 task,
@@ -281,7 +290,7 @@ class TaskRunner:
                 ),
             )
         except TemplateError as exc:
-            return self._template_failed(ctx, task, str(exc))
+            return self._template_failed(ctx, task, str(exc), queued_at)
         ctx.add_secret_values(set(resolved.secret_values))
         # Templates mask {{ secrets.* }} and secret inputs, but a secret can also arrive
         # through an upstream task's outputs (kept in clear for templates): redact those too.
@@ -293,7 +302,15 @@ class TaskRunner:
             attempt += 1
             if ctx.stop_token(task.id).is_set():
                 return self._cancelled_between(ctx, task, attempt - 1)
-            self._started(ctx, task, attempt, total=total, masked=masked, timeout_ms=timeout_ms)
+            self._started(
+                ctx,
+                task,
+                attempt,
+                total=total,
+                masked=masked,
+                timeout_ms=timeout_ms,
+                queued_at=queued_at,
+            )
             result = self._attempt(
                 ctx, task, action, attempt=attempt, values=resolved.values, timeout_ms=timeout_ms
             )
@@ -315,6 +332,7 @@ class TaskRunner:
                     metadata={"timeout_ms": timeout_ms, "elapsed_ms": result.duration_ms},
                 )
             retrying = attempt < total and not ctx.stop_token(task.id).is_set()
+            # The last attempt ends its task run in the same transaction (see _failed).
             self._end_attempt(
                 ctx,
                 task,
@@ -324,8 +342,9 @@ class TaskRunner:
                 error=error,
                 reason=reason,
                 retry_delay_ms=task.retry.delay_for(attempt) if retrying else None,
+                last=not retrying,
             )
-            if retrying and not ctx.stop_token(task.id).is_set():
+            if retrying:
                 if self._wait_to_retry(ctx, task, attempt, total, reason=reason, message=message):
                     continue
                 return self._cancelled_between(ctx, task, attempt)
@@ -342,9 +361,12 @@ class TaskRunner:
         total: int,
         masked: Any,
         timeout_ms: int,
+        queued_at: int | None,
     ) -> None:
         """Record, announce and log the start of an attempt."""
-        self._recorder.start_attempt(ctx.execution_id, task.id, attempt, masked_inputs=masked)
+        self._recorder.start_attempt(
+            ctx.execution_id, task.id, attempt, masked_inputs=masked, queued_at=queued_at
+        )
         ctx.emit(task.id, State.RUNNING, attempt=attempt)
         ctx.log(
             LogLevel.INFO,
@@ -370,11 +392,13 @@ class TaskRunner:
         error: dict[str, Any] | None,
         reason: str | None = None,
         retry_delay_ms: int | None = None,
+        last: bool = False,
     ) -> None:
         """Close a failed or cancelled attempt's row (a cancel records the token's reason).
 
         ``retry_delay_ms``: the backoff before the next attempt when one follows (told to the
-        engine's observers, not stored).
+        engine's observers, not stored). ``last``: no retry follows, so the task run ends
+        FAILED in the same transaction.
         """
         self._recorder.end_attempt(
             ctx.execution_id,
@@ -388,6 +412,7 @@ class TaskRunner:
             pid=result.pid,
             pgid=result.pgid,
             retry_delay_ms=retry_delay_ms,
+            finish_task=last,
         )
 
     def _wait_to_retry(
@@ -476,9 +501,10 @@ class TaskRunner:
             exit_code=result.exit_code,
             pid=result.pid,
             pgid=result.pgid,
+            finish_task=True,  # attempt and task end in one transaction
+            outputs=outputs,
         )
         ctx.set_outputs(task.id, result.outputs)
-        self._recorder.finish_task(eid, task.id, State.SUCCESS, outputs=outputs)
         ctx.emit(task.id, State.SUCCESS, attempt=attempt)
         ctx.log(
             LogLevel.INFO,
@@ -504,9 +530,7 @@ class TaskRunner:
         error: dict[str, Any] | None,
         message: str,
     ) -> TaskOutcome:
-        self._recorder.finish_task(
-            ctx.execution_id, task.id, State.FAILED, reason=reason, error=error
-        )
+        """Report a task run that its last attempt already ended FAILED (same transaction)."""
         ctx.emit(task.id, State.FAILED, attempt=attempt, reason=reason)
         ctx.log(
             LogLevel.ERROR,
@@ -522,28 +546,38 @@ class TaskRunner:
         )
         return TaskOutcome(task.id, State.FAILED, reason, message, attempt)
 
-    def _template_failed(self, ctx: ExecutionContext, task: TaskSpec, detail: str) -> TaskOutcome:
+    def _template_failed(
+        self, ctx: ExecutionContext, task: TaskSpec, detail: str, queued_at: int | None
+    ) -> TaskOutcome:
         """An input template that cannot be resolved fails the task without spawning."""
         message = ctx.redactor.redact(f"cannot resolve inputs: {detail}")
         error = {"message": message, "type": "TemplateError"}
         eid = ctx.execution_id
-        self._recorder.start_attempt(eid, task.id, 1, masked_inputs=None)
+        self._recorder.start_attempt(eid, task.id, 1, masked_inputs=None, queued_at=queued_at)
         self._recorder.end_attempt(
-            eid, task.id, 1, State.FAILED, reason=Reason.TEMPLATE_ERROR, duration_ms=0, error=error
+            eid,
+            task.id,
+            1,
+            State.FAILED,
+            reason=Reason.TEMPLATE_ERROR,
+            duration_ms=0,
+            error=error,
+            finish_task=True,
         )
         return self._failed(
             ctx, task, attempt=1, reason=Reason.TEMPLATE_ERROR, error=error, message=message
         )
 
-    def _cancelled_before_start(self, ctx: ExecutionContext, task: TaskSpec) -> TaskOutcome:
-        return self._cancelled_between(ctx, task, 0)
-
     def _cancelled_between(
-        self, ctx: ExecutionContext, task: TaskSpec, attempts: int
+        self, ctx: ExecutionContext, task: TaskSpec, attempts: int, queued_at: int | None = None
     ) -> TaskOutcome:
         token = ctx.stop_token(task.id)
         self._recorder.finish_task(
-            ctx.execution_id, task.id, State.CANCELLED, reason=token.reason_code
+            ctx.execution_id,
+            task.id,
+            State.CANCELLED,
+            reason=token.reason_code,
+            queued_at=queued_at,
         )
         ctx.emit(task.id, State.CANCELLED, attempt=attempts or None, reason=token.reason_code)
         ctx.log(
