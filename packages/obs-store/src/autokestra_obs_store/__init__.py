@@ -29,6 +29,7 @@ from ._log_filter import (
     parse_levels,
     parse_since,
 )
+from ._log_pages import LogPage, log_page
 from ._log_store import TERMINAL_STATES, LogRecord, LogStore
 from ._retention import (
     DEFAULT_BATCH_SIZE,
@@ -40,6 +41,7 @@ from ._retention import (
     purge,
 )
 from ._size_watch import SizeWarning, check_sizes
+from ._workflows import WorkflowSummary, registered_workflows
 
 __all__ = [
     "AttemptView",
@@ -57,6 +59,7 @@ __all__ = [
     "LOG_LEVELS",
     "LogFilter",
     "LogFollower",
+    "LogPage",
     "LogRecord",
     "LogStore",
     "PurgeReport",
@@ -71,9 +74,12 @@ __all__ = [
     "TaskView",
     "Timeline",
     "Violation",
+    "WorkflowSummary",
     "check_sizes",
+    "log_page",
     "parse_duration",
     "parse_levels",
     "parse_since",
     "purge",
+    "registered_workflows",
 ]
