@@ -19,7 +19,7 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
 
 ROOT = Path(__file__).parent
-TEST_DEPS = ["pytest>=8", "pytest-xdist>=3", "hypothesis>=6"]
+TEST_DEPS = ["pytest>=8", "pytest-xdist>=3", "hypothesis>=6", "httpx2"]
 LINT_DEPS = ["ruff>=0.6"]
 TYPE_DEPS = ["mypy>=1.10", "types-PyYAML", "pytest>=8", "hypothesis>=6"]
 

@@ -1,0 +1,164 @@
+"""The HTML pages: thin views that read through obs-store and render a template.
+
+Each page renders the same document its JSON twin serves (``_documents``), so what a person
+sees and what ``/api`` returns cannot disagree.
+
+- ``/``: executions, newest first, filters by state and workflow, keyset pages.
+- ``/executions/<id>``: overview, tasks with attempts, errors, outputs, masked inputs, the
+  Gantt chart, the live log, the audit trail with the verification result.
+- ``/workflows``: registered workflows and their next cron fire.
+- ``/search``: full-text search, when the store offers it.
+- ``/login``: the token form that sets the session cookie.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from autokestra_obs_schema import State
+from autokestra_obs_store import ExecutionInspector, LogStore, registered_workflows
+
+from ._console import Console, not_found
+from ._documents import inspection_document, list_executions
+from ._gantt import gantt_chart
+from ._params import encode_cursor, execution_cursor, int_param, state_param, text_param
+from ._security import SESSION_COOKIE, session_value
+
+#: Executions per list page.
+LIST_PAGE_SIZE = 50
+#: Longest login form body read (a token is far shorter).
+_MAX_LOGIN_BODY = 4096
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    console = Console.of(request)
+    context = {"authenticated": console.token is not None, **context}
+    return console.templates.TemplateResponse(request, name, context, status_code=status)
+
+
+async def executions_page(request: Request) -> Response:
+    """``/``: the executions list (``?partial=1`` renders only the rows, for auto-refresh)."""
+    console = Console.of(request)
+    query = request.query_params
+    workflow_id = text_param(query, "workflow", limit=64)
+    state = state_param(query)
+    before = execution_cursor(query.get("before"))
+    limit = int_param(query, "limit", default=LIST_PAGE_SIZE, low=1, high=500) or LIST_PAGE_SIZE
+
+    def read() -> Any:
+        with console.pool.connection() as conn:
+            return list_executions(
+                conn, workflow_id=workflow_id, state=state, before=before, limit=limit
+            )
+
+    page = await run_in_threadpool(read)
+    context = {
+        "executions": page.executions,
+        "next_before": encode_cursor(page.next_before),
+        "first_page": before is None,
+        "workflow": workflow_id or "",
+        "state": state.value if state else "",
+        "states": [s.value for s in State],
+        "live_states": [State.PENDING.value, State.RUNNING.value, State.WAITING.value],
+    }
+    name = "_execution_rows.html" if query.get("partial") else "executions.html"
+    return _render(request, name, context)
+
+
+def _execution_context(console: Console, execution_id: str) -> dict[str, Any]:
+    with console.pool.connection() as conn:
+        inspector = ExecutionInspector(conn)
+        snapshot = inspector.snapshot(execution_id)
+        violation = inspector.verify(execution_id)
+    document = inspection_document(snapshot)
+    return {
+        "doc": document,
+        "execution": document["execution"],
+        "tasks": document["tasks"],
+        "audit_events": document["audit_events"],
+        "chart": gantt_chart(document["timeline"]),
+        "verify": None if violation is None else str(violation),
+        "live": bool(document["execution"]["in_progress"]),
+    }
+
+
+async def execution_page(request: Request) -> Response:
+    """``/executions/<id>``: everything about one execution; 404 for an unknown id."""
+    console = Console.of(request)
+    execution_id = request.path_params["execution_id"]
+    with not_found():
+        context = await run_in_threadpool(_execution_context, console, execution_id)
+    return _render(request, "execution.html", context)
+
+
+async def execution_live_part(request: Request) -> Response:
+    """``/executions/<id>/live``: overview, tasks and chart, re-read while it runs."""
+    console = Console.of(request)
+    execution_id = request.path_params["execution_id"]
+    with not_found():
+        context = await run_in_threadpool(_execution_context, console, execution_id)
+    return _render(request, "_execution_live.html", context)
+
+
+async def workflows_page(request: Request) -> Response:
+    """``/workflows``: the registered workflows, their triggers and next cron fire."""
+    console = Console.of(request)
+
+    def read() -> Any:
+        with console.pool.connection() as conn:
+            return registered_workflows(conn)
+
+    return _render(request, "workflows.html", {"workflows": await run_in_threadpool(read)})
+
+
+def search_available() -> bool:
+    """Whether the store can search logs (the search feature may not be installed yet)."""
+    return callable(getattr(LogStore, "search", None))
+
+
+async def search_page(request: Request) -> Response:
+    """``/search``: full-text search over every execution's log, once the store has it."""
+    return _render(
+        request,
+        "search.html",
+        {"available": search_available(), "query": request.query_params.get("q", "")},
+    )
+
+
+async def login_page(request: Request) -> Response:
+    """``/login``: GET shows the token form; POST checks it and sets the session cookie."""
+    console = Console.of(request)
+    if console.token is None:
+        return RedirectResponse("/", status_code=303)
+    if request.method == "GET":
+        return _render(request, "login.html", {"error": None})
+    body = await request.body()
+    token = ""
+    if len(body) <= _MAX_LOGIN_BODY:
+        token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0].strip()
+    if not hmac.compare_digest(token.encode(), console.token.encode()):
+        return _render(request, "login.html", {"error": "Invalid token"}, status=401)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_value(console.token),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """``/logout`` (POST): forget the session cookie."""
+    del request
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
