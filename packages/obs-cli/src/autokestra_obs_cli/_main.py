@@ -27,6 +27,7 @@ ROOT_COMMANDS: dict[str, str] = {
     "logs": "._cleanup:logs_group",
     "run": "._run:run_command",
     "server": "._server:server_group",
+    "ui": "._ui:ui_command",
     "validate": "._validate:validate_command",
 }
 EXECUTION_COMMANDS: dict[str, str] = {

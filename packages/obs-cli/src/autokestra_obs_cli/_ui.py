@@ -1,0 +1,79 @@
+"""``workflow ui``: serve the read-only web console for the database (no engine needed).
+
+Binds ``--listen`` (default 127.0.0.1:8080; port 0 picks a free one), prints ``Listening on
+http://HOST:PORT/`` on stderr once bound, and serves until Ctrl+C or SIGTERM (exit 0). A
+non-loopback address needs ``--token-file`` (a 0600 file holding the token).
+
+$ workflow ui --listen 127.0.0.1:8080
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._context import AppContext, pass_app
+from ._errors import CliError, domain_errors, register_domain_error
+from ._escape import escape_control
+
+
+def token_file_option(func: click.decorators.FC) -> click.decorators.FC:
+    """``--token-file FILE``: the console token (required for a non-loopback address)."""
+    return click.option(
+        "--token-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="File (mode 0600) holding the token that requests must carry; required "
+        "for a non-loopback address.",
+    )(func)
+
+
+@click.command("ui")
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default="127.0.0.1:8080",
+    show_default=True,
+    help="Address to serve on; port 0 picks a free port.",
+)
+@token_file_option
+@pass_app
+def ui_command(app: AppContext, listen: str, token_file: Path | None) -> None:
+    """Serve the read-only web console: executions, live logs, timeline, audit.
+
+    Reads the database only (no engine runs). Ctrl+C or SIGTERM stops it (exit 0).
+    A non-loopback address needs --token-file; requests then need
+    `Authorization: Bearer <token>` or a session from /login.
+
+    \b
+    Example:
+      workflow ui
+      workflow ui --listen 0.0.0.0:8080 --token-file ~/.autokestra/console.token
+    """
+    from autokestra_obs_schema import open_reader
+    from autokestra_obs_web import (
+        InvalidListen,
+        RefusedListen,
+        TokenFileError,
+        check_listen,
+        create_app,
+        parse_listen,
+        read_token_file,
+        serve,
+    )
+
+    for kind in (InvalidListen, RefusedListen, TokenFileError):
+        register_domain_error(kind)
+    with domain_errors():
+        address = parse_listen(listen)
+        token = read_token_file(token_file) if token_file is not None else None
+        check_listen(address, token=token)
+        # Fail now, with the CLI's message, on a missing or too old database.
+        open_reader(app.db_path).close()
+    application = create_app(app.db_path, token=token)
+    try:
+        serve(application, address)
+    except OSError as exc:
+        shown = escape_control(str(address), keep_newlines=False)
+        raise CliError(f"cannot listen on {shown}: {exc.strerror or exc}") from exc
