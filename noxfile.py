@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -19,9 +21,32 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
 
 ROOT = Path(__file__).parent
+#: Every session installs against this one pin list, so tool versions change only by a commit.
+CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
 TEST_DEPS = ["pytest>=8", "pytest-xdist>=3", "hypothesis>=6", "httpx2"]
 LINT_DEPS = ["ruff>=0.6"]
-TYPE_DEPS = ["mypy>=1.10", "types-PyYAML", "pytest>=8", "hypothesis>=6"]
+TYPE_DEPS = ["mypy>=1.10", "types-PyYAML", "pytest>=8", "hypothesis>=6", "httpx2", "playwright"]
+
+
+def _working_interpreters() -> list[str]:
+    """The CPython versions, 3.11 or newer, whose ``python3.N`` on PATH actually runs.
+
+    A pyenv shim for a version that is installed but not selected exits non-zero, so a name on
+    PATH is not enough: each candidate is run once.
+    """
+    found = []
+    for minor in range(11, 16):
+        name = f"python3.{minor}"
+        if shutil.which(name) is None:
+            continue
+        probe = subprocess.run([name, "-c", "pass"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            found.append(f"3.{minor}")
+    return found or ["3.11"]
+
+
+#: The tests run on every interpreter present on the machine (at least 3.11).
+PYTHONS = _working_interpreters()
 
 
 def _distribution_name(requirement: str) -> str:
@@ -71,32 +96,36 @@ def _all_packages() -> list[Path]:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check over packages, tests, tools and the noxfile."""
-    session.install(*LINT_DEPS)
+    session.install(*CONSTRAINTS, *LINT_DEPS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every package's source."""
-    session.install(*TYPE_DEPS, *_editable(_all_packages()))
+    """mypy --strict over every package's source, its tests, the end-to-end suite and tools."""
+    session.install(*CONSTRAINTS, *TYPE_DEPS, *_editable(_all_packages()))
     targets = [str(path / "src") for path in _all_packages()]
     session.run("mypy", "--strict", *targets)
+    # Each package's tests have their own conftest module: one mypy run per folder.
+    for tests_dir in [path / "tests" for path in _all_packages()] + [ROOT / "tests-integration"]:
+        session.run("mypy", "--strict", str(tests_dir))
+    session.run("mypy", "--strict", str(ROOT / "tools" / "bench"))
 
 
-@nox.session
+@nox.session(python=PYTHONS)
 @nox.parametrize("package", sorted(PACKAGES))
 def tests(session: nox.Session, package: str) -> None:
     """One package's unit tests, with only that package and its local dependencies installed."""
-    session.install(*TEST_DEPS, *_editable(_closure(package)))
+    session.install(*CONSTRAINTS, *TEST_DEPS, *_editable(_closure(package)))
     tests_dir = PACKAGES[package][0] / "tests"
     session.run("pytest", "-n", "auto", "-q", str(tests_dir), *session.posargs)
 
 
-@nox.session
+@nox.session(python=PYTHONS)
 def integration(session: nox.Session) -> None:
     """The end-to-end suite: every package installed, real processes, real database files."""
-    session.install(*TEST_DEPS, *_editable(_all_packages()))
+    session.install(*CONSTRAINTS, *TEST_DEPS, *_editable(_all_packages()))
     session.run("pytest", "-n", "auto", "-q", "tests-integration", *session.posargs)
 
 
@@ -121,7 +150,7 @@ def _latest_execution(session: nox.Session, workflow_id: str) -> str:
 @nox.session
 def demo(session: nox.Session) -> None:
     """Run the demo on the default embedded database (./.autokestra/autokestra.db)."""
-    session.install(*_editable(_all_packages()))
+    session.install(*CONSTRAINTS, *_editable(_all_packages()))
     session.run("workflow", "db", "migrate")
     # Every example runs; failing-pipeline is meant to fail (exit 1), so 1 is not an error.
     secret_env = {"AUTOKESTRA_SECRET_API_TOKEN": "demo-t0ken-4f2a9c1e"}
@@ -141,7 +170,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks in tools/bench/ (figures are ratios against same-run baselines)."""
-    session.install(*_editable(_all_packages()))
+    session.install(*CONSTRAINTS, *_editable(_all_packages()))
     scripts = sorted((ROOT / "tools" / "bench").glob("*.py"))
     selected = [s for s in scripts if not session.posargs or s.stem in session.posargs]
     for script in selected:
@@ -159,6 +188,7 @@ def dev(session: nox.Session) -> None:
         pip,
         "install",
         "-q",
+        *CONSTRAINTS,
         *TEST_DEPS,
         *LINT_DEPS,
         *TYPE_DEPS,
