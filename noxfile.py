@@ -7,6 +7,7 @@ sibling distributions named in its [project].dependencies.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "browser"]
 
 ROOT = Path(__file__).parent
 #: Every session installs against this one pin list, so tool versions change only by a commit.
@@ -126,7 +127,40 @@ def tests(session: nox.Session, package: str) -> None:
 def integration(session: nox.Session) -> None:
     """The end-to-end suite: every package installed, real processes, real database files."""
     session.install(*CONSTRAINTS, *TEST_DEPS, *_editable(_all_packages()))
-    session.run("pytest", "-n", "auto", "-q", "tests-integration", *session.posargs)
+    browser_tests = str(ROOT / "tests-integration" / "browser")
+    session.run(
+        "pytest", "-n", "auto", "-q", "tests-integration", "--ignore", browser_tests,
+        *session.posargs,
+    )  # fmt: skip
+
+
+#: Debian's Chromium, driven by Playwright from PyPI (never a browser Playwright downloads).
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _ensure_chromium(session: nox.Session) -> None:
+    """Install Debian's chromium package when it is missing, or stop with what to do."""
+    if CHROMIUM.exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        session.error(
+            f"{CHROMIUM} is missing and cannot be installed here (needs apt-get as root): "
+            "install Debian's chromium package (apt-get install chromium), then rerun"
+        )
+    session.run(apt, "update", external=True)
+    session.run(apt, "install", "-y", "chromium", external=True)
+    if not CHROMIUM.exists():
+        session.error(f"apt-get installed chromium but {CHROMIUM} is still missing")
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Browser tests of the console: Playwright drives Debian's chromium (installed if missing)."""
+    _ensure_chromium(session)
+    session.install(*CONSTRAINTS, *TEST_DEPS, "playwright", *_editable(_all_packages()))
+    # One browser for the whole session: no xdist workers (each would launch its own).
+    session.run("pytest", "-q", "-p", "no:xdist", "tests-integration/browser", *session.posargs)
 
 
 def _latest_execution(session: nox.Session, workflow_id: str) -> str:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from starlette.testclient import TestClient
 
 from autokestra_obs_schema import now_ms
+from autokestra_obs_store.testing import wide_execution, write_execution
+from autokestra_obs_web import create_app
 
 if TYPE_CHECKING:
     from conftest import Database
@@ -161,3 +163,20 @@ class TestStatic:
         assert js.status_code == 200 and "javascript" in js.headers["content-type"]
         css = client.get("/static/console.css")
         assert "prefers-color-scheme: dark" in css.text
+
+
+class TestBigExecution:
+    def test_details_inline_only_for_notable_tasks_beyond_50(self, database: Database) -> None:
+        """Over 50 tasks: failed ones inline, every task reachable on its own page."""
+        execution_id = write_execution(database.writer, wide_execution(60, fail_task=20))
+        with TestClient(create_app(database.path)) as client:
+            html = client.get(f"/executions/{execution_id}").text
+            assert html.count('class="task-detail"') == 1  # only the failed task-020
+            assert 'id="task-task-020"' in html
+            assert f'href="/executions/{execution_id}/tasks/task-001"' in html
+            assert html.count('<g class="lane') == 60
+            task = client.get(f"/executions/{execution_id}/tasks/task-001")
+            assert task.status_code == 200 and "./step.sh 1" in task.text
+            missing = client.get(f"/executions/{execution_id}/tasks/nope")
+            assert missing.status_code == 404
+            assert f"Task not found: nope in execution {execution_id}" in missing.text

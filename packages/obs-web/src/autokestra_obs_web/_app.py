@@ -35,6 +35,7 @@ from ._format import (
     short_time,
     visible,
 )
+from ._gantt import render_svg
 from ._readers import ReaderPool
 from ._security import SecurityMiddleware
 
@@ -57,6 +58,7 @@ def _templates() -> Jinja2Templates:
         short_time=short_time,
         elapsed=elapsed,
         iso_ms=iso_ms,
+        gantt_svg=render_svg,
     )
     return Jinja2Templates(env=environment)
 
@@ -67,6 +69,7 @@ def console_routes() -> list[BaseRoute]:
         Route("/", _pages.executions_page),
         Route("/executions/{execution_id}", _pages.execution_page),
         Route("/executions/{execution_id}/live", _pages.execution_live_part),
+        Route("/executions/{execution_id}/tasks/{task_id}", _pages.task_page),
         Route("/workflows", _pages.workflows_page),
         Route("/search", _pages.search_page),
         Route("/login", _pages.login_page, methods=["GET", "POST"]),

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -32,6 +33,10 @@ from ._security import SESSION_COOKIE, session_value
 
 #: Executions per list page.
 LIST_PAGE_SIZE = 50
+#: Up to this many tasks, every task's details are on the execution page; beyond it only
+#: the failed and live ones (the CLI's summary rule), the others on their own task page.
+INLINE_DETAILS = 50
+_LIVE_STATES = frozenset({State.RUNNING.value, State.WAITING.value})
 #: Longest login form body read (a token is far shorter).
 _MAX_LOGIN_BODY = 4096
 
@@ -77,15 +82,24 @@ def _execution_context(console: Console, execution_id: str) -> dict[str, Any]:
         snapshot = inspector.snapshot(execution_id)
         violation = inspector.verify(execution_id)
     document = inspection_document(snapshot)
+    tasks = document["tasks"]
+    details = tasks if len(tasks) <= INLINE_DETAILS else [t for t in tasks if _notable(t)]
     return {
         "doc": document,
         "execution": document["execution"],
-        "tasks": document["tasks"],
+        "tasks": tasks,
+        "detail_tasks": details,
+        "detail_ids": {t["task_id"] for t in details},
         "audit_events": document["audit_events"],
         "chart": gantt_chart(document["timeline"]),
         "verify": None if violation is None else str(violation),
         "live": bool(document["execution"]["in_progress"]),
     }
+
+
+def _notable(task: dict[str, Any]) -> bool:
+    """A task whose details a big execution's page still shows inline (as the CLI does)."""
+    return task["error"] is not None or task["state"] in _LIVE_STATES
 
 
 async def execution_page(request: Request) -> Response:
@@ -104,6 +118,26 @@ async def execution_live_part(request: Request) -> Response:
     with not_found():
         context = await run_in_threadpool(_execution_context, console, execution_id)
     return _render(request, "_execution_live.html", context)
+
+
+async def task_page(request: Request) -> Response:
+    """``/executions/<id>/tasks/<task>``: one task's attempts, error, inputs and outputs."""
+    console = Console.of(request)
+    execution_id = request.path_params["execution_id"]
+    task_id = request.path_params["task_id"]
+
+    def read() -> dict[str, Any]:
+        with console.pool.connection() as conn:
+            snapshot = ExecutionInspector(conn).snapshot(execution_id)
+        document = inspection_document(snapshot)
+        found = [t for t in document["tasks"] if t["task_id"] == task_id]
+        if not found:
+            raise HTTPException(404, f"Task not found: {task_id} in execution {execution_id}")
+        return {"execution": document["execution"], "task": found[0]}
+
+    with not_found():
+        context = await run_in_threadpool(read)
+    return _render(request, "task.html", context)
 
 
 async def workflows_page(request: Request) -> Response:
