@@ -204,7 +204,8 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks in tools/bench/ (figures are ratios against same-run baselines)."""
-    session.install(*CONSTRAINTS, *_editable(_all_packages()))
+    # web.py serves through Starlette's TestClient (httpx2) and drives Chromium (playwright).
+    session.install(*CONSTRAINTS, "httpx2", "playwright", *_editable(_all_packages()))
     scripts = sorted((ROOT / "tools" / "bench").glob("*.py"))
     selected = [s for s in scripts if not session.posargs or s.stem in session.posargs]
     for script in selected:

@@ -33,6 +33,7 @@ from ._format import (
     pretty_json,
     short_id,
     short_time,
+    state_badge,
     visible,
 )
 from ._gantt import render_svg
@@ -59,6 +60,7 @@ def _templates() -> Jinja2Templates:
         elapsed=elapsed,
         iso_ms=iso_ms,
         gantt_svg=render_svg,
+        state_badge=state_badge,
     )
     return Jinja2Templates(env=environment)
 
