@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autokestra_obs_schema import Writer
+from autokestra_obs_schema import ExecutionNotFound, Writer
 from autokestra_obs_store import (
-    ExecutionNotFound,
     LogFilter,
     LogStore,
     log_page,

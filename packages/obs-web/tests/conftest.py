@@ -112,13 +112,13 @@ def database(writer: Writer, tmp_path: Path) -> Database:
     """Four executions (success, failure, retries, running) with logs, some hostile."""
     success = success_execution(T0)
     success.inputs = {"since": "2026-11-01", "api_token": "***SECRET***"}
-    # A secret plugin input written literally in the file: stored masked in the task's
-    # inputs, still in clear in the stored source, which the console must mask.
+    # A secret plugin input written literally in the file: the engine stores the task's
+    # inputs and the source as run with it masked; the console must serve them as stored.
     assert success.tasks[0].inputs is not None
     success.tasks[0].inputs["token"] = "***SECRET***"
     success.workflow_source = (
         "id: etl\ntasks:\n  - id: fetch\n    type: core/http.request\n"
-        f"    inputs:\n      token: {SECRET}\n"
+        '    inputs:\n      token: "***SECRET***"\n'
     )
     ids = Database(
         path=tmp_path / "console.db",

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.testclient import TestClient
 
 from autokestra_obs_schema import open_reader
-from autokestra_obs_store import ExecutionInspector, LogStore
-from autokestra_obs_web._documents import inspection_document
+from autokestra_obs_store import ExecutionInspector, LogStore, inspection_document
 
 if TYPE_CHECKING:
     from conftest import Database

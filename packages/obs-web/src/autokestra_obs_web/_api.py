@@ -24,10 +24,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from autokestra_obs_schema import TERMINAL_STATES
-from autokestra_obs_store import ExecutionInspector, LogFilter, LogPage, LogStore, log_page
+from autokestra_obs_store import (
+    ExecutionInspector,
+    LogFilter,
+    LogPage,
+    LogRecord,
+    LogStore,
+    inspection_document,
+    log_page,
+    log_record_document,
+    log_record_json,
+)
 
 from ._console import Console, not_found
-from ._documents import inspection_document, list_executions, log_record_document
+from ._listing import list_page
 from ._params import (
     encode_cursor,
     execution_cursor,
@@ -61,9 +71,7 @@ async def executions(request: Request) -> Response:
 
     def read() -> Any:
         with console.pool.connection() as conn:
-            return list_executions(
-                conn, workflow_id=workflow_id, state=state, before=before, limit=limit
-            )
+            return list_page(conn, workflow_id=workflow_id, state=state, before=before, limit=limit)
 
     page = await run_in_threadpool(read)
     headers: dict[str, str] = {}
@@ -135,8 +143,9 @@ async def logs(request: Request) -> Response:
     )
 
 
-def _event(record_id: int, data: dict[str, Any]) -> str:
-    return f"id: {record_id}\ndata: {json.dumps(data, ensure_ascii=True)}\n\n"
+def _event(record: LogRecord) -> str:
+    # log_record_json is logs --jsonl's encoder: the same bytes as json.dumps of the document.
+    return f"id: {record.id}\ndata: {log_record_json(record)}\n\n"
 
 
 async def _stream(
@@ -164,7 +173,7 @@ async def _stream(
             limit=LOG_PAGE_LIMIT,
         )
         if page.records:
-            yield "".join(_event(r.id, log_record_document(r)) for r in page.records)
+            yield "".join(_event(r) for r in page.records)
             idle = 0.0
         advanced = page.next_after > cursor
         cursor = page.next_after

@@ -20,13 +20,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-import autokestra_obs_schema
-import autokestra_obs_store
+from autokestra_obs_schema import ExecutionNotFound
+from autokestra_obs_store import TaskNotFound
 
 from ._readers import ReaderPool
-
-#: Both packages define ``ExecutionNotFound`` today (the tidy-up makes them one class).
-_NOT_FOUND = (autokestra_obs_store.ExecutionNotFound, autokestra_obs_schema.ExecutionNotFound)
 
 
 @dataclass(frozen=True)
@@ -60,8 +57,8 @@ class Console:
 
 @contextmanager
 def not_found() -> Iterator[None]:
-    """Turn ``ExecutionNotFound`` into a 404 naming the id."""
+    """Turn ``ExecutionNotFound`` and ``TaskNotFound`` into a 404 with their message."""
     try:
         yield
-    except _NOT_FOUND as exc:
+    except (ExecutionNotFound, TaskNotFound) as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None

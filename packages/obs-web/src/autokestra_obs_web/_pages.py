@@ -1,7 +1,8 @@
 """The HTML pages: thin views that read through obs-store and render a template.
 
-Each page renders the same document its JSON twin serves (``_documents``), so what a person
-sees and what ``/api`` returns cannot disagree.
+Each page renders the same document its JSON twin serves (obs-store's ``*_document``
+serializers, the CLI's ``--json``), so what a person sees and what ``/api`` returns cannot
+disagree.
 
 - ``/``: executions, newest first, filters by state and workflow, keyset pages.
 - ``/executions/<id>``: overview, tasks with attempts, errors, outputs, masked inputs, the
@@ -23,11 +24,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from autokestra_obs_schema import State
-from autokestra_obs_store import ExecutionInspector, LogStore, registered_workflows
+from autokestra_obs_store import (
+    ExecutionInspector,
+    LogStore,
+    inspection_document,
+    registered_workflows,
+)
 
 from ._console import Console, not_found
-from ._documents import inspection_document, list_executions
 from ._gantt import gantt_chart
+from ._listing import list_page
 from ._params import encode_cursor, execution_cursor, int_param, state_param, text_param
 from ._security import SESSION_COOKIE, session_value
 
@@ -58,9 +64,7 @@ async def executions_page(request: Request) -> Response:
 
     def read() -> Any:
         with console.pool.connection() as conn:
-            return list_executions(
-                conn, workflow_id=workflow_id, state=state, before=before, limit=limit
-            )
+            return list_page(conn, workflow_id=workflow_id, state=state, before=before, limit=limit)
 
     page = await run_in_threadpool(read)
     context = {
@@ -129,11 +133,10 @@ async def task_page(request: Request) -> Response:
     def read() -> dict[str, Any]:
         with console.pool.connection() as conn:
             snapshot = ExecutionInspector(conn).snapshot(execution_id)
-        document = inspection_document(snapshot)
-        found = [t for t in document["tasks"] if t["task_id"] == task_id]
-        if not found:
+        document = inspection_document(snapshot, task_id=task_id)
+        if not document["tasks"]:
             raise HTTPException(404, f"Task not found: {task_id} in execution {execution_id}")
-        return {"execution": document["execution"], "task": found[0]}
+        return {"execution": document["execution"], "task": document["tasks"][0]}
 
     with not_found():
         context = await run_in_threadpool(read)

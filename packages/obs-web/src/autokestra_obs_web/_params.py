@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 
 from autokestra_obs_schema import State
-from autokestra_obs_store import InvalidFilter, LogFilter, parse_levels
+from autokestra_obs_store import ExecutionCursor, InvalidFilter, LogFilter, parse_levels
 
 #: An execution-list cursor: ``<created_at ms>_<execution_id>``.
 _CURSOR = re.compile(r"(-?\d{1,19})_([A-Za-z0-9-]{1,64})", re.ASCII)
@@ -60,19 +60,19 @@ def int_param(
     return int(text)
 
 
-def execution_cursor(text: str | None) -> tuple[int, str] | None:
+def execution_cursor(text: str | None) -> ExecutionCursor | None:
     """Decode a list cursor (``<created_at ms>_<execution_id>``); None when absent."""
     if not text:
         return None
     found = _CURSOR.fullmatch(text)
     if found is None:
         raise bad_request("Invalid before: not a cursor from a previous page")
-    return int(found.group(1)), found.group(2)
+    return ExecutionCursor(int(found.group(1)), found.group(2))
 
 
-def encode_cursor(cursor: tuple[int, str] | None) -> str | None:
+def encode_cursor(cursor: ExecutionCursor | None) -> str | None:
     """The text form of a list cursor (what ``before=`` takes back)."""
-    return None if cursor is None else f"{cursor[0]}_{cursor[1]}"
+    return None if cursor is None else f"{cursor.created_at}_{cursor.execution_id}"
 
 
 def log_filter(query: Mapping[str, str]) -> LogFilter:

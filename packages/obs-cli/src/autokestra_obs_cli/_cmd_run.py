@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 from rich.console import Console, RenderableType
@@ -30,40 +30,31 @@ from rich.table import Table
 from rich.text import Text
 
 from autokestra_engine import (
-    ConfigError,
     Engine,
     EngineEvent,
-    ExecutionNotFound,
     PluginRegistry,
-    SecretNotQueueable,
-    SecretsError,
     SecretStore,
-    State,
     Workflow,
     WorkflowInvalid,
     load_workflow,
     recover_lost_executions,
 )
 from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import StorageError, Writer, open_writer
+from autokestra_obs_schema import State, StorageError, Writer, open_writer
+from autokestra_obs_store import ExecutionOutcome, execution_outcome
 
-from ._config_cli import cli_collector, cli_engine_config, cli_registry, plugin_path_option
 from ._context import AppContext, pass_app
-from ._errors import CliError, domain_errors, register_domain_error
+from ._engine_wiring import (
+    cli_collector,
+    cli_engine_config,
+    cli_registry,
+    engine_errors,
+    plugin_path_option,
+)
+from ._errors import CliError
 from ._escape import escape_control
 from ._format import format_duration_ms
-
-for _kind in (ConfigError, SecretsError, ExecutionNotFound, SecretNotQueueable):
-    register_domain_error(_kind)
-
-_STYLES = {
-    State.PENDING: "dim",
-    State.RUNNING: "cyan",
-    State.WAITING: "yellow",
-    State.SUCCESS: "green",
-    State.FAILED: "red",
-    State.CANCELLED: "magenta",
-}
+from ._styles import STATE_STYLES
 
 
 def parse_input_options(values: Sequence[str]) -> dict[str, str]:
@@ -108,12 +99,13 @@ class Progress:
             view = self._tasks.get(event.task_id)
             if view is None:
                 return
-            view.state = event.state
+            # Converted by value: the engine's events may carry its own State enum.
+            view.state = State(event.state)
             if event.attempt is not None:
                 view.attempt = event.attempt
-            if event.state is State.RUNNING and view.started is None:
+            if view.state is State.RUNNING and view.started is None:
                 view.started = event.timestamp
-            if event.state.terminal:
+            if view.state.terminal:
                 view.ended = event.timestamp
             if not self._live:
                 self._print_line(event)
@@ -144,7 +136,7 @@ class Progress:
                     elapsed = format_duration_ms(int((end - view.started) * 1000))
                 table.add_row(
                     Text(escape_control(task_id)),
-                    Text(str(view.state), style=_STYLES[view.state]),
+                    Text(str(view.state), style=STATE_STYLES[view.state]),
                     Text(str(view.attempt) if view.attempt is not None else "-"),
                     Text(elapsed),
                 )
@@ -195,16 +187,9 @@ def _load(file: Path, registry: PluginRegistry, app: AppContext) -> Workflow:
         _report_problems(app, file, exc, "invalid workflow")
 
 
-def _summary(writer: Writer, execution_id: str) -> tuple[State, int | None, str | None]:
+def _outcome(writer: Writer, execution_id: str) -> ExecutionOutcome:
     with writer.locked() as conn:
-        rows: list[tuple[Any, ...]] = conn.execute(
-            "SELECT state, started_at, ended_at, created_at, message FROM executions"
-            " WHERE execution_id = ?",
-            (execution_id,),
-        ).fetchall()
-    state, started, ended, created, message = rows[0]
-    duration = None if ended is None else int(ended) - int(started or created)
-    return State(state), duration, None if message is None else str(message)
+        return execution_outcome(conn, execution_id)
 
 
 def _sweep_lost_executions(
@@ -256,10 +241,10 @@ def run_command(
     """
     inputs = parse_input_options(input_options)
     config = cli_engine_config(app, plugin_paths)
-    with domain_errors():
+    with engine_errors():
         registry = cli_registry(config)
     workflow = _load(file, registry, app)
-    with domain_errors():
+    with engine_errors():
         secrets = SecretStore.load(config, os.environ)
         writer = open_writer(config.db_path)
     collector = cli_collector(config, writer)
@@ -270,7 +255,7 @@ def run_command(
         # Every engine process sweeps for executions a dead engine left RUNNING (DESIGN §3),
         # not only the server: a machine that only ever runs `workflow run` recovers too.
         _sweep_lost_executions(app, writer, collector, engine)
-        with domain_errors():
+        with engine_errors():
             try:
                 execution_id = engine.create_execution(workflow, inputs, detached=detach)
             except WorkflowInvalid as exc:
@@ -291,14 +276,15 @@ def run_command(
                     engine.run(execution_id, on_event=progress.on_event, interrupt=interrupted)
             else:
                 engine.run(execution_id, on_event=progress.on_event, interrupt=interrupted)
-        state, duration, message = _summary(writer, execution_id)
+        outcome = _outcome(writer, execution_id)
     finally:
         engine.close()
         collector.shutdown()
         writer.close()
-    if state is not State.SUCCESS and message:
-        app.err.print(Text(escape_control(f"Execution {state.lower()}: {message}")))
-    app.out.print(Text(f"Execution {execution_id} {state} in {format_duration_ms(duration)}"))
+    state, duration = outcome.state, format_duration_ms(outcome.duration_ms)
+    if state is not State.SUCCESS and outcome.message:
+        app.err.print(Text(escape_control(f"Execution {state.lower()}: {outcome.message}")))
+    app.out.print(Text(f"Execution {execution_id} {state} in {duration}"))
     if received and received[0] != signal.SIGINT:
         # SIGTERM / SIGHUP: the conventional 128 + signal number, after a clean cancel.
         app.err.print(Text(f"Stopped by {signal.Signals(received[0]).name}"))

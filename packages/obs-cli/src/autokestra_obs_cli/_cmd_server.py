@@ -31,9 +31,15 @@ from autokestra_engine import (
 from autokestra_obs_schema import Writer, connect, iso_from_ms, open_writer, parse_duration_ms
 from autokestra_obs_store import PurgeReport, RetentionPolicy, check_sizes, purge
 
-from ._config_cli import cli_collector, cli_engine_config, cli_registry, plugin_path_option
 from ._context import AppContext, pass_app
-from ._errors import CliError, domain_errors
+from ._engine_wiring import (
+    cli_collector,
+    cli_engine_config,
+    cli_registry,
+    engine_errors,
+    plugin_path_option,
+)
+from ._errors import CliError
 from ._escape import escape_control
 from ._format import format_bytes
 
@@ -171,7 +177,7 @@ def start_command(
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     timings = _timings_from_env()
-    with domain_errors():
+    with engine_errors():
         registry = cli_registry(config)
         secrets = SecretStore.load(config, os.environ)
         writer = open_writer(config.db_path)

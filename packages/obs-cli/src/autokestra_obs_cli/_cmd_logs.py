@@ -17,27 +17,21 @@ from typing import TextIO
 
 import click
 
-from autokestra_obs_schema import DatabaseNotFound
+from autokestra_obs_schema import UNSUCCESSFUL_STATES, DatabaseNotFound, ExecutionNotFound
 from autokestra_obs_store import (
-    ExecutionNotFound,
-    InvalidFilter,
     LogFilter,
     LogRecord,
     LogStore,
+    log_record_json,
     parse_levels,
     parse_since,
 )
 
 from ._context import AppContext, pass_app
-from ._errors import CliError, domain_errors, register_domain_error
+from ._errors import CliError, domain_errors
 from ._escape import escape_control
-from ._logs_render import IsoClock, TextRenderer, record_json, to_json
+from ._logs_render import IsoClock, TextRenderer, to_json
 
-register_domain_error(ExecutionNotFound)
-register_domain_error(InvalidFilter)
-
-#: States for which ``--exit-status`` exits 1.
-UNSUCCESSFUL_STATES = frozenset({"FAILED", "CANCELLED"})
 #: Records buffered before they are rendered and written (one write per page).
 _CHUNK = 1000
 
@@ -83,12 +77,12 @@ class _Output:
                 return
             self._stream.write(self._renderer.page(records))
         elif self.mode == "jsonl":
-            clock = self._clock
-            self._stream.write("".join([record_json(r, clock) + "\n" for r in records]))
+            iso = self._clock.iso
+            self._stream.write("".join([log_record_json(r, iso) + "\n" for r in records]))
         else:
-            clock = self._clock
+            iso = self._clock.iso
             sep = "\n" if self.count == 0 else ",\n"
-            body = ",\n".join([record_json(r, clock) for r in records])
+            body = ",\n".join([log_record_json(r, iso) for r in records])
             self._stream.write(sep + body)
 
     def finish(self) -> None:

@@ -16,8 +16,8 @@ from rich.text import Text
 
 from autokestra_engine import WorkflowInvalid, load_workflow
 
-from ._config_cli import cli_engine_config, cli_registry, plugin_path_option
 from ._context import AppContext, pass_app
+from ._engine_wiring import cli_engine_config, cli_registry, plugin_path_option
 from ._escape import escape_control
 
 

@@ -45,7 +45,7 @@ class _Progress:
 
 
 @click.group("logs")
-def logs_group() -> None:
+def log_maintenance_group() -> None:
     """Log maintenance: retention.
 
     \b
@@ -54,7 +54,7 @@ def logs_group() -> None:
     """
 
 
-@logs_group.command("cleanup")
+@log_maintenance_group.command("cleanup")
 @click.option(
     "--older-than",
     "older_than",
@@ -65,7 +65,7 @@ def logs_group() -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
 @pass_app
-def cleanup_command(app: AppContext, older_than: str | None, dry_run: bool) -> None:
+def logs_cleanup_command(app: AppContext, older_than: str | None, dry_run: bool) -> None:
     """Delete log entries and audit events of finished executions older than the cutoff.
 
     Rows of executions that are still PENDING, RUNNING or WAITING are never deleted; the

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from autokestra_obs_schema import AutokestraError, State
+
 from ._context import AppContext, pass_app
 from ._errors import CliError
 from ._escape import escape_control
@@ -58,7 +60,7 @@ def inspect_command(
       workflow execution inspect <id> --timeline
       workflow execution inspect <id> --json > execution.json
     """
-    from autokestra_obs_store import ExecutionInspector, ExecutionNotFound, TaskNotFound
+    from autokestra_obs_store import ExecutionInspector, TaskNotFound
 
     inspector = ExecutionInspector(app.reader())
     try:
@@ -68,11 +70,11 @@ def inspect_command(
         snapshot = inspector.snapshot(execution_id)
         if task_id is not None and all(t.task_id != task_id for t in snapshot.tasks):
             raise TaskNotFound(execution_id, task_id)
-    except (ExecutionNotFound, TaskNotFound) as exc:
+    except AutokestraError as exc:
         # The id comes from the command line: never echo control characters back raw.
         raise CliError(escape_control(str(exc), keep_newlines=False)) from exc
     if as_json:
-        from ._inspect_json import inspection_document
+        from autokestra_obs_store import inspection_document
 
         document = inspection_document(snapshot, task_id)
         click.echo(json.dumps(document, ensure_ascii=True, indent=2))
@@ -160,7 +162,7 @@ def _human(
         lines.append(Text(""))
         if len(snapshot.tasks) > SUMMARY_THRESHOLD:
             lines.extend(summary_lines(snapshot.tasks, origin))
-            notable = [t for t in snapshot.tasks if t.state == "FAILED"]
+            notable = [t for t in snapshot.tasks if t.state == State.FAILED]
             lines.extend(details_lines(notable, show_inputs=show_inputs, truncate=truncate))
             lines.extend([Text(""), summary_hint(len(snapshot.tasks))])
         elif snapshot.tasks:

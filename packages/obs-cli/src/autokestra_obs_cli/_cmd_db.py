@@ -26,8 +26,8 @@ from ._errors import CliError, domain_errors
 from ._format import format_bytes
 
 
-@click.group()
-def db() -> None:
+@click.group("db")
+def db_group() -> None:
     """Database schema and storage.
 
     \b
@@ -36,7 +36,7 @@ def db() -> None:
     """
 
 
-@db.command("migrate")
+@db_group.command("migrate")
 @pass_app
 def db_migrate(app: AppContext) -> None:
     """Apply every pending schema migration (creates the database if missing).
@@ -61,7 +61,7 @@ def db_migrate(app: AppContext) -> None:
     app.out.print(f"Database {app.db_path} is at schema version {version}")
 
 
-@db.command("rollback")
+@db_group.command("rollback")
 @click.option(
     "--steps",
     default=1,
@@ -92,7 +92,7 @@ def db_rollback(app: AppContext, steps: int) -> None:
     app.out.print(f"Database {app.db_path} is at schema version {version}")
 
 
-@db.command("status")
+@db_group.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
     "--size-warning",

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from ._context import AppContext, pass_app
-from ._errors import CliError, domain_errors, register_domain_error
+from ._errors import CliError, domain_errors
 from ._escape import escape_control
 
 
@@ -53,9 +53,6 @@ def ui_command(app: AppContext, listen: str, token_file: Path | None) -> None:
     """
     from autokestra_obs_schema import open_reader
     from autokestra_obs_web import (
-        InvalidListen,
-        RefusedListen,
-        TokenFileError,
         check_listen,
         create_app,
         parse_listen,
@@ -63,8 +60,7 @@ def ui_command(app: AppContext, listen: str, token_file: Path | None) -> None:
         serve,
     )
 
-    for kind in (InvalidListen, RefusedListen, TokenFileError):
-        register_domain_error(kind)
+    # InvalidListen, RefusedListen and TokenFileError are AutokestraErrors: one Error line.
     with domain_errors():
         address = parse_listen(listen)
         token = read_token_file(token_file) if token_file is not None else None

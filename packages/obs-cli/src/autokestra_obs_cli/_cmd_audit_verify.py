@@ -15,8 +15,6 @@ from ._context import AppContext, pass_app
 from ._errors import CliError
 from ._escape import escape_control
 
-_ALL_EXECUTIONS_SQL = "SELECT execution_id FROM executions ORDER BY created_at, execution_id"
-
 
 @click.group("audit")
 def audit_group() -> None:
@@ -47,14 +45,15 @@ def verify_command(app: AppContext, *, execution_ids: tuple[str, ...], every: bo
     """
     from rich.text import Text
 
-    from autokestra_obs_store import ExecutionInspector, ExecutionNotFound
+    from autokestra_obs_schema import ExecutionNotFound
+    from autokestra_obs_store import ExecutionInspector, all_execution_ids
 
     if bool(execution_ids) == every:
         raise click.UsageError("Give one or more execution ids, or --all.")
     conn = app.reader()
     ids = list(execution_ids)
     if every:
-        ids = [str(row[0]) for row in conn.execute(_ALL_EXECUTIONS_SQL)]
+        ids = all_execution_ids(conn)
     inspector = ExecutionInspector(conn)
     broken = 0
     for execution_id in ids:
