@@ -80,3 +80,45 @@ class TestUiServes:
             process.wait(timeout=10)
             if process.stderr is not None:
                 process.stderr.close()
+
+
+class TestServerListen:
+    def test_refuses_non_loopback_without_token_before_starting(self, tmp_path: Path) -> None:
+        """`server start --listen 0.0.0.0:0` alone: the contract's line, exit 1, no database."""
+        db = tmp_path / "server.db"
+        result = CliRunner().invoke(
+            cli, ["--db", str(db), "server", "start", "--listen", "0.0.0.0:0"]
+        )
+        assert result.exit_code == 1
+        assert result.stderr == "Error: refusing to listen on 0.0.0.0:0 without --token-file\n"
+        assert not db.exists()
+
+    def test_serves_the_console_beside_the_engine_and_stops_with_0(self, tmp_path: Path) -> None:
+        """The server prints Listening, serves the API from its thread, exits 0 on SIGTERM."""
+        db = tmp_path / "server.db"
+        process = subprocess.Popen(
+            [WORKFLOW, "--db", str(db), "server", "start", "--listen", "127.0.0.1:0"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        try:
+            assert process.stderr is not None
+            line = process.stderr.readline()
+            while line and not line.startswith("Listening on "):
+                line = process.stderr.readline()
+            assert line.startswith("Listening on http://127.0.0.1:"), line
+            base = line.removeprefix("Listening on ").strip()
+            with urllib.request.urlopen(base + "healthz", timeout=10) as response:
+                assert response.status == 200
+            with urllib.request.urlopen(base + "api/executions", timeout=10) as response:
+                assert json.loads(response.read()) == []
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
+            if process.stderr is not None:
+                process.stderr.close()

@@ -31,6 +31,7 @@ from autokestra_engine import (
 from autokestra_obs_schema import Writer, connect, iso_from_ms, open_writer, parse_duration_ms
 from autokestra_obs_store import PurgeReport, RetentionPolicy, check_sizes, purge
 
+from ._cmd_ui import console_settings, start_console, token_file_option
 from ._context import AppContext, pass_app
 from ._engine_wiring import (
     cli_collector,
@@ -151,20 +152,34 @@ def server_group() -> None:
     help="How long running executions may take to finish after SIGTERM/SIGINT before "
     "they are cancelled [default: execution.shutdown_grace, else 30s].",
 )
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default=None,
+    help="Also serve the web console (read-only) on this address; port 0 picks a free one.",
+)
+@token_file_option
 @pass_app
 def start_command(
-    app: AppContext, plugin_paths: tuple[Path, ...], shutdown_grace: str | None
+    app: AppContext,
+    plugin_paths: tuple[Path, ...],
+    shutdown_grace: str | None,
+    listen: str | None,
+    token_file: Path | None,
 ) -> None:
     """Run queued executions and cron triggers in the foreground until SIGTERM/SIGINT.
 
     Prints one status line, then logs its lifecycle to stderr. On SIGTERM or SIGINT it
     stops taking work, lets running executions finish within the shutdown grace, cancels
-    the rest, flushes every log and exits 0.
+    the rest, flushes every log and exits 0. With --listen it also serves the web console
+    (as `workflow ui` does) from a thread of the same process.
 
     \b
     Example:
       workflow server start --plugin-path ./plugins
+      workflow server start --listen 0.0.0.0:8080 --token-file console.token
     """
+    console = console_settings(listen, token_file) if listen is not None else None
     config = cli_engine_config(app, plugin_paths)
     if shutdown_grace is not None:
         try:
@@ -193,12 +208,17 @@ def start_command(
         timings=timings,
     )
     maintenance.stopping = lambda: server.stopping
+    web = None
     try:
         app.out.print(Text(escape_control(server.status_line())))
         app.out.file.flush()
+        if console is not None:
+            web = start_console(Path(config.db_path), *console)
         with _stop_on_signals(server):
             server.serve()
     finally:
+        if web is not None:
+            web.stop(timeout=5.0)
         engine.close()
         collector.shutdown(timeout=10.0)
         writer.close()
