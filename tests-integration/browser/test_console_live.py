@@ -90,14 +90,17 @@ class TestLiveExecution:
     def test_lines_appear_once_in_order_without_reload(
         self, page: Page, scratch: Served, tmp_path: Path
     ) -> None:
-        """Running in the list and on its page; every line appears once, in order, live."""
+        """Running in the list and on its page; every line appears once, in order, live; the
+        list and the overview turn SUCCESS by themselves."""
         flow = tmp_path / "live.yaml"
         flow.write_text(LIVE)
         process, execution_id = _start(scratch.db, flow)
+        listing = page.context.new_page()
         try:
-            page.goto(scratch.base + "/")
-            row = page.locator("tr.execution", has_text=execution_id[:8])
+            listing.goto(scratch.base + "/")
+            row = listing.locator("tr.execution", has_text=execution_id[:8])
             expect(row.locator("td:nth-child(3)")).to_have_text("RUNNING")
+            listing.evaluate("window.__sameDocument = true")
             page.goto(f"{scratch.base}/executions/{execution_id}")
             expect(page.locator(".in-progress")).to_have_text("Execution in progress")
             page.evaluate("window.__sameDocument = true")
@@ -119,6 +122,9 @@ class TestLiveExecution:
         )]  # fmt: skip
         assert ids == sorted(set(ids))
         expect(page.locator(".overview .state")).to_have_text("SUCCESS", timeout=10_000)
+        # The list refreshes itself: the same row turns SUCCESS without a reload.
+        expect(row.locator("td:nth-child(3)")).to_have_text("SUCCESS", timeout=10_000)
+        assert listing.evaluate("window.__sameDocument") is True
 
 
 class TestUntrustedText:
