@@ -13,11 +13,10 @@ import getpass
 import click
 from rich.text import Text
 
-from autokestra_engine import request_cancel
-from autokestra_obs_collector import LogCollector
+from autokestra_engine import EngineConfig, EngineRuntime
 
 from ._context import AppContext, pass_app
-from ._engine_wiring import engine_errors
+from ._errors import domain_errors
 
 
 def _login() -> str:
@@ -42,13 +41,10 @@ def cancel_command(app: AppContext, execution_id: str, reason: str | None) -> No
       workflow execution cancel 0193a0c4-5d7e-7c1a-9f00-8d2b6c1e4a10 --reason "wrong input"
     """
     by = f"user:{_login()}"
-    writer = app.writer()
-    collector = LogCollector(writer)
-    try:
-        with engine_errors():
-            outcome = request_cancel(writer, collector, execution_id, by=by, reason=reason)
-    finally:
-        collector.shutdown()
+    # Only the database path: a cancel opens no plugins or secrets, and a bad AUTOKESTRA_*
+    # setting of the engine must not stand between an operator and stopping a run.
+    with EngineRuntime(EngineConfig(db_path=app.db_path)) as runtime, domain_errors():
+        outcome = runtime.request_cancel(execution_id, by=by, reason=reason)
     if outcome.cancelled_now:
         app.out.print(Text(f"Execution {execution_id} CANCELLED (it was queued)"))
     elif outcome.recorded:

@@ -12,7 +12,6 @@ do the same and exit 143 and 129.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -30,28 +29,18 @@ from rich.table import Table
 from rich.text import Text
 
 from autokestra_engine import (
-    Engine,
     EngineEvent,
+    EngineRuntime,
     PluginRegistry,
-    SecretStore,
     Workflow,
     WorkflowInvalid,
     load_workflow,
-    recover_lost_executions,
 )
-from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import State, StorageError, Writer, open_writer
-from autokestra_obs_store import ExecutionOutcome, execution_outcome
+from autokestra_obs_schema import State, StorageError
 
 from ._context import AppContext, pass_app
-from ._engine_wiring import (
-    cli_collector,
-    cli_engine_config,
-    cli_registry,
-    engine_errors,
-    plugin_path_option,
-)
-from ._errors import CliError
+from ._engine_wiring import cli_engine_config, plugin_path_option
+from ._errors import CliError, domain_errors
 from ._escape import escape_control
 from ._format import format_duration_ms
 from ._styles import STATE_STYLES
@@ -99,7 +88,6 @@ class Progress:
             view = self._tasks.get(event.task_id)
             if view is None:
                 return
-            # Converted by value: the engine's events may carry its own State enum.
             view.state = State(event.state)
             if event.attempt is not None:
                 view.attempt = event.attempt
@@ -187,17 +175,10 @@ def _load(file: Path, registry: PluginRegistry, app: AppContext) -> Workflow:
         _report_problems(app, file, exc, "invalid workflow")
 
 
-def _outcome(writer: Writer, execution_id: str) -> ExecutionOutcome:
-    with writer.locked() as conn:
-        return execution_outcome(conn, execution_id)
-
-
-def _sweep_lost_executions(
-    app: AppContext, writer: Writer, collector: LogCollector, engine: Engine
-) -> None:
+def _sweep_lost_executions(app: AppContext, runtime: EngineRuntime) -> None:
     """End executions a dead engine left RUNNING; a failed sweep never stops this run."""
     try:
-        lost_executions = recover_lost_executions(writer, collector, own_engine_id=engine.engine_id)
+        lost_executions = runtime.recover_lost_executions()
     except StorageError as exc:
         app.err.print(Text(escape_control(f"Warning: recovery sweep skipped: {exc}")))
         return
@@ -240,22 +221,19 @@ def run_command(
       workflow run pipeline.yaml --detach
     """
     inputs = parse_input_options(input_options)
-    config = cli_engine_config(app, plugin_paths)
-    with engine_errors():
-        registry = cli_registry(config)
-    workflow = _load(file, registry, app)
-    with engine_errors():
-        secrets = SecretStore.load(config, os.environ)
-        writer = open_writer(config.db_path)
-    collector = cli_collector(config, writer)
-    engine = Engine(config, writer=writer, collector=collector, registry=registry, secrets=secrets)
+    runtime = EngineRuntime(cli_engine_config(app, plugin_paths))
     interrupted = threading.Event()
     received: list[int] = []
     try:
+        with domain_errors():
+            registry = runtime.registry
+        workflow = _load(file, registry, app)
+        with domain_errors():
+            engine = runtime.engine
         # Every engine process sweeps for executions a dead engine left RUNNING (DESIGN §3),
         # not only the server: a machine that only ever runs `workflow run` recovers too.
-        _sweep_lost_executions(app, writer, collector, engine)
-        with engine_errors():
+        _sweep_lost_executions(app, runtime)
+        with domain_errors():
             try:
                 execution_id = engine.create_execution(workflow, inputs, detached=detach)
             except WorkflowInvalid as exc:
@@ -273,14 +251,15 @@ def run_command(
                     refresh_per_second=8,
                     transient=False,
                 ):
-                    engine.run(execution_id, on_event=progress.on_event, interrupt=interrupted)
+                    outcome = engine.run(
+                        execution_id, on_event=progress.on_event, interrupt=interrupted
+                    )
             else:
-                engine.run(execution_id, on_event=progress.on_event, interrupt=interrupted)
-        outcome = _outcome(writer, execution_id)
+                outcome = engine.run(
+                    execution_id, on_event=progress.on_event, interrupt=interrupted
+                )
     finally:
-        engine.close()
-        collector.shutdown()
-        writer.close()
+        runtime.close()
     state, duration = outcome.state, format_duration_ms(outcome.duration_ms)
     if state is not State.SUCCESS and outcome.message:
         app.err.print(Text(escape_control(f"Execution {state.lower()}: {outcome.message}")))

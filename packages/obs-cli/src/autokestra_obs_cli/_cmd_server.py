@@ -10,6 +10,7 @@ $ workflow server start --shutdown-grace 10s
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -21,26 +22,14 @@ from types import FrameType
 import click
 from rich.text import Text
 
-from autokestra_engine import (
-    Engine,
-    EngineConfig,
-    SecretStore,
-    Server,
-    ServerTimings,
-)
-from autokestra_obs_schema import Writer, connect, iso_from_ms, open_writer, parse_duration_ms
+from autokestra_engine import EngineConfig, EngineRuntime, Server, ServerTimings
+from autokestra_obs_schema import Writer, connect, iso_from_ms, parse_duration_ms
 from autokestra_obs_store import PurgeReport, RetentionPolicy, check_sizes, purge
 
 from ._cmd_ui import console_settings, start_console, token_file_option
 from ._context import AppContext, pass_app
-from ._engine_wiring import (
-    cli_collector,
-    cli_engine_config,
-    cli_registry,
-    engine_errors,
-    plugin_path_option,
-)
-from ._errors import CliError
+from ._engine_wiring import cli_engine_config, plugin_path_option
+from ._errors import CliError, domain_errors
 from ._escape import escape_control
 from ._format import format_bytes
 
@@ -186,42 +175,29 @@ def start_command(
             grace_ms = parse_duration_ms(shutdown_grace)
         except ValueError as exc:
             raise CliError("Invalid time format. Examples: 5m, 2h, 1d") from exc
-        config = EngineConfig(**{**config.__dict__, "shutdown_grace_ms": grace_ms})
+        config = dataclasses.replace(config, shutdown_grace_ms=grace_ms)
     try:
         RetentionPolicy(config.retention_days)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     timings = _timings_from_env()
-    with engine_errors():
-        registry = cli_registry(config)
-        secrets = SecretStore.load(config, os.environ)
-        writer = open_writer(config.db_path)
-    collector = cli_collector(config, writer)
-    engine = Engine(config, writer=writer, collector=collector, registry=registry, secrets=secrets)
-    maintenance = StoreMaintenance(writer, config)
-    server = Server(
-        config,
-        engine=engine,
-        registry=registry,
-        err=_EscapedStderr(),
-        maintenance=maintenance,
-        timings=timings,
-    )
-    maintenance.stopping = lambda: server.stopping
-    web = None
-    try:
+    with EngineRuntime(config) as runtime:
+        with domain_errors():
+            # The engine opens the registry and the secrets before the database, so a bad
+            # secrets file is reported without creating a database.
+            engine = runtime.engine
+        maintenance = StoreMaintenance(engine.writer, runtime.config)
+        server = runtime.server(err=_EscapedStderr(), maintenance=maintenance, timings=timings)
+        maintenance.stopping = lambda: server.stopping
         app.out.print(Text(escape_control(server.status_line())))
         app.out.file.flush()
-        if console is not None:
-            web = start_console(Path(config.db_path), *console)
-        with _stop_on_signals(server):
-            server.serve()
-    finally:
-        if web is not None:
-            web.stop(timeout=5.0)
-        engine.close()
-        collector.shutdown(timeout=10.0)
-        writer.close()
+        web = start_console(Path(config.db_path), *console) if console is not None else None
+        try:
+            with _stop_on_signals(server):
+                server.serve()
+        finally:
+            if web is not None:
+                web.stop(timeout=5.0)
 
 
 def _timings_from_env() -> ServerTimings:

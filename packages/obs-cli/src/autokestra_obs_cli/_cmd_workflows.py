@@ -26,14 +26,14 @@ from autokestra_engine import (
 from autokestra_obs_schema import iso_from_ms
 
 from ._context import AppContext, pass_app
-from ._engine_wiring import cli_engine_config, cli_registry, engine_errors, plugin_path_option
-from ._errors import CliError
+from ._engine_wiring import cli_engine_config, cli_registry, plugin_path_option
+from ._errors import CliError, domain_errors
 from ._escape import escape_control
 
 
 def _load(app: AppContext, file: Path, plugin_paths: tuple[Path, ...]) -> Workflow:
     config = cli_engine_config(app, plugin_paths)
-    with engine_errors():
+    with domain_errors():
         registry = cli_registry(config)
     try:
         return load_workflow(file, registry)
@@ -60,7 +60,7 @@ def apply_command(app: AppContext, file: Path, plugin_paths: tuple[Path, ...]) -
       workflow apply examples/workflows/nightly.yaml
     """
     workflow = _load(app, file, plugin_paths)
-    with engine_errors():
+    with domain_errors():
         record, created = WorkflowRegistry(app.writer()).apply(workflow)
     verb = "created" if created else "updated"
     line = f"Workflow {record.workflow_id} {verb}: {describe_trigger(record)}"
@@ -120,6 +120,6 @@ def delete_command(app: AppContext, workflow_id: str) -> None:
     """
     if not app.db_path.exists():
         raise CliError(f"Workflow not found: {workflow_id}")
-    with engine_errors():
+    with domain_errors():
         WorkflowRegistry(app.writer()).delete(workflow_id)
     app.out.print(Text(escape_control(f"Workflow {workflow_id} deleted")))

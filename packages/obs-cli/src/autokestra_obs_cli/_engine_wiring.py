@@ -1,4 +1,4 @@
-"""What the engine-running commands share: plugin discovery, the collector, engine errors.
+"""What the engine-running commands share: the configuration with ``--plugin-path``, plugins.
 
 ``run``, ``validate``, ``apply``, ``server start`` and ``execution cancel`` build the engine's
 parts from the configuration :meth:`AppContext.engine_config` resolved; ``--plugin-path``
@@ -11,53 +11,15 @@ folders are searched before the configured ones.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
-from autokestra_engine import (
-    ConfigError,
-    EngineConfig,
-    ExecutionAlreadyFinished,
-    ExecutionNotFound,
-    PluginRegistry,
-    RegistryError,
-    SecretNotQueueable,
-    SecretsError,
-    WorkflowInvalid,
-    WorkflowNotRegistered,
-)
-from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import Writer
+from autokestra_engine import EngineConfig, PluginRegistry
 
 from ._context import AppContext
-from ._errors import CliError, domain_errors
-
-#: The engine's domain errors that do not derive from ``AutokestraError`` yet; once they all
-#: do (issue 11), :func:`engine_errors` is plain :func:`domain_errors`.
-_ENGINE_ERRORS: tuple[type[Exception], ...] = (
-    ConfigError,
-    ExecutionAlreadyFinished,
-    ExecutionNotFound,
-    RegistryError,
-    SecretNotQueueable,
-    SecretsError,
-    WorkflowInvalid,
-    WorkflowNotRegistered,
-)
-
-
-@contextmanager
-def engine_errors() -> Iterator[None]:
-    """:func:`domain_errors`, plus the engine's errors: ``Error: <message>``, exit code 1."""
-    with domain_errors():
-        try:
-            yield
-        except _ENGINE_ERRORS as exc:
-            raise CliError(str(exc)) from exc
 
 
 def cli_engine_config(app: AppContext, plugin_paths: Sequence[Path] = ()) -> EngineConfig:
@@ -94,12 +56,3 @@ def plugin_path_option(command: _F) -> _F:
         type=click.Path(file_okay=False, exists=True, path_type=Path),
         help="Folder containing plugin folders (repeatable; searched first).",
     )(command)
-
-
-def cli_collector(config: EngineConfig, writer: Writer) -> LogCollector:
-    """The process's log collector, with the configured buffer size and age."""
-    return LogCollector(
-        writer,
-        max_batch=config.buffer_max_entries,
-        max_age_s=config.buffer_max_age_ms / 1000,
-    )

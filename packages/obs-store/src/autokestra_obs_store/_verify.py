@@ -151,7 +151,11 @@ def _check_end(
     return None
 
 
-def _check_sequence(state_now: str, rows: list[tuple[Any, ...]]) -> Violation | None:
+# One return per rule of the trail's grammar, checked in order: the first broken rule is the
+# violation reported.
+def _check_sequence(  # noqa: PLR0911
+    state_now: str, rows: list[tuple[Any, ...]]
+) -> Violation | None:
     if not rows:
         # Retention removes a finished execution's trail whole, once all of it is older than
         # the cutoff (obs-store's _retention.py): nothing is left to check, and nothing is

@@ -388,7 +388,8 @@ def running_execution(t0: int = T0, seed: int = 6) -> ExecutionRecord:
     )  # fmt: skip
 
 
-def wide_execution(
+# A data builder: its statements are the rows it makes, read top to bottom.
+def wide_execution(  # noqa: PLR0915
     n_tasks: int,
     t0: int = T0,
     seed: int = 7,

@@ -6,9 +6,9 @@ attempt rows commit with NORMAL durability: the next durable commit of the execu
 them too. Values stored here (inputs, outputs, errors, messages) must already be masked and
 redacted by the caller.
 
-    store = ExecutionStore(writer)
-    store.create_execution(NewExecution(...))
-    store.start_execution(execution_id, owner)
+    recorder = ExecutionRecorder(writer)
+    recorder.create_execution(NewExecution(...))
+    recorder.start_execution(execution_id, owner)
 """
 
 from __future__ import annotations
@@ -21,20 +21,20 @@ from typing import Any
 import apsw
 
 from autokestra_obs_audit import AuditLogger
-from autokestra_obs_schema import AuditEventType, Writer, now_ms
+from autokestra_obs_schema import (
+    AuditEventType,
+    AutokestraError,
+    ExecutionNotFound,
+    Reason,
+    State,
+    Writer,
+    now_ms,
+)
 
-from ._states import Reason, State, check_transition
+from ._transitions import check_transition
 
 
-class ExecutionNotFound(Exception):
-    """No execution has this id."""
-
-    def __init__(self, execution_id: str) -> None:
-        self.execution_id = execution_id
-        super().__init__(f"Execution not found: {execution_id}")
-
-
-class ExecutionAlreadyFinished(Exception):
+class ExecutionAlreadyFinished(AutokestraError):
     """The execution is terminal: it can no longer be cancelled or run."""
 
     def __init__(self, execution_id: str, state: State) -> None:
@@ -43,7 +43,7 @@ class ExecutionAlreadyFinished(Exception):
         super().__init__(f"Execution {execution_id} is already {state}")
 
 
-class ExecutionOwned(Exception):
+class ExecutionOwned(AutokestraError):
     """Another engine process has claimed this execution."""
 
     def __init__(self, execution_id: str, engine_id: str) -> None:
@@ -107,12 +107,20 @@ class ExecutionRow:
     inputs: dict[str, Any]
     workflow_source: str
     engine_id: str | None
+    message: str | None = None
+
+    @property
+    def duration_ms(self) -> int | None:
+        """Wall time from start (or creation, if it never started) to end; None while open."""
+        if self.ended_at is None:
+            return None
+        return self.ended_at - (self.started_at or self.created_at)
 
 
 _SELECT_EXECUTION = (
     "SELECT execution_id, workflow_id, state, trigger_type, reason_code, created_at, started_at,"
     " ended_at, cancel_requested_at, cancelled_by, cancel_reason, inputs, workflow_source,"
-    " engine_id FROM executions WHERE execution_id = ?"
+    " engine_id, message FROM executions WHERE execution_id = ?"
 )
 
 
@@ -137,12 +145,13 @@ def load_execution(conn: apsw.Connection, execution_id: str) -> ExecutionRow | N
         inputs=json.loads(row[11]) if row[11] else {},
         workflow_source=str(row[12] or ""),
         engine_id=row[13],
+        message=None if row[14] is None else str(row[14]),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class CancelOutcome:
-    """What :meth:`ExecutionStore.request_cancel` did."""
+    """What :meth:`ExecutionRecorder.request_cancel` did."""
 
     state: State
     recorded: bool
@@ -152,7 +161,7 @@ class CancelOutcome:
     pending_task_count: int = 0
 
 
-class ExecutionStore:
+class ExecutionRecorder:
     """The engine's write path: executions, task runs, attempts, cancel requests.
 
     Args:
@@ -186,10 +195,11 @@ class ExecutionStore:
             conn.execute(
                 "INSERT INTO executions (execution_id, workflow_id, state, trigger_type,"
                 " created_at, updated_at, inputs, workflow_source, engine_id, engine_pid,"
-                " engine_host, heartbeat_at) VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " engine_host, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new.execution_id,
                     new.workflow_id,
+                    State.PENDING,
                     new.trigger_type,
                     at,
                     at,
@@ -204,12 +214,13 @@ class ExecutionStore:
             for task in new.tasks:
                 conn.execute(
                     "INSERT INTO task_runs (execution_id, task_id, position, type, state, needs,"
-                    " created_at) VALUES (?, ?, ?, ?, 'PENDING', ?, ?)",
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         new.execution_id,
                         task.task_id,
                         task.position,
                         task.type,
+                        State.PENDING,
                         to_json(list(task.needs)),
                         at,
                     ),
@@ -245,17 +256,17 @@ class ExecutionStore:
                 return row
             at = self._clock()
             conn.execute(
-                "UPDATE executions SET state = 'RUNNING', reason_code = NULL, started_at = ?,"
+                "UPDATE executions SET state = ?, reason_code = NULL, started_at = ?,"
                 " updated_at = ?, engine_id = ?, engine_pid = ?, engine_host = ?,"
                 " heartbeat_at = ? WHERE execution_id = ?",
-                (at, at, owner.engine_id, owner.pid, owner.host, at, execution_id),
+                (State.RUNNING, at, at, owner.engine_id, owner.pid, owner.host, at, execution_id),
             )
             self._audit.emit(conn, execution_id, AuditEventType.STARTED, {}, timestamp=at)
             self._audit.emit(
                 conn,
                 execution_id,
                 AuditEventType.STATE_CHANGE,
-                {"from_state": str(row.state), "to_state": "RUNNING"},
+                {"from_state": row.state.value, "to_state": State.RUNNING.value},
                 timestamp=at,
             )
             started = load_execution(conn, execution_id)
@@ -394,10 +405,11 @@ class ExecutionStore:
             current = self._task_state(conn, execution_id, task_id)
             check_transition(current, State.RUNNING, subject=f"task {task_id}")
             conn.execute(
-                "UPDATE task_runs SET state = 'RUNNING', reason_code = NULL, attempt_count = ?,"
+                "UPDATE task_runs SET state = ?, reason_code = NULL, attempt_count = ?,"
                 " started_at = COALESCE(started_at, ?), inputs = COALESCE(inputs, ?)"
                 " WHERE execution_id = ? AND task_id = ?",
                 (
+                    State.RUNNING,
                     attempt,
                     at,
                     None if masked_inputs is None else to_json(dict(masked_inputs)),
@@ -407,8 +419,8 @@ class ExecutionStore:
             )
             conn.execute(
                 "INSERT INTO task_attempts (execution_id, task_id, attempt, state, started_at)"
-                " VALUES (?, ?, ?, 'RUNNING', ?)",
-                (execution_id, task_id, attempt, at),
+                " VALUES (?, ?, ?, ?, ?)",
+                (execution_id, task_id, attempt, State.RUNNING, at),
             )
         return at
 
@@ -466,9 +478,9 @@ class ExecutionStore:
             if not check_transition(current, State.WAITING, subject=f"task {task_id}"):
                 return False
             conn.execute(
-                "UPDATE task_runs SET state = 'WAITING', reason_code = ?"
+                "UPDATE task_runs SET state = ?, reason_code = ?"
                 " WHERE execution_id = ? AND task_id = ?",
-                (reason, execution_id, task_id),
+                (State.WAITING, reason, execution_id, task_id),
             )
         return True
 
@@ -514,15 +526,14 @@ class ExecutionStore:
         at = self._clock()
         with self.writer.transaction() as conn:
             rows = conn.execute(
-                "SELECT task_id FROM task_runs WHERE execution_id = ?"
-                " AND state IN ('PENDING', 'WAITING')",
-                (execution_id,),
+                "SELECT task_id FROM task_runs WHERE execution_id = ? AND state IN (?, ?)",
+                (execution_id, State.PENDING, State.WAITING),
             ).fetchall()
             for (task_id,) in rows:
                 conn.execute(
-                    "UPDATE task_runs SET state = 'CANCELLED', reason_code = ?, ended_at = ?,"
+                    "UPDATE task_runs SET state = ?, reason_code = ?, ended_at = ?,"
                     " duration_ms = CASE WHEN started_at IS NULL THEN NULL"
                     " ELSE ? - started_at END WHERE execution_id = ? AND task_id = ?",
-                    (reason, at, at, execution_id, task_id),
+                    (State.CANCELLED, reason, at, at, execution_id, task_id),
                 )
         return len(rows)

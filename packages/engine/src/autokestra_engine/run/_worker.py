@@ -21,16 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autokestra_obs_collector import LogCollector, Redactor
-from autokestra_obs_schema import LogLevel
+from autokestra_obs_schema import LogLevel, Reason, State
 
+from .._secret_store import SecretStore
+from ..language._model import ActionSpec, TaskSpec
+from ..language._plugin_registry import PluginRegistry
+from ..language._problems import TemplateError
+from ..language._templates import TemplateContext, resolve_task_inputs
+from ..persistence._recorder import ExecutionRecorder
 from ._executor import AttemptRequest, AttemptResult, PluginExecutor
-from ._model import ActionSpec, TaskSpec
-from ._persistence import ExecutionStore
-from ._plugins import PluginRegistry
-from ._problems import TemplateError
-from ._secrets import SecretStore
-from ._states import Reason, State
-from ._templates import TemplateContext, resolve_task_inputs
 
 WORKER = "worker"
 
@@ -230,17 +229,19 @@ class TaskRunner:
     def __init__(
         self,
         *,
-        store: ExecutionStore,
+        recorder: ExecutionRecorder,
         executor: PluginExecutor,
         registry: PluginRegistry,
         default_timeout_ms: int,
     ) -> None:
-        self._store = store
+        self._recorder = recorder
         self._executor = executor
         self._registry = registry
         self._default_timeout_ms = default_timeout_ms
 
-    def run(self, ctx: ExecutionContext, task: TaskSpec) -> TaskOutcome:
+    # Each early return is one way a task ends before or between attempts (cancelled, bad
+    # template, retries spent...); reading them in order is the retry policy.
+    def run(self, ctx: ExecutionContext, task: TaskSpec) -> TaskOutcome:  # noqa: PLR0911
         """Run every attempt the retry policy allows; never raises for a task failure."""
         eid = ctx.execution_id
         action = self._registry.action(task.type)
@@ -270,20 +271,7 @@ class TaskRunner:
             attempt += 1
             if ctx.cancel.is_set():
                 return self._cancelled_between(ctx, task, attempt - 1)
-            self._store.start_attempt(eid, task.id, attempt, masked_inputs=masked)
-            ctx.emit(task.id, State.RUNNING, attempt=attempt)
-            ctx.log(
-                LogLevel.INFO,
-                f"Task {task.id} started ({task.type}, attempt {attempt}/{total})",
-                task_id=task.id,
-                attempt=attempt,
-                metadata={
-                    "type": task.type,
-                    "inputs": masked,
-                    "attempt": attempt,
-                    "timeout_ms": timeout_ms,
-                },
-            )
+            self._started(ctx, task, attempt, total=total, masked=masked, timeout_ms=timeout_ms)
             result = self._attempt(
                 ctx, task, action, attempt=attempt, values=resolved.values, timeout_ms=timeout_ms
             )
@@ -291,18 +279,7 @@ class TaskRunner:
             if result.outcome == "success":
                 return self._succeeded(ctx, task, attempt, result)
             if result.outcome == "cancelled":
-                self._store.end_attempt(
-                    eid,
-                    task.id,
-                    attempt,
-                    State.CANCELLED,
-                    reason=ctx.cancel.reason_code,
-                    duration_ms=result.duration_ms,
-                    exit_code=result.exit_code,
-                    error=error,
-                    pid=result.pid,
-                    pgid=result.pgid,
-                )
+                self._end_attempt(ctx, task, attempt, result, State.CANCELLED, error=error)
                 return self._cancelled_between(ctx, task, attempt)
             reason = Reason.TIMEOUT if result.outcome == "timeout" else Reason.PLUGIN_ERROR
             message = str((error or {}).get("message") or f"attempt {attempt} failed")
@@ -315,44 +292,97 @@ class TaskRunner:
                     attempt=attempt,
                     metadata={"timeout_ms": timeout_ms, "elapsed_ms": result.duration_ms},
                 )
-            self._store.end_attempt(
-                eid,
-                task.id,
-                attempt,
-                State.FAILED,
-                reason=reason,
-                duration_ms=result.duration_ms,
-                exit_code=result.exit_code,
-                error=error,
-                pid=result.pid,
-                pgid=result.pgid,
-            )
+            self._end_attempt(ctx, task, attempt, result, State.FAILED, error=error, reason=reason)
             if attempt < total and not ctx.cancel.is_set():
-                delay_ms = task.retry.delay_for(attempt)
-                self._store.task_waiting(eid, task.id, Reason.RETRY_BACKOFF)
-                ctx.emit(task.id, State.WAITING, attempt=attempt, reason=Reason.RETRY_BACKOFF)
-                ctx.log(
-                    LogLevel.WARN,
-                    f"Retrying task {task.id}: attempt {attempt}/{total} failed ({reason}:"
-                    f" {message}); next attempt in {human_ms(delay_ms)}",
-                    task_id=task.id,
-                    attempt=attempt,
-                    metadata={
-                        "attempt": attempt,
-                        "next_attempt": attempt + 1,
-                        "max_attempts": total,
-                        "reason": str(reason),
-                        "error": message,
-                        "delay_ms": delay_ms,
-                        "backoff": task.retry.backoff,
-                    },
-                )
-                if ctx.cancel.event.wait(delay_ms / 1000):
-                    return self._cancelled_between(ctx, task, attempt)
-                continue
+                if self._wait_to_retry(ctx, task, attempt, total, reason=reason, message=message):
+                    continue
+                return self._cancelled_between(ctx, task, attempt)
             return self._failed(
                 ctx, task, attempt=attempt, reason=reason, error=error, message=message
             )
+
+    def _started(
+        self,
+        ctx: ExecutionContext,
+        task: TaskSpec,
+        attempt: int,
+        *,
+        total: int,
+        masked: Any,
+        timeout_ms: int,
+    ) -> None:
+        """Record, announce and log the start of an attempt."""
+        self._recorder.start_attempt(ctx.execution_id, task.id, attempt, masked_inputs=masked)
+        ctx.emit(task.id, State.RUNNING, attempt=attempt)
+        ctx.log(
+            LogLevel.INFO,
+            f"Task {task.id} started ({task.type}, attempt {attempt}/{total})",
+            task_id=task.id,
+            attempt=attempt,
+            metadata={
+                "type": task.type,
+                "inputs": masked,
+                "attempt": attempt,
+                "timeout_ms": timeout_ms,
+            },
+        )
+
+    def _end_attempt(
+        self,
+        ctx: ExecutionContext,
+        task: TaskSpec,
+        attempt: int,
+        result: AttemptResult,
+        state: State,
+        *,
+        error: dict[str, Any] | None,
+        reason: str | None = None,
+    ) -> None:
+        """Close a failed or cancelled attempt's row (a cancel records the token's reason)."""
+        self._recorder.end_attempt(
+            ctx.execution_id,
+            task.id,
+            attempt,
+            state,
+            reason=ctx.cancel.reason_code if state is State.CANCELLED else reason,
+            duration_ms=result.duration_ms,
+            exit_code=result.exit_code,
+            error=error,
+            pid=result.pid,
+            pgid=result.pgid,
+        )
+
+    def _wait_to_retry(
+        self,
+        ctx: ExecutionContext,
+        task: TaskSpec,
+        attempt: int,
+        total: int,
+        *,
+        reason: str,
+        message: str,
+    ) -> bool:
+        """WAITING (RETRY_BACKOFF) for the backoff delay; False when cancelled meanwhile."""
+        delay_ms = task.retry.delay_for(attempt)
+        self._recorder.task_waiting(ctx.execution_id, task.id, Reason.RETRY_BACKOFF)
+        ctx.emit(task.id, State.WAITING, attempt=attempt, reason=Reason.RETRY_BACKOFF)
+        ctx.log(
+            LogLevel.WARN,
+            f"Retrying task {task.id}: attempt {attempt}/{total} failed ({reason}:"
+            f" {message}); next attempt in {human_ms(delay_ms)}",
+            task_id=task.id,
+            attempt=attempt,
+            metadata={
+                "attempt": attempt,
+                "next_attempt": attempt + 1,
+                "max_attempts": total,
+                "reason": str(reason),
+                "error": message,
+                "delay_ms": delay_ms,
+                "backoff": task.retry.backoff,
+            },
+        )
+        return not ctx.cancel.event.wait(delay_ms / 1000)
 
     def _attempt(
         self,
@@ -379,7 +409,7 @@ class TaskRunner:
             )
 
         def on_spawn(pid: int, pgid: int) -> None:
-            self._store.attempt_spawned(eid, task.id, attempt, pid=pid, pgid=pgid)
+            self._recorder.attempt_spawned(eid, task.id, attempt, pid=pid, pgid=pgid)
 
         request = AttemptRequest(
             execution_id=eid,
@@ -398,7 +428,7 @@ class TaskRunner:
     ) -> TaskOutcome:
         eid = ctx.execution_id
         outputs = ctx.redactor.redact_value(result.outputs)
-        self._store.end_attempt(
+        self._recorder.end_attempt(
             eid,
             task.id,
             attempt,
@@ -410,7 +440,7 @@ class TaskRunner:
             pgid=result.pgid,
         )
         ctx.set_outputs(task.id, result.outputs)
-        self._store.finish_task(eid, task.id, State.SUCCESS, outputs=outputs)
+        self._recorder.finish_task(eid, task.id, State.SUCCESS, outputs=outputs)
         ctx.emit(task.id, State.SUCCESS, attempt=attempt)
         ctx.log(
             LogLevel.INFO,
@@ -418,7 +448,7 @@ class TaskRunner:
             task_id=task.id,
             attempt=attempt,
             metadata={
-                "state": "SUCCESS",
+                "state": State.SUCCESS.value,
                 "duration_ms": result.duration_ms,
                 "attempt": attempt,
                 "outputs": outputs,
@@ -436,14 +466,21 @@ class TaskRunner:
         error: dict[str, Any] | None,
         message: str,
     ) -> TaskOutcome:
-        self._store.finish_task(ctx.execution_id, task.id, State.FAILED, reason=reason, error=error)
+        self._recorder.finish_task(
+            ctx.execution_id, task.id, State.FAILED, reason=reason, error=error
+        )
         ctx.emit(task.id, State.FAILED, attempt=attempt, reason=reason)
         ctx.log(
             LogLevel.ERROR,
             f"Task {task.id} failed after {attempt} attempt{'s' if attempt > 1 else ''}: {message}",
             task_id=task.id,
             attempt=attempt,
-            metadata={"state": "FAILED", "reason": reason, "attempts": attempt, "error": error},
+            metadata={
+                "state": State.FAILED.value,
+                "reason": reason,
+                "attempts": attempt,
+                "error": error,
+            },
         )
         return TaskOutcome(task.id, State.FAILED, reason, message, attempt)
 
@@ -452,8 +489,8 @@ class TaskRunner:
         message = ctx.redactor.redact(f"cannot resolve inputs: {detail}")
         error = {"message": message, "type": "TemplateError"}
         eid = ctx.execution_id
-        self._store.start_attempt(eid, task.id, 1, masked_inputs=None)
-        self._store.end_attempt(
+        self._recorder.start_attempt(eid, task.id, 1, masked_inputs=None)
+        self._recorder.end_attempt(
             eid, task.id, 1, State.FAILED, reason=Reason.TEMPLATE_ERROR, duration_ms=0, error=error
         )
         return self._failed(
@@ -467,7 +504,7 @@ class TaskRunner:
         self, ctx: ExecutionContext, task: TaskSpec, attempts: int
     ) -> TaskOutcome:
         token = ctx.cancel
-        self._store.finish_task(
+        self._recorder.finish_task(
             ctx.execution_id, task.id, State.CANCELLED, reason=token.reason_code
         )
         ctx.emit(task.id, State.CANCELLED, attempt=attempts or None, reason=token.reason_code)
@@ -477,7 +514,7 @@ class TaskRunner:
             task_id=task.id,
             attempt=attempts or None,
             metadata={
-                "state": "CANCELLED",
+                "state": State.CANCELLED.value,
                 "reason": token.reason_code,
                 "cancelled_by": token.cancelled_by,
                 "attempts": attempts,

@@ -10,7 +10,7 @@ converted to the declared type here.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from autokestra_obs_schema import parse_duration_ms
@@ -74,21 +74,23 @@ def type_error(value: Any, type_name: str) -> str | None:
     return None if ok else f"expected {type_name}, got {_kind(value)}"
 
 
+#: JSON names of Python values, bool before int (a bool is an int).
+_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
+    for python_type, name in _KINDS:
+        if isinstance(value, python_type):
+            return name
     return type(value).__name__
 
 
@@ -101,42 +103,68 @@ def coerce_text(text: str, type_name: str) -> Any:
     Raises:
         ValueError: the text does not convert.
     """
-    if type_name in ("string", "duration"):
-        problem = type_error(text, type_name)
-        if problem:
-            raise ValueError(problem)
-        return text
-    if type_name == "integer":
-        try:
-            return int(text.strip())
-        except ValueError:
-            raise ValueError(f"expected an integer, got {text!r}") from None
-    if type_name == "number":
-        try:
-            number = float(text.strip())
-        except ValueError:
-            raise ValueError(f"expected a number, got {text!r}") from None
-        return int(number) if number.is_integer() and "." not in text else number
-    if type_name == "boolean":
-        lowered = text.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise ValueError(f"expected true or false, got {text!r}")
-    if type_name in ("array", "object"):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            raise ValueError(f"expected a JSON {type_name}, got {text!r}") from None
-        problem = type_error(value, type_name)
-        if problem:
-            raise ValueError(problem)
-        return value
+    coerce = _COERCERS.get(type_name, _coerce_any)
+    return coerce(text, type_name)
+
+
+def _coerce_checked(text: str, type_name: str) -> Any:
+    problem = type_error(text, type_name)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+def _coerce_integer(text: str, type_name: str) -> Any:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"expected an integer, got {text!r}") from None
+
+
+def _coerce_number(text: str, type_name: str) -> Any:
+    try:
+        number = float(text.strip())
+    except ValueError:
+        raise ValueError(f"expected a number, got {text!r}") from None
+    return int(number) if number.is_integer() and "." not in text else number
+
+
+def _coerce_boolean(text: str, type_name: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _coerce_json(text: str, type_name: str) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"expected a JSON {type_name}, got {text!r}") from None
+    problem = type_error(value, type_name)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _coerce_any(text: str, type_name: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+_COERCERS: dict[str, Callable[[str, str], Any]] = {
+    "string": _coerce_checked,
+    "duration": _coerce_checked,
+    "integer": _coerce_integer,
+    "number": _coerce_number,
+    "boolean": _coerce_boolean,
+    "array": _coerce_json,
+    "object": _coerce_json,
+}
 
 
 def bind_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:

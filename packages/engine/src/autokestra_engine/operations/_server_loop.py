@@ -25,16 +25,22 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Protocol
 
-from autokestra_obs_schema import iso_from_ms, now_ms
+from autokestra_obs_schema import (
+    ExecutionNotFound,
+    LogLevel,
+    State,
+    iso_from_ms,
+    now_ms,
+)
 
-from ._config import EngineConfig
-from ._dsl import parse_workflow
-from ._engine import Engine
-from ._persistence import ExecutionAlreadyFinished, ExecutionNotFound
-from ._plugins import PluginRegistry
-from ._problems import WorkflowInvalid
+from .._config import EngineConfig
+from ..language._plugin_registry import PluginRegistry
+from ..language._problems import WorkflowInvalid
+from ..language._workflow_parser import parse_workflow
+from ..persistence._recorder import ExecutionAlreadyFinished
+from ..run._engine import Engine
 from ._recovery import recover_lost_executions
-from ._registry import RegisteredWorkflow, WorkflowRegistry
+from ._workflow_registry import RegisteredWorkflow, WorkflowRegistry
 
 #: Seconds between polls for due cron fires and queued executions.
 POLL_INTERVAL_S = 0.25
@@ -49,13 +55,13 @@ CANCEL_WAIT_S = 15.0
 
 _CLAIM_NEXT = """
 SELECT execution_id FROM executions
-WHERE state = 'PENDING' AND engine_id IS NULL
+WHERE state = ? AND engine_id IS NULL
 ORDER BY created_at, execution_id LIMIT 1
 """
 _TAKE = """
 UPDATE executions SET engine_id = ?, engine_pid = ?, engine_host = ?, heartbeat_at = ?,
     updated_at = ?
-WHERE execution_id = ? AND state = 'PENDING' AND engine_id IS NULL
+WHERE execution_id = ? AND state = ? AND engine_id IS NULL
 """
 
 
@@ -142,10 +148,10 @@ class Server:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def say(self, level: str, message: str) -> None:
+    def say(self, level: LogLevel, message: str) -> None:
         """One lifecycle line on ``err``: ``<ISO time> <LEVEL> server: <message>``."""
         with self._say_lock:
-            self.err.write(f"{iso_from_ms(now_ms())} {level:<5} server: {message}\n")
+            self.err.write(f"{iso_from_ms(now_ms())} {level.value:<5} server: {message}\n")
             self.err.flush()
 
     def status_line(self) -> str:
@@ -185,12 +191,12 @@ class Server:
                     self.tick()
                 except Exception as exc:  # a busy or failing database must not end the server
                     backoff = self.timings.poll_error_backoff_s
-                    self.say("ERROR", f"Poll failed: {exc}; retrying in {backoff:g}s")
+                    self.say(LogLevel.ERROR, f"Poll failed: {exc}; retrying in {backoff:g}s")
                     self._stop.wait(backoff)
                     continue
                 self._stop.wait(self.timings.poll_interval_s)
         finally:
-            self.say("INFO", f"Stopping gracefully: {self._why or 'interrupted'}")
+            self.say(LogLevel.INFO, f"Stopping gracefully: {self._why or 'interrupted'}")
             self._shutdown(maintenance)
 
     def tick(self) -> None:
@@ -209,15 +215,18 @@ class Server:
         owner = self.engine.owner
         with self.writer.locked() as conn:
             # A plain read first: an idle server must not take the write lock every poll.
-            if not conn.execute(_CLAIM_NEXT).fetchall():
+            if not conn.execute(_CLAIM_NEXT, (State.PENDING,)).fetchall():
                 return None
         at = self.clock()
         with self.writer.transaction(durable=True) as conn:
-            rows = conn.execute(_CLAIM_NEXT).fetchall()
+            rows = conn.execute(_CLAIM_NEXT, (State.PENDING,)).fetchall()
             if not rows:
                 return None
             execution_id = str(rows[0][0])
-            conn.execute(_TAKE, (owner.engine_id, owner.pid, owner.host, at, at, execution_id))
+            conn.execute(
+                _TAKE,
+                (owner.engine_id, owner.pid, owner.host, at, at, execution_id, State.PENDING),
+            )
             if conn.changes() != 1:  # pragma: no cover - the write lock makes this impossible
                 return None
         return execution_id
@@ -235,18 +244,20 @@ class Server:
         )
         with self._running_lock:
             self._running[execution_id] = thread
-        self.say("INFO", f"Running execution {execution_id}")
+        self.say(LogLevel.INFO, f"Running execution {execution_id}")
         thread.start()
 
     def _run_one(self, execution_id: str) -> None:
         started = time.monotonic()
         try:
-            state = self.engine.run(execution_id)
+            outcome = self.engine.run(execution_id)
         except Exception as exc:  # one execution's failure must not stop the server
-            self.say("ERROR", f"Execution {execution_id} could not run: {exc}")
+            self.say(LogLevel.ERROR, f"Execution {execution_id} could not run: {exc}")
             return
         elapsed = int((time.monotonic() - started) * 1000)
-        self.say("INFO", f"Execution {execution_id} ended {state} after {elapsed} ms")
+        self.say(
+            LogLevel.INFO, f"Execution {execution_id} ended {outcome.state} after {elapsed} ms"
+        )
 
     def running(self) -> list[str]:
         """Ids of the executions this server is running now."""
@@ -282,13 +293,13 @@ class Server:
             )
         except WorkflowInvalid as exc:
             problems = "; ".join(str(p) for p in exc.problems)
-            self.say("ERROR", f"Cron fire of {due.workflow_id} skipped: invalid: {problems}")
+            self.say(LogLevel.ERROR, f"Cron fire of {due.workflow_id} skipped: invalid: {problems}")
             return None
         except Exception as exc:  # a bad input or secret must not stop the other crons
-            self.say("ERROR", f"Cron fire of {due.workflow_id} skipped: {exc}")
+            self.say(LogLevel.ERROR, f"Cron fire of {due.workflow_id} skipped: {exc}")
             return None
         self.say(
-            "INFO",
+            LogLevel.INFO,
             f"Cron fired {due.workflow_id}: execution {execution_id} queued, next fire "
             f"{iso_from_ms(upcoming)}",
         )
@@ -303,7 +314,7 @@ class Server:
         ):
             groups = ", ".join(str(g) for g in lost.killed_process_groups) or "none"
             self.say(
-                "WARN",
+                LogLevel.WARN,
                 f"Recovered execution {lost.execution_id}: its engine (pid {lost.engine_pid})"
                 f" was lost while it was {lost.previous_state}; marked FAILED (ENGINE_LOST);"
                 f" killed plugin process groups: {groups}",
@@ -313,8 +324,8 @@ class Server:
         """Delete expired logs and audit events of finished executions, then check sizes."""
         if self.maintenance is None:
             return
-        self.say("INFO", f"Retention ({self.config.retention_days} days): starting")
-        self.say("INFO", f"Retention: {self.maintenance.run_retention(self.clock())}")
+        self.say(LogLevel.INFO, f"Retention ({self.config.retention_days} days): starting")
+        self.say(LogLevel.INFO, f"Retention: {self.maintenance.run_retention(self.clock())}")
 
     def check_sizes(self) -> list[str]:
         """Log a WARN per table over the size threshold; returns the messages."""
@@ -322,7 +333,7 @@ class Server:
             return []
         warnings = self.maintenance.check_sizes()
         for warning in warnings:
-            self.say("WARN", warning)
+            self.say(LogLevel.WARN, warning)
         return warnings
 
     def _maintenance(self) -> None:
@@ -346,7 +357,7 @@ class Server:
         try:
             task()
         except Exception as exc:  # maintenance failures are reported, never fatal
-            self.say("ERROR", f"Maintenance failed: {exc}")
+            self.say(LogLevel.ERROR, f"Maintenance failed: {exc}")
 
     # -- shutdown --------------------------------------------------------------------------
 
@@ -355,25 +366,27 @@ class Server:
         running = self.running()
         if running:
             self.say(
-                "INFO",
+                LogLevel.INFO,
                 f"Stopping: waiting up to {grace_s:g}s for {len(running)} running executions",
             )
             self._join_all(time.monotonic() + grace_s)
         left = self.running()
         if left:
-            self.say("WARN", f"Grace period over: cancelling {len(left)} executions")
+            self.say(LogLevel.WARN, f"Grace period over: cancelling {len(left)} executions")
             for execution_id in left:
                 with suppress(ExecutionNotFound, ExecutionAlreadyFinished):
                     self.engine.request_cancel(execution_id, "system", "server shutdown")
             self._join_all(time.monotonic() + self.timings.cancel_wait_s)
         still = self.running()
         if still:
-            self.say("ERROR", f"Executions still running at exit: {', '.join(still)}")
+            self.say(LogLevel.ERROR, f"Executions still running at exit: {', '.join(still)}")
         if maintenance is not None:
             # A retention run ends at its next batch boundary; its summary comes before ours.
             maintenance.join(timeout=self.timings.cancel_wait_s)
         flushed = self.collector.flush(timeout=10.0)
-        self.say("INFO", "Stopped: logs flushed" if flushed else "Stopped: log flush timed out")
+        self.say(
+            LogLevel.INFO, "Stopped: logs flushed" if flushed else "Stopped: log flush timed out"
+        )
 
     def _join_all(self, deadline: float) -> None:
         with self._running_lock:

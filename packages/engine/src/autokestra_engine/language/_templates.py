@@ -10,7 +10,7 @@ is replaced by its text (strings as they are, anything else as compact JSON).
                           execution_id="0193...")
     resolved = resolve_task_inputs(task, action, ctx)
     resolved.values     # for the plugin
-    resolved.masked     # for storage and logs: secrets as ***SECRET***
+    resolved.masked     # for storage and logs: secrets as SECRET_MASK
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from autokestra_obs_schema import SECRET_MASK
+
+from .._secret_store import SecretStore
 from ._model import ActionSpec, TaskSpec
 from ._problems import TemplateError
-from ._secrets import SecretStore
-
-#: What a secret-derived value looks like in storage, logs and output.
-SECRET_MASK = "***SECRET***"
 
 TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _WHOLE = re.compile(r"\{\{((?:(?!\}\}).)*)\}\}", re.DOTALL)
@@ -133,7 +132,7 @@ class ResolvedInputs:
 
     Attributes:
         values: real values, for the plugin's stdin only.
-        masked: the same with every secret-derived value shown as ``***SECRET***``.
+        masked: the same with every secret-derived value shown as ``SECRET_MASK``.
         secret_values: every secret string used, for the execution's redactor.
     """
 

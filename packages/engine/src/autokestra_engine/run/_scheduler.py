@@ -21,11 +21,10 @@ from typing import Any
 
 import apsw
 
-from autokestra_obs_schema import AuditEventType, LogLevel
+from autokestra_obs_schema import AuditEventType, LogLevel, Reason, State
 
-from ._model import TaskSpec, Workflow
-from ._persistence import ExecutionAlreadyFinished, ExecutionStore
-from ._states import Reason, State
+from ..language._model import TaskSpec, Workflow
+from ..persistence._recorder import ExecutionAlreadyFinished, ExecutionRecorder
 from ._worker import ExecutionContext, TaskOutcome, TaskRunner, WorkerPool, human_ms
 
 SCHEDULER = "scheduler"
@@ -108,7 +107,7 @@ class ExecutionRun:
         *,
         workflow: Workflow,
         context: ExecutionContext,
-        store: ExecutionStore,
+        recorder: ExecutionRecorder,
         runner: TaskRunner,
         pool: WorkerPool,
         reader: apsw.Connection,
@@ -119,7 +118,7 @@ class ExecutionRun:
     ) -> None:
         self._workflow = workflow
         self._ctx = context
-        self._store = store
+        self._recorder = recorder
         self._runner = runner
         self._pool = pool
         self._reader = reader
@@ -177,7 +176,7 @@ class ExecutionRun:
                         self._begin_timeout(now_ms - self._started_at)
             if now >= next_beat:
                 next_beat = now + HEARTBEAT_S
-                self._store.heartbeat(eid, self._engine_id)
+                self._recorder.heartbeat(eid, self._engine_id)
             if not self._ctx.cancel.is_set():
                 self._dispatch()
             if not self._dispatched and not self._runnable_left():
@@ -207,8 +206,8 @@ class ExecutionRun:
             self._drain(TICK_S)
         self._ctx.collector.flush_execution(self._ctx.execution_id)
         try:
-            self._store.cancel_open_tasks(self._ctx.execution_id, Reason.ENGINE_ERROR)
-            self._store.finish_execution(
+            self._recorder.cancel_open_tasks(self._ctx.execution_id, Reason.ENGINE_ERROR)
+            self._recorder.finish_execution(
                 self._ctx.execution_id,
                 State.FAILED,
                 terminal_event=AuditEventType.FAILED,
@@ -232,7 +231,7 @@ class ExecutionRun:
             if not self._pool.try_submit(self._job(task)):
                 return  # queue full: try again on the next tick
             self._dispatched.add(task_id)
-            self._store.task_queued(self._ctx.execution_id, task_id)
+            self._recorder.task_queued(self._ctx.execution_id, task_id)
 
     def _job(self, task: TaskSpec) -> Callable[[], None]:
         def job() -> None:
@@ -251,7 +250,7 @@ class ExecutionRun:
         message = self._ctx.redactor.redact(f"engine error: {type(exc).__name__}: {exc}")
         self._ctx.log(LogLevel.ERROR, message, task_id=task.id, source=SCHEDULER)
         try:
-            self._store.finish_task(
+            self._recorder.finish_task(
                 self._ctx.execution_id,
                 task.id,
                 State.FAILED,
@@ -275,7 +274,7 @@ class ExecutionRun:
             if self.states[task_id] is not State.PENDING or task_id in self._dispatched:
                 continue
             self.states[task_id] = State.CANCELLED
-            self._store.finish_task(
+            self._recorder.finish_task(
                 self._ctx.execution_id, task_id, State.CANCELLED, reason=Reason.UPSTREAM_FAILED
             )
             self._ctx.emit(task_id, State.CANCELLED, reason=Reason.UPSTREAM_FAILED)
@@ -292,10 +291,10 @@ class ExecutionRun:
     def _record_interrupt(self) -> None:
         """Ctrl+C of a foreground run: a system cancellation, recorded like any other."""
         try:
-            self._store.request_cancel(self._ctx.execution_id, by="system", reason="interrupted")
+            self._recorder.request_cancel(self._ctx.execution_id, by="system", reason="interrupted")
         except ExecutionAlreadyFinished:
             return
-        request = read_cancel_request(self._store.writer.connection, self._ctx.execution_id)
+        request = read_cancel_request(self._recorder.writer.connection, self._ctx.execution_id)
         if request is not None:
             self._begin_cancel(request)
 
@@ -306,7 +305,7 @@ class ExecutionRun:
             if task_id in self._dispatched:
                 continue  # queued in the pool: its worker cancels it without starting
             self.states[task_id] = State.CANCELLED
-            self._store.finish_task(
+            self._recorder.finish_task(
                 self._ctx.execution_id, task_id, State.CANCELLED, reason=reason_code
             )
             self._ctx.emit(task_id, State.CANCELLED, reason=reason_code)
@@ -366,8 +365,61 @@ class ExecutionRun:
 
     def _finish(self) -> State:
         eid = self._ctx.execution_id
-        token = self._ctx.cancel
         elapsed = self._clock() - self._started_at
+        state, event, reason, message, metadata, failed_task_id = self._verdict(elapsed)
+        message = self._ctx.redactor.redact(message) if message else None
+        metadata = self._ctx.redactor.redact_value(metadata)
+        # Log and flush before the terminal commit: a follower that sees the execution
+        # terminal and drains the logs then has every entry, the summary included.
+        self._ctx.log(
+            LogLevel.INFO,
+            f"Execution state RUNNING -> {state}" + (f" ({reason})" if reason else ""),
+            source=SCHEDULER,
+            metadata={"from_state": State.RUNNING.value, "to_state": state.value, "reason": reason},
+        )
+        level = {
+            State.SUCCESS: LogLevel.INFO,
+            State.FAILED: LogLevel.ERROR,
+            State.CANCELLED: LogLevel.WARN,
+        }[state]
+        verb = {State.SUCCESS: "completed", State.FAILED: "failed", State.CANCELLED: "cancelled"}
+        summary = f"Execution {verb[state]} in {human_ms(elapsed)}" + (
+            f": {message}" if message else ""
+        )
+        self._ctx.log(
+            level,
+            summary,
+            source=SCHEDULER,
+            metadata={
+                "state": str(state),
+                "duration_ms": elapsed,
+                "reason": reason,
+                "failed_task_id": failed_task_id,
+                "task_states": {task_id: str(s) for task_id, s in self.states.items()},
+            },
+        )
+        self._ctx.collector.flush_execution(eid)
+        self._recorder.finish_execution(
+            eid,
+            state,
+            terminal_event=event,
+            terminal_metadata=metadata,
+            reason=reason,
+            message=message,
+            failed_task_id=failed_task_id,
+        )
+        self._ctx.emit(None, state, reason=reason)
+        return state
+
+    def _verdict(
+        self, elapsed: int
+    ) -> tuple[State, AuditEventType, str | None, str | None, dict[str, Any], str | None]:
+        """(state, terminal event, reason, message, event metadata, failed task) of the end.
+
+        A timeout wins over a cancellation (its token reason is TIMEOUT), a cancellation
+        over a failed task; otherwise the execution succeeded.
+        """
+        token = self._ctx.cancel
         task_count = len(self.states)
         state: State
         event: AuditEventType
@@ -403,46 +455,4 @@ class ExecutionRun:
             message = None
             metadata = {"task_count": task_count}
             failed_task_id = None
-        message = self._ctx.redactor.redact(message) if message else None
-        metadata = self._ctx.redactor.redact_value(metadata)
-        # Log and flush before the terminal commit: a follower that sees the execution
-        # terminal and drains the logs then has every entry, the summary included.
-        self._ctx.log(
-            LogLevel.INFO,
-            f"Execution state RUNNING -> {state}" + (f" ({reason})" if reason else ""),
-            source=SCHEDULER,
-            metadata={"from_state": "RUNNING", "to_state": str(state), "reason": reason},
-        )
-        level = {
-            State.SUCCESS: LogLevel.INFO,
-            State.FAILED: LogLevel.ERROR,
-            State.CANCELLED: LogLevel.WARN,
-        }[state]
-        verb = {State.SUCCESS: "completed", State.FAILED: "failed", State.CANCELLED: "cancelled"}
-        summary = f"Execution {verb[state]} in {human_ms(elapsed)}" + (
-            f": {message}" if message else ""
-        )
-        self._ctx.log(
-            level,
-            summary,
-            source=SCHEDULER,
-            metadata={
-                "state": str(state),
-                "duration_ms": elapsed,
-                "reason": reason,
-                "failed_task_id": failed_task_id,
-                "task_states": {task_id: str(s) for task_id, s in self.states.items()},
-            },
-        )
-        self._ctx.collector.flush_execution(eid)
-        self._store.finish_execution(
-            eid,
-            state,
-            terminal_event=event,
-            terminal_metadata=metadata,
-            reason=reason,
-            message=message,
-            failed_task_id=failed_task_id,
-        )
-        self._ctx.emit(None, state, reason=reason)
-        return state
+        return state, event, reason, message, metadata, failed_task_id

@@ -6,7 +6,7 @@ Writer and the LogCollector (one of each per process) and closes them after :met
     engine = Engine(config, writer=writer, collector=collector, registry=registry,
                     secrets=SecretStore.load(config, os.environ))
     execution_id = engine.create_execution(workflow, {"name": "ops"})
-    final_state = engine.run(execution_id)
+    outcome = engine.run(execution_id)   # RunOutcome(state=<State.SUCCESS>, duration_ms=...)
     engine.close()
 """
 
@@ -21,36 +21,43 @@ from pathlib import Path
 from typing import Any
 
 from autokestra_obs_collector import LogCollector, Redactor
-from autokestra_obs_schema import AuditEventType, LogLevel, Writer, connect
+from autokestra_obs_schema import (
+    AuditEventType,
+    ExecutionNotFound,
+    LogLevel,
+    Reason,
+    State,
+    Writer,
+    connect,
+)
 
-from ._config import EngineConfig
-from ._dsl import (
+from .._config import EngineConfig
+from .._secret_store import SecretStore
+from ..language._inputs import bind_inputs
+from ..language._model import Workflow
+from ..language._plugin_registry import PluginRegistry
+from ..language._problems import SecretNotQueueable, WorkflowInvalid
+from ..language._secret_analysis import (
     SecretInputValues,
     check_secrets,
-    mask_scalars,
-    parse_workflow,
     secret_input_values,
     secret_references,
+    stored_form,
 )
-from ._executor import PluginExecutor
-from ._ids import new_engine_id, new_execution_id
-from ._inputs import bind_inputs
-from ._model import Workflow
-from ._persistence import (
+from ..language._templates import secret_strings
+from ..language._workflow_parser import parse_workflow
+from ..persistence._ids import new_engine_id, new_execution_id
+from ..persistence._recorder import (
     CancelOutcome,
     EngineOwner,
-    ExecutionNotFound,
-    ExecutionStore,
+    ExecutionRecorder,
+    ExecutionRow,
     NewExecution,
     NewTask,
     load_execution,
 )
-from ._plugins import PluginRegistry
-from ._problems import SecretNotQueueable, WorkflowInvalid
+from ._executor import PluginExecutor
 from ._scheduler import SCHEDULER, ExecutionRun
-from ._secrets import SecretStore
-from ._states import Reason, State
-from ._templates import SECRET_MASK, secret_strings
 from ._worker import EventCallback, ExecutionContext, TaskRunner, WorkerPool
 
 
@@ -66,6 +73,36 @@ class _Prepared:
     workflow: Workflow
     inputs: dict[str, Any]
     secret_values: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How an execution ended, as stored: what ``workflow run`` prints at the end.
+
+    Attributes:
+        state: the terminal state (or the current one of an execution still open).
+        reason_code: why it ended so (``TASK_FAILED``, ``TIMEOUT``...), None on success.
+        duration_ms: from start (or creation, if it never started) to end; None while open.
+        message: the one-line explanation stored with a failure or cancellation.
+    """
+
+    state: State
+    reason_code: str | None
+    duration_ms: int | None
+    message: str | None
+
+    @classmethod
+    def of(cls, row: ExecutionRow) -> RunOutcome:
+        """The outcome an ``executions`` row records."""
+        return cls(row.state, row.reason_code, row.duration_ms, row.message)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """An execution this engine moved to RUNNING, with the workflow it runs."""
+
+    workflow: Workflow
+    row: ExecutionRow
 
 
 class Engine:
@@ -95,11 +132,11 @@ class Engine:
         self.collector = collector
         self.registry = registry
         self.secrets = secrets
-        self.store = ExecutionStore(writer)
+        self.recorder = ExecutionRecorder(writer)
         self.owner = EngineOwner(new_engine_id(), os.getpid(), socket.gethostname())
         self._executor = executor or PluginExecutor(registry, workdir=Path.cwd())
         self._runner = TaskRunner(
-            store=self.store,
+            recorder=self.recorder,
             executor=self._executor,
             registry=registry,
             default_timeout_ms=config.default_task_timeout_ms,
@@ -167,31 +204,22 @@ class Engine:
             raise SecretNotQueueable(where + declared.refusal("queued"))
         secret_values = self._initial_secrets(workflow, declared)
         redactor = Redactor(secret_values)
-        stored_inputs = {
-            name: SECRET_MASK if name in declared.input_names else redactor.redact_value(value)
-            for name, value in values.items()
-        }
-        # Every scalar the file gives as a secret value, however it is written; then any
-        # other occurrence of any secret of the execution as text.
-        stored_source = redactor.redact(mask_scalars(workflow.source, declared.values, SECRET_MASK))
-        if detached and (stored_source != workflow.source or stored_inputs != values):
+        stored = stored_form(workflow, values, declared, redactor)
+        if detached and (changed := stored.changed(workflow, values)):
             # A secret's value written elsewhere in the file or given as an input: storing
             # it masked would change what the server runs, storing it clear would leak it.
-            changed = [f"inputs.{n}" for n in values if stored_inputs[n] != values[n]]
-            if stored_source != workflow.source:
-                changed.insert(0, "workflow file")
             raise SecretNotQueueable(
                 f"{where}{', '.join(changed)}: holds the value of a secret in clear and cannot"
                 " be queued; use {{ secrets.NAME }}"
             )
         execution_id = new_execution_id()
-        self.store.create_execution(
+        self.recorder.create_execution(
             NewExecution(
                 execution_id=execution_id,
                 workflow_id=workflow.id,
                 trigger_type=trigger_type,
-                inputs=stored_inputs,
-                workflow_source=stored_source,
+                inputs=stored.inputs,
+                workflow_source=stored.source,
                 tasks=[
                     NewTask(task.id, task.type, tuple(task.needs), task.position)
                     for task in workflow.tasks
@@ -243,7 +271,7 @@ class Engine:
         *,
         on_event: EventCallback | None = None,
         interrupt: threading.Event | None = None,
-    ) -> State:
+    ) -> RunOutcome:
         """Run a PENDING execution to its terminal state, in the calling thread.
 
         Args:
@@ -253,7 +281,8 @@ class Engine:
                 ``system`` with reason ``interrupted``.
 
         Returns:
-            The final state; an execution that already ended is not run again.
+            How the execution ended (state, reason, duration, message), as stored; an
+            execution that already ended is not run again.
 
         An execution this engine created runs the workflow and inputs it was created with;
         any other (queued) one runs its stored source and inputs.
@@ -264,30 +293,67 @@ class Engine:
         """
         with self._prepared_lock:
             prepared = self._prepared.pop(execution_id, None)
-        running = False
+        claimed = False
         try:
-            with self.writer.locked() as conn:
-                row = load_execution(conn, execution_id)
-            if row is None:
-                raise ExecutionNotFound(execution_id)
-            if row.state.terminal:
-                return row.state
-            if prepared is not None:
-                workflow = prepared.workflow
-            else:
-                try:
-                    workflow = parse_workflow(
-                        row.workflow_source, self.registry, filename=f"execution {execution_id}"
-                    )
-                except WorkflowInvalid as exc:
-                    return self._fail_unrunnable(execution_id, str(exc))
-            started = self.store.start_execution(execution_id, self.owner)
-            if started.state is not State.RUNNING:
-                return started.state
-            running = True
+            claim = self._claim(execution_id, prepared)
+            claimed = claim is not None
         finally:
-            if not running:  # not run here: forget the redactor create_execution set
+            if not claimed:  # not run here: forget the redactor create_execution set
                 self.collector.clear_redactor(execution_id)
+        if claim is not None:
+            self._drive(claim, prepared, on_event=on_event, interrupt=interrupt)
+        return self.outcome(execution_id)
+
+    def outcome(self, execution_id: str) -> RunOutcome:
+        """How an execution stands now, as stored (its final outcome once it ended).
+
+        Raises:
+            ExecutionNotFound: no such execution.
+        """
+        with self.writer.locked() as conn:
+            row = load_execution(conn, execution_id)
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        return RunOutcome.of(row)
+
+    def _claim(self, execution_id: str, prepared: _Prepared | None) -> _Claim | None:
+        """Load the workflow and move the execution to RUNNING; None when it is not to run.
+
+        An execution that already ended, one whose stored workflow no longer loads (it is
+        ended FAILED here) and one a replay finds past RUNNING are not run.
+        """
+        with self.writer.locked() as conn:
+            row = load_execution(conn, execution_id)
+        if row is None:
+            raise ExecutionNotFound(execution_id)
+        if row.state.terminal:
+            return None
+        if prepared is not None:
+            workflow = prepared.workflow
+        else:
+            try:
+                workflow = parse_workflow(
+                    row.workflow_source, self.registry, filename=f"execution {execution_id}"
+                )
+            except WorkflowInvalid as exc:
+                self._fail_unrunnable(execution_id, str(exc))
+                return None
+        started = self.recorder.start_execution(execution_id, self.owner)
+        if started.state is not State.RUNNING:
+            return None
+        return _Claim(workflow, started)
+
+    def _drive(
+        self,
+        claim: _Claim,
+        prepared: _Prepared | None,
+        *,
+        on_event: EventCallback | None,
+        interrupt: threading.Event | None,
+    ) -> State:
+        """Run a claimed execution's tasks to its terminal state (the scheduler loop)."""
+        workflow, started = claim.workflow, claim.row
+        execution_id = started.execution_id
         if prepared is not None:
             inputs, base_secrets = prepared.inputs, prepared.secret_values
         else:
@@ -308,7 +374,7 @@ class Engine:
             run = ExecutionRun(
                 workflow=workflow,
                 context=context,
-                store=self.store,
+                recorder=self.recorder,
                 runner=self._runner,
                 pool=self._worker_pool(),
                 reader=reader,
@@ -330,7 +396,7 @@ class Engine:
             LogLevel.INFO,
             "Execution state PENDING -> RUNNING",
             source=SCHEDULER,
-            metadata={"from_state": "PENDING", "to_state": "RUNNING"},
+            metadata={"from_state": State.PENDING.value, "to_state": State.RUNNING.value},
         )
         context.log(
             LogLevel.INFO,
@@ -355,12 +421,12 @@ class Engine:
                 metadata={"secret": name},
             )
 
-    def _fail_unrunnable(self, execution_id: str, message: str) -> State:
+    def _fail_unrunnable(self, execution_id: str, message: str) -> None:
         """A stored workflow that no longer loads (plugin removed): FAILED before start."""
-        self.store.cancel_open_tasks(execution_id, Reason.ENGINE_ERROR)
+        self.recorder.cancel_open_tasks(execution_id, Reason.ENGINE_ERROR)
         self.collector.log(execution_id, LogLevel.ERROR, SCHEDULER, message)
         self.collector.flush_execution(execution_id)
-        self.store.finish_execution(
+        self.recorder.finish_execution(
             execution_id,
             State.FAILED,
             terminal_event=AuditEventType.FAILED,
@@ -368,7 +434,6 @@ class Engine:
             reason=Reason.ENGINE_ERROR,
             message=message,
         )
-        return State.FAILED
 
     # -- cancelling -------------------------------------------------------------------------
 
@@ -403,7 +468,7 @@ def request_cancel(
         ExecutionNotFound: no such execution.
         ExecutionAlreadyFinished: it already ended.
     """
-    outcome = ExecutionStore(writer).request_cancel(execution_id, by=by, reason=reason)
+    outcome = ExecutionRecorder(writer).request_cancel(execution_id, by=by, reason=reason)
     if outcome.cancelled_now:
         why = f": {reason}" if reason else ""
         collector.log(

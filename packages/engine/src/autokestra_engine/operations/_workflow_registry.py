@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 import apsw
 from croniter import croniter
 
-from autokestra_obs_schema import Writer, iso_from_ms, now_ms
+from autokestra_obs_schema import AutokestraError, Writer, iso_from_ms, now_ms
 
-from ._dsl import secret_input_values
-from ._model import Workflow
+from ..language._model import Workflow
+from ..language._secret_analysis import secret_input_values
 
 
-class WorkflowNotRegistered(LookupError):
+class WorkflowNotRegistered(AutokestraError, LookupError):
     """No registered workflow has this id."""
 
     def __init__(self, workflow_id: str) -> None:
@@ -32,7 +32,7 @@ class WorkflowNotRegistered(LookupError):
         self.workflow_id = workflow_id
 
 
-class RegistryError(ValueError):
+class RegistryError(AutokestraError, ValueError):
     """A workflow cannot be registered as it is (the message says why)."""
 
 

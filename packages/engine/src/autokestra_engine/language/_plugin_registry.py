@@ -33,7 +33,8 @@ from ._model import ActionSpec, InputDecl
 from ._problems import PluginError, UnknownAction
 
 MANIFEST = "plugin.yaml"
-BUILTIN_DIR = Path(__file__).parent / "builtin_plugins"
+#: The engine's own plugins, shipped in the package root (``autokestra_engine/builtin_plugins``).
+BUILTIN_DIR = Path(__file__).parent.parent / "builtin_plugins"
 BUILTIN_NAMESPACE = "core"
 PYTHON_PLACEHOLDER = "{python}"
 TYPE_PATTERN = re.compile(r"^([a-z0-9-]+)/([a-z0-9-]+)\.([a-z0-9-]+)$")
@@ -127,6 +128,63 @@ def _input_decl(name: str, raw: Any, path: str, check: _Checker) -> InputDecl | 
     )
 
 
+def _action_timeout(raw: Any, path: str, check: _Checker) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return parse_duration_ms(str(raw))
+    except ValueError as exc:
+        check.add(f"{path}.timeout", f"invalid duration: {exc}")
+        return None
+
+
+def _action_inputs(raw: Any, path: str, check: _Checker) -> dict[str, InputDecl]:
+    inputs: dict[str, InputDecl] = {}
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        check.add(f"{path}.inputs", "must be a mapping of input name to declaration")
+        return inputs
+    for input_name, decl_raw in raw.items():
+        input_path = f"{path}.inputs.{input_name}"
+        if not isinstance(input_name, str) or not _INPUT_NAME.match(input_name):
+            check.add(input_path, "input names use letters, digits, '_' and '-' only")
+            continue
+        decl = _input_decl(input_name, decl_raw, input_path, check)
+        if decl is not None:
+            inputs[input_name] = decl
+    return inputs
+
+
+def _action_outputs(raw: Any, path: str, check: _Checker) -> dict[str, str]:
+    outputs: dict[str, str] = {}
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        check.add(f"{path}.outputs", "must be a mapping of output name to declaration")
+        return outputs
+    for output_name, out in raw.items():
+        if isinstance(out, dict):
+            check.unknown_keys(out, _OUTPUT_KEYS, f"{path}.outputs.{output_name}")
+            outputs[str(output_name)] = str(out.get("type", "any"))
+        else:
+            outputs[str(output_name)] = "any"
+    return outputs
+
+
+def _read_manifest(manifest: Path) -> dict[Any, Any]:
+    """The manifest's top-level mapping; a file that is unreadable or not one raises."""
+    try:
+        data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PluginError(f"{manifest}: cannot read: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{mark.line + 1}:{mark.column + 1}: " if mark is not None else ""
+        raise PluginError(f"{manifest}: {where}{getattr(exc, 'problem', None) or exc}") from exc
+    if not isinstance(data, dict):
+        raise PluginError(f"{manifest}: expected a mapping at the top level")
+    return data
+
+
 def load_manifest(plugin_dir: Path, *, builtin: bool = False) -> PluginInfo:
     """Load and check one plugin folder's ``plugin.yaml``.
 
@@ -141,16 +199,7 @@ def load_manifest(plugin_dir: Path, *, builtin: bool = False) -> PluginInfo:
         PluginError: unreadable or invalid manifest; the message lists every problem.
     """
     manifest = plugin_dir / MANIFEST
-    try:
-        data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PluginError(f"{manifest}: cannot read: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{mark.line + 1}:{mark.column + 1}: " if mark is not None else ""
-        raise PluginError(f"{manifest}: {where}{getattr(exc, 'problem', None) or exc}") from exc
-    if not isinstance(data, dict):
-        raise PluginError(f"{manifest}: expected a mapping at the top level")
+    data = _read_manifest(manifest)
     check = _Checker()
     check.unknown_keys(data, _MANIFEST_KEYS, "")
     namespace, name = data.get("namespace"), data.get("name")
@@ -177,37 +226,11 @@ def load_manifest(plugin_dir: Path, *, builtin: bool = False) -> PluginInfo:
             check.add(path, "must be a mapping with at least a command")
             continue
         check.unknown_keys(body, _ACTION_KEYS, path)
+        # In this order, so the manifest's problems read in the order of its keys.
         command = _command(body.get("command"), resolved_dir, f"{path}.command", check)
-        timeout_ms: int | None = None
-        if body.get("timeout") is not None:
-            try:
-                timeout_ms = parse_duration_ms(str(body["timeout"]))
-            except ValueError as exc:
-                check.add(f"{path}.timeout", f"invalid duration: {exc}")
-        inputs: dict[str, InputDecl] = {}
-        inputs_raw = body.get("inputs") or {}
-        if not isinstance(inputs_raw, dict):
-            check.add(f"{path}.inputs", "must be a mapping of input name to declaration")
-            inputs_raw = {}
-        for input_name, decl_raw in inputs_raw.items():
-            input_path = f"{path}.inputs.{input_name}"
-            if not isinstance(input_name, str) or not _INPUT_NAME.match(input_name):
-                check.add(input_path, "input names use letters, digits, '_' and '-' only")
-                continue
-            decl = _input_decl(input_name, decl_raw, input_path, check)
-            if decl is not None:
-                inputs[input_name] = decl
-        outputs: dict[str, str] = {}
-        outputs_raw = body.get("outputs") or {}
-        if not isinstance(outputs_raw, dict):
-            check.add(f"{path}.outputs", "must be a mapping of output name to declaration")
-            outputs_raw = {}
-        for output_name, out in outputs_raw.items():
-            if isinstance(out, dict):
-                check.unknown_keys(out, _OUTPUT_KEYS, f"{path}.outputs.{output_name}")
-                outputs[str(output_name)] = str(out.get("type", "any"))
-            else:
-                outputs[str(output_name)] = "any"
+        timeout_ms = _action_timeout(body.get("timeout"), path, check)
+        inputs = _action_inputs(body.get("inputs"), path, check)
+        outputs = _action_outputs(body.get("outputs"), path, check)
         actions[action_name] = ActionSpec(
             namespace=str(namespace),
             plugin=str(name),

@@ -1,7 +1,8 @@
 """The records a workflow definition is made of: frozen, typed, shared by every engine part.
 
-The DSL loader (:mod:`._dsl`) builds them from YAML; the scheduler and the executor only read
-them. Templates stay unresolved here: ``TaskSpec.inputs`` holds the raw YAML values.
+The workflow parser (:mod:`._workflow_parser`) builds them from YAML; the scheduler and the
+executor only read them. Templates stay unresolved here: ``TaskSpec.inputs`` holds the raw
+YAML values.
 
     policy = RetryPolicy(max=2, backoff="exponential", delay_ms=1000, max_delay_ms=5000)
     policy.delay_for(1)  # 1000

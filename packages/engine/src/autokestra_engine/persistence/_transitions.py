@@ -1,9 +1,11 @@
 """The state machine of executions and task runs: one explicit transition table.
 
-Both executions and task runs move through PENDING, RUNNING, WAITING (with a reason code),
-SUCCESS, FAILED and CANCELLED. Terminal states are final; asking for the transition an object
-already made (same state, same reason) is a no-op, so a replayed step after a crash or a
-duplicate cancel is harmless; anything else not in the table raises.
+The states themselves are the vocabulary's (:class:`autokestra_obs_schema.State`); this
+module only says which moves between them are allowed. Both executions and task runs move
+through PENDING, RUNNING, WAITING (with a reason code), SUCCESS, FAILED and CANCELLED.
+Terminal states are final; asking for the transition an object already made (same state,
+same reason) is a no-op, so a replayed step after a crash or a duplicate cancel is harmless;
+anything else not in the table raises.
 
     >>> check_transition(State.PENDING, State.RUNNING)
     True
@@ -13,41 +15,7 @@ duplicate cancel is harmless; anything else not in the table raises.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class State(StrEnum):
-    """State of an execution or of a task run (the values of the ``state`` columns)."""
-
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    WAITING = "WAITING"
-    SUCCESS = "SUCCESS"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def terminal(self) -> bool:
-        """Whether no transition ever leaves this state."""
-        return self in TERMINAL_STATES
-
-
-class Reason(StrEnum):
-    """Reason codes stored in ``reason_code`` for the last transition (DESIGN.md §5)."""
-
-    UPSTREAM_FAILED = "UPSTREAM_FAILED"
-    TIMEOUT = "TIMEOUT"
-    CANCELLED_BY_USER = "CANCELLED_BY_USER"
-    CANCELLED_BY_SYSTEM = "CANCELLED_BY_SYSTEM"
-    ENGINE_LOST = "ENGINE_LOST"
-    RETRY_BACKOFF = "RETRY_BACKOFF"
-    PLUGIN_ERROR = "PLUGIN_ERROR"
-    TEMPLATE_ERROR = "TEMPLATE_ERROR"
-    TASK_FAILED = "TASK_FAILED"
-    ENGINE_ERROR = "ENGINE_ERROR"
-
-
-TERMINAL_STATES = frozenset({State.SUCCESS, State.FAILED, State.CANCELLED})
+from autokestra_obs_schema import AutokestraError, State
 
 #: The one transition table, shared by executions and task runs. A task run waits (WAITING,
 #: reason RETRY_BACKOFF) between attempts; an execution is never WAITING today, but the table
@@ -64,7 +32,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 }
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(AutokestraError):
     """A transition the table does not allow (for example out of a terminal state)."""
 
     def __init__(self, subject: str, current: State, target: State) -> None:

@@ -33,11 +33,11 @@ from pathlib import Path
 import apsw
 
 from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import AuditEventType, LogLevel, Writer, now_ms
+from autokestra_obs_schema import AuditEventType, LogLevel, Reason, State, Writer, now_ms
 
-from ._executor import group_alive
-from ._persistence import ExecutionStore
-from ._states import Reason, State
+from ..persistence._recorder import ExecutionRecorder
+from ..run._executor import group_alive
+from ..run._scheduler import SCHEDULER
 
 #: An owner whose pid runs but whose heartbeat is older than this is presumed lost (the pid
 #: was reused), unless that process started before the heartbeat (then it is the owner,
@@ -51,31 +51,35 @@ _BTIME_SLACK_MS = 1_000
 #: How long to wait for killed plugin process groups to disappear.
 _KILL_WAIT_S = 2.0
 
+#: States an execution, task run or attempt can still leave (bound as ``?, ?, ?``).
+_OPEN = (State.PENDING, State.RUNNING, State.WAITING)
 _OPEN_OWNED = """
 SELECT execution_id, state, engine_id, engine_pid, engine_host, heartbeat_at
 FROM executions
-WHERE state IN ('PENDING', 'RUNNING', 'WAITING') AND engine_id IS NOT NULL
+WHERE state IN (?, ?, ?) AND engine_id IS NOT NULL
 ORDER BY created_at
 """
 _OWNER = "SELECT state, engine_id FROM executions WHERE execution_id = ?"
 _OPEN_ATTEMPTS = """
 SELECT task_id, attempt, pgid, started_at FROM task_attempts
-WHERE execution_id = ? AND state IN ('PENDING', 'RUNNING', 'WAITING') AND pgid IS NOT NULL
+WHERE execution_id = ? AND state IN (?, ?, ?) AND pgid IS NOT NULL
 """
+# Parameters of the three updates below: new state, reason, ended_at, ended_at, execution id,
+# then the states they apply to.
 _FAIL_ATTEMPTS = """
-UPDATE task_attempts SET state = 'FAILED', reason = 'ENGINE_LOST', ended_at = ?,
+UPDATE task_attempts SET state = ?, reason = ?, ended_at = ?,
     duration_ms = CASE WHEN started_at IS NULL THEN NULL ELSE ? - started_at END
-WHERE execution_id = ? AND state IN ('PENDING', 'RUNNING', 'WAITING')
+WHERE execution_id = ? AND state IN (?, ?, ?)
 """
 _FAIL_RUNNING_TASKS = """
-UPDATE task_runs SET state = 'FAILED', reason_code = 'ENGINE_LOST', ended_at = ?,
+UPDATE task_runs SET state = ?, reason_code = ?, ended_at = ?,
     duration_ms = CASE WHEN started_at IS NULL THEN NULL ELSE ? - started_at END
-WHERE execution_id = ? AND state = 'RUNNING'
+WHERE execution_id = ? AND state = ?
 """
 _CANCEL_OPEN_TASKS = """
-UPDATE task_runs SET state = 'CANCELLED', reason_code = 'ENGINE_LOST', ended_at = ?,
+UPDATE task_runs SET state = ?, reason_code = ?, ended_at = ?,
     duration_ms = CASE WHEN started_at IS NULL THEN NULL ELSE ? - started_at END
-WHERE execution_id = ? AND state IN ('PENDING', 'WAITING')
+WHERE execution_id = ? AND state IN (?, ?)
 """
 
 
@@ -212,7 +216,7 @@ def _is_lost(row: tuple[apsw.SQLiteValue, ...], me: _Self, *, now: int, stale_ms
         return True
     # A claimed PENDING execution gets no heartbeat until it starts, so only running ones
     # are judged by it.
-    if state == "PENDING" or not isinstance(heartbeat, int):
+    if state == State.PENDING or not isinstance(heartbeat, int):
         return False
     # A process that started before the owner's last heartbeat is the owner itself: alive,
     # however stale its heartbeat (stopped by Ctrl+Z or SIGSTOP, a suspended machine, a
@@ -245,7 +249,7 @@ def find_lost_executions(
     )
     now = now_ms() if now is None else now
     lost = []
-    for row in conn.execute(_OPEN_OWNED).fetchall():
+    for row in conn.execute(_OPEN_OWNED, _OPEN).fetchall():
         if _is_lost(row, me, now=now, stale_ms=stale_ms):
             eid, state, engine_id, pid, owner_host, _ = row
             lost.append(
@@ -287,21 +291,14 @@ def recover_lost_executions(
         What was recovered, in creation order.
     """
     host = socket.gethostname() if host is None else host
-    store = ExecutionStore(writer, clock=clock)
+    recorder = ExecutionRecorder(writer, clock=clock)
     with writer.locked() as conn:
         candidates = find_lost_executions(
             conn, host=host, own_engine_id=own_engine_id, now=clock(), stale_ms=stale_ms
         )
     recovered: list[LostExecution] = []
     for execution_id, state, engine_id, pid, owner_host in candidates:
-        with writer.locked() as conn:
-            attempts = conn.execute(_OPEN_ATTEMPTS, (execution_id,)).fetchall()
-        killed = tuple(
-            int(pgid)
-            for _, _, pgid, started in attempts
-            if isinstance(pgid, int)
-            and kill_process_group(pgid, started if isinstance(started, int) else None)
-        )
+        killed = _kill_open_attempts(writer, execution_id)
         with writer.locked() as conn:
             owner = conn.execute(_OWNER, (execution_id,)).fetchall()
         if not owner or State(str(owner[0][0])).terminal or owner[0][1] != engine_id:
@@ -315,7 +312,7 @@ def recover_lost_executions(
         collector.log(
             execution_id,
             LogLevel.ERROR,
-            "scheduler",
+            SCHEDULER,
             message,
             metadata={
                 "reason": Reason.ENGINE_LOST.value,
@@ -328,7 +325,7 @@ def recover_lost_executions(
         collector.flush_execution(execution_id)
         if _end_lost(
             writer,
-            store,
+            recorder,
             execution_id=execution_id,
             engine_id=engine_id,
             message=message,
@@ -338,9 +335,21 @@ def recover_lost_executions(
     return recovered
 
 
+def _kill_open_attempts(writer: Writer, execution_id: str) -> tuple[int, ...]:
+    """Kill the still-alive process groups of the execution's open attempts; their pgids."""
+    with writer.locked() as conn:
+        attempts = conn.execute(_OPEN_ATTEMPTS, (execution_id, *_OPEN)).fetchall()
+    return tuple(
+        int(pgid)
+        for _, _, pgid, started in attempts
+        if isinstance(pgid, int)
+        and kill_process_group(pgid, started if isinstance(started, int) else None)
+    )
+
+
 def _end_lost(
     writer: Writer,
-    store: ExecutionStore,
+    recorder: ExecutionRecorder,
     *,
     execution_id: str,
     engine_id: str,
@@ -351,12 +360,16 @@ def _end_lost(
         rows = conn.execute(_OWNER, (execution_id,)).fetchall()
         if not rows or State(str(rows[0][0])).terminal or rows[0][1] != engine_id:
             return False  # another process recovered it, or its owner changed meanwhile
-        conn.execute(_FAIL_ATTEMPTS, (at, at, execution_id))
-        conn.execute(_FAIL_RUNNING_TASKS, (at, at, execution_id))
-        conn.execute(_CANCEL_OPEN_TASKS, (at, at, execution_id))
+        lost = Reason.ENGINE_LOST
+        conn.execute(_FAIL_ATTEMPTS, (State.FAILED, lost, at, at, execution_id, *_OPEN))
+        conn.execute(_FAIL_RUNNING_TASKS, (State.FAILED, lost, at, at, execution_id, State.RUNNING))
+        conn.execute(
+            _CANCEL_OPEN_TASKS,
+            (State.CANCELLED, lost, at, at, execution_id, State.PENDING, State.WAITING),
+        )
         # Joins this transaction: the task changes, the state change and both audit events
         # commit together, durably.
-        return store.finish_execution(
+        return recorder.finish_execution(
             execution_id,
             State.FAILED,
             terminal_event=AuditEventType.FAILED,

@@ -37,8 +37,8 @@ from typing import IO, Any, Literal
 from autokestra_obs_collector import AttemptCapture, CaptureCounts, Redactor
 from autokestra_obs_schema import LogLevel, now_ms
 
-from ._model import ActionSpec
-from ._plugins import PluginRegistry
+from ..language._model import ActionSpec
+from ..language._plugin_registry import PluginRegistry
 
 Outcome = Literal["success", "failed", "timeout", "cancelled"]
 SinkFn = Callable[[LogLevel, str, dict[str, Any] | None], None]
@@ -283,7 +283,9 @@ class PluginExecutor:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _run(
+    # One return per way an attempt ends (spawn failed, cancelled, timed out, exit code,
+    # outputs unreadable...), each with its own reason: one exit point would need a flag each.
+    def _run(  # noqa: PLR0911
         self, request: AttemptRequest, sink: SinkFn, cancel: threading.Event, tmp: Path
     ) -> AttemptResult:
         action = request.action

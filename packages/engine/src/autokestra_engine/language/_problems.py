@@ -1,4 +1,4 @@
-"""Errors of the definition side: invalid workflows, config, secrets, plugins, templates.
+"""Errors of the definition side: invalid workflows, plugins, templates, unqueueable secrets.
 
 Every message is one line fit for ``Error: <message>``; :class:`WorkflowInvalid` carries every
 problem found, each with the path of the offending value.
@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from autokestra_obs_schema import AutokestraError
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -27,7 +29,7 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-class WorkflowInvalid(Exception):
+class WorkflowInvalid(AutokestraError):
     """A workflow file that cannot run; ``problems`` lists all of what is wrong, in file order."""
 
     def __init__(self, problems: Sequence[Problem], *, filename: str | None = None) -> None:
@@ -40,19 +42,11 @@ class WorkflowInvalid(Exception):
         super().__init__(f"Invalid workflow {where}{first}{suffix}")
 
 
-class ConfigError(Exception):
-    """A configuration value (file or environment) that is missing, malformed or out of range."""
-
-
-class SecretsError(Exception):
-    """The secrets file is unsafe (mode not 0600), unreadable or malformed."""
-
-
-class PluginError(Exception):
+class PluginError(AutokestraError):
     """A plugin manifest (``plugin.yaml``) that cannot be loaded."""
 
 
-class UnknownAction(LookupError):
+class UnknownAction(AutokestraError, LookupError):
     """A task type that names no discovered plugin action."""
 
     def __str__(self) -> str:
@@ -60,11 +54,11 @@ class UnknownAction(LookupError):
         return str(self.args[0]) if self.args else "unknown action"
 
 
-class TemplateError(Exception):
+class TemplateError(AutokestraError):
     """A template reference that cannot be resolved when a task is about to run."""
 
 
-class SecretNotQueueable(Exception):
+class SecretNotQueueable(AutokestraError):
     """A run that cannot be queued: its workflow gives a secret input a value in clear.
 
     A queued execution is run later from its stored source and inputs, where such a value

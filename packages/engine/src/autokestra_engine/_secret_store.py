@@ -15,14 +15,19 @@ import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from autokestra_obs_schema import AutokestraError
+
 from ._config import EngineConfig
-from ._problems import SecretsError
 
 ENV_PREFIX = "AUTOKESTRA_SECRET_"
 #: Secret names: what an environment variable name may be.
 SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Values shorter than this are redacted everywhere they occur, which mangles logs: warn.
 MIN_SAFE_LENGTH = 4
+
+
+class SecretsError(AutokestraError):
+    """The secrets file is unsafe (mode not 0600), unreadable or malformed."""
 
 
 def _unquote(value: str) -> str:
