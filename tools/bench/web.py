@@ -36,7 +36,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from autokestra_obs_schema import LATEST_VERSION, now_ms, open_reader, open_writer
+from autokestra_obs_schema import LATEST_VERSION, Writer, now_ms, open_reader, open_writer
 from autokestra_obs_store.testing import T0, wide_execution, write_execution
 from autokestra_obs_web import WebServer, bind, bound_address, create_app, parse_listen
 
@@ -48,6 +48,16 @@ RAW_READS = (
     "SELECT * FROM execution_audit_events WHERE execution_id = ? ORDER BY id",
 )
 CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 LAG_LINES = 200
 LAG_GAP_S = 0.02
 TARGETS_MS = {"page_500": 300.0, "list": 100.0, "lag": 500.0}
@@ -199,29 +209,16 @@ def wait_until(page: Any, expression: str, prefix: str, timeout_s: float = 30.0)
 BIG_LINES = 100_000
 
 
-def measure_lag(folder: Path) -> tuple[tuple[float, float], float, int] | str:
-    """Commit-to-DOM lag of a live line (p50/p99 ms), the 100,000-line execution's time to
-    its newest line (ms) and its row count in the DOM; or why it was skipped."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return "skipped: the playwright package is not installed"
-    if not CHROMIUM.exists():
-        return f"skipped: {CHROMIUM} is missing (apt-get install chromium)"
-    db = folder / "lag.db"
-    for leftover in folder.glob("lag.db*"):
-        leftover.unlink()
-    writer = open_writer(db)
-    eid = str(uuid.uuid4())
+def _seed(writer: Writer) -> tuple[str, str]:
+    """A RUNNING execution without logs and a finished one of 100,000 lines; their ids."""
+    live, big = str(uuid.uuid4()), str(uuid.uuid4())
     start = now_ms()
     with writer.transaction(durable=True) as conn:
         conn.execute(
             "INSERT INTO executions (execution_id, workflow_id, state, trigger_type, created_at,"
             " started_at, updated_at) VALUES (?, 'lag', 'RUNNING', 'manual', ?, ?, ?)",
-            (eid, start, start, start),
+            (live, start, start, start),
         )
-    big = str(uuid.uuid4())
-    with writer.transaction() as conn:
         conn.execute(
             "INSERT INTO executions (execution_id, workflow_id, state, trigger_type, created_at,"
             " started_at, ended_at, updated_at) VALUES (?, 'big', 'SUCCESS', 'manual', ?, ?, ?,"
@@ -233,59 +230,80 @@ def measure_lag(folder: Path) -> tuple[tuple[float, float], float, int] | str:
             " VALUES (?, ?, 'INFO', 'worker', ?)",
             ((big, start + n, f"big line {n:06d}") for n in range(BIG_LINES)),
         )
+    return live, big
+
+
+def _newest_lines(page: Any, base: str, big: str) -> tuple[float, int]:
+    """Milliseconds from navigation to the last line in the DOM, and the rows then shown."""
+    began = time.perf_counter()
+    page.goto(f"{base}/executions/{big}", wait_until="commit")
+    wait_until(
+        page,
+        "(document.querySelector('#log-rows tr:last-child td.msg') || {}).textContent",
+        f"big line {BIG_LINES - 1:06d}",
+    )
+    newest_ms = (time.perf_counter() - began) * 1000
+    return newest_ms, int(page.evaluate("document.querySelectorAll('#log-rows tr').length"))
+
+
+def _live_lags(page: Any, base: str, writer: Writer, live: str) -> list[float]:
+    """Commit LAG_LINES lines one by one into the open page's execution; each one's lag (s)."""
+    page.goto(f"{base}/executions/{live}")
+    wait_until(page, "document.getElementById('log-status').textContent", "Following")
+    page.evaluate(OBSERVER)
+    time.sleep(0.3)  # the stream is open and polling
+    commits: dict[str, float] = {}
+    for n in range(LAG_LINES):
+        text = f"lag {n:03d}"
+        with writer.transaction() as conn:
+            conn.execute(
+                "INSERT INTO execution_logs (execution_id, timestamp, level, source, message)"
+                " VALUES (?, ?, 'INFO', 'worker', ?)",
+                (live, now_ms(), text),
+            )
+        commits[text] = time.time() * 1000
+        time.sleep(LAG_GAP_S)
+    wait_until(page, "String(Object.keys(window.__seen).length)", str(LAG_LINES))
+    seen: dict[str, float] = page.evaluate("window.__seen")
+    return [(seen[text] - committed) / 1000 for text, committed in commits.items()]
+
+
+def measure_lag(folder: Path) -> tuple[tuple[float, float], float, int] | str:
+    """Commit-to-DOM lag of a live line (p50/p99 ms), the 100,000-line execution's time to
+    its newest line (ms) and its row count in the DOM; or why it was skipped."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return "skipped: the playwright package is not installed"
+    if not CHROMIUM.exists():
+        return f"skipped: {CHROMIUM} is missing (apt-get install chromium)"
+    for leftover in folder.glob("lag.db*"):
+        leftover.unlink()
+    writer = open_writer(folder / "lag.db")
+    live, big = _seed(writer)
     listen = parse_listen("127.0.0.1:0")
     sock = bind(listen)
-    server = WebServer(create_app(db), sock)
+    server = WebServer(create_app(folder / "lag.db"), sock)
     server.start()
-    commits: dict[str, float] = {}
+    base = f"http://{bound_address(sock, listen)}"
     try:
         with sync_playwright() as driver:
-            browser = driver.chromium.launch(
-                executable_path=str(CHROMIUM),
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                      "--no-first-run", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync"],
-            )  # fmt: skip
+            browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page()
-                base = f"http://{bound_address(sock, listen)}"
-                began = time.perf_counter()
-                page.goto(f"{base}/executions/{big}", wait_until="commit")
-                wait_until(
-                    page,
-                    "(document.querySelector('#log-rows tr:last-child td.msg') || {}).textContent",
-                    f"big line {BIG_LINES - 1:06d}",
-                )
-                newest_ms = (time.perf_counter() - began) * 1000
-                rows = int(page.evaluate("document.querySelectorAll('#log-rows tr').length"))
-                page.goto(f"{base}/executions/{eid}")
-                wait_until(page, "document.getElementById('log-status').textContent", "Following")
-                page.evaluate(OBSERVER)
-                time.sleep(0.3)  # the stream is open and polling
-                for n in range(LAG_LINES):
-                    text = f"lag {n:03d}"
-                    with writer.transaction() as conn:
-                        conn.execute(
-                            "INSERT INTO execution_logs (execution_id, timestamp, level, source,"
-                            " message) VALUES (?, ?, 'INFO', 'worker', ?)",
-                            (eid, now_ms(), text),
-                        )
-                    commits[text] = time.time() * 1000
-                    time.sleep(LAG_GAP_S)
-                wait_until(page, "String(Object.keys(window.__seen).length)", str(LAG_LINES))
-                seen: dict[str, float] = page.evaluate("window.__seen")
+                newest_ms, rows = _newest_lines(page, base, big)
+                lags = _live_lags(page, base, writer, live)
             finally:
                 browser.close()
     finally:
         with writer.transaction(durable=True) as conn:
             conn.execute(
                 "UPDATE executions SET state = 'SUCCESS', ended_at = ? WHERE execution_id = ?",
-                (now_ms(), eid),
+                (now_ms(), live),
             )
         server.stop(timeout=10)
         sock.close()
         writer.close()
-    lags = [(seen[text] - committed) / 1000 for text, committed in commits.items()]
     return stats(lags), newest_ms, rows
 
 
