@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autokestra_obs_web._gantt import LABEL_WIDTH, PLOT_WIDTH, gantt_chart
+from autokestra_obs_web._gantt import LABEL_WIDTH, PLOT_WIDTH, gantt_chart, render_svg
 
 
 def _lane(task_id: str, segments: list[dict[str, Any]], critical: bool = False) -> dict[str, Any]:
@@ -69,3 +69,9 @@ class TestGanttChart:
             }
         )
         assert chart.lanes[0].bars[0].width >= 1.5
+
+    def test_an_execution_not_started_has_an_empty_chart(self) -> None:
+        """A queued execution (no lanes, zero span) still lays out an axis and no lane."""
+        chart = gantt_chart({"origin": "x", "span_ms": 0, "critical_path": [], "lanes": []})
+        assert chart.lanes == () and chart.ticks[0].label == "0"
+        assert render_svg(chart).startswith('<svg class="gantt"')
