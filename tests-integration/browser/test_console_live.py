@@ -98,7 +98,7 @@ class TestLiveExecution:
         listing = page.context.new_page()
         try:
             listing.goto(scratch.base + "/")
-            row = listing.locator("tr.execution", has_text=execution_id[:8])
+            row = listing.locator("tr.execution", has_text=execution_id[-8:])
             expect(row.locator("td:nth-child(3)")).to_have_text("RUNNING")
             listing.evaluate("window.__sameDocument = true")
             page.goto(f"{scratch.base}/executions/{execution_id}")

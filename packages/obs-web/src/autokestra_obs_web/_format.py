@@ -6,7 +6,7 @@ beyond that: a control or bidi character (an ANSI escape, U+202E) is shown as ``
 
     format_duration_ms(90_000)        # '1m 30s'
     visible("red\\x1b[31m")           # 'red\\\\x1b[31m'
-    short_id("0193a0c4-5d7e-7c1a-...")  # '0193a0c4'
+    short_id("0193a0c4-5d7e-7c1a-9f00-8d2b6c1e4a10")  # '…6c1e4a10'
 """
 
 from __future__ import annotations
@@ -56,8 +56,12 @@ def format_duration_ms(ms: int | None) -> str:
 
 
 def short_id(execution_id: object) -> str:
-    """The first block of a UUID (the page shows it; the full id is one click to copy)."""
-    return str(execution_id).split("-", 1)[0]
+    """The last 8 characters of an id, after an ellipsis (the full id is one click to copy).
+
+    The end, not the start: execution ids are UUIDv7, whose first characters are the
+    creation time, so executions started in the same minute share them.
+    """
+    return "\u2026" + str(execution_id)[-8:]
 
 
 def pretty_json(value: Any) -> str:
