@@ -161,6 +161,20 @@ class TestExecutionPage:
             context.close()
 
 
+class TestSearch:
+    def test_search_finds_the_failure_and_links_to_it(
+        self, page: Page, console: Served, examples: Examples
+    ) -> None:
+        """Searching a word of the build's stderr finds it, marked, linking to the execution."""
+        page.goto(console.base + "/search")
+        page.fill("input[name=q]", "frobnicate")
+        page.click("form.filters button[type=submit]")
+        hits = page.locator("tr.hit")
+        expect(hits.first.locator("mark")).to_have_text("frobnicate")
+        hits.first.locator("a").click()
+        expect(page).to_have_url(f"{console.base}/executions/{examples.ids['failing-pipeline']}")
+
+
 class TestSafety:
     def test_no_secret_in_any_page_or_api_response(
         self, page: Page, console: Served, examples: Examples
@@ -179,6 +193,8 @@ class TestSafety:
             f"/api/executions/{secret_id}",
             f"/api/executions/{secret_id}/logs",
             f"/api/executions/{secret_id}/logs/stream",
+            f'/api/search?q="{SECRET}"',
+            "/api/search?q=authenticating",
         ):
             status, body, _ = _get(console.base + url)
             assert status == 200, url

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.testclient import TestClient
 
 from autokestra_obs_schema import open_reader
-from autokestra_obs_store import ExecutionInspector, LogStore, inspection_document
+from autokestra_obs_store import ExecutionInspector, inspection_document
 
 if TYPE_CHECKING:
     from conftest import Database
@@ -228,9 +228,28 @@ class TestStream:
         assert [e["data"]["level"] for e in messages] == ["ERROR"]
 
 
-class TestLogStoreSearchAbsent:
-    def test_search_page_says_unavailable_without_search(self, client: TestClient) -> None:
-        """Without LogStore.search the page says search is not available."""
-        if callable(getattr(LogStore, "search", None)):
-            return  # the search feature has landed: its own tests cover the page
-        assert "Search is not available" in client.get("/search").text
+class TestSearch:
+    def test_api_search_returns_hits_as_logs_search_json(
+        self, client: TestClient, database: Database
+    ) -> None:
+        """/api/search: hits newest first, records as logs --json plus workflow_id."""
+        hits = client.get("/api/search?q=rows").json()
+        assert [h["message"] for h in hits] == ["rows 42"]
+        assert hits[0]["workflow_id"] == "etl"
+        assert hits[0]["execution_id"] == database.success
+        assert client.get("/api/search?q=zzzznomatch").json() == []
+
+    def test_invalid_query_is_400_with_the_message(self, client: TestClient) -> None:
+        """An FTS5 syntax error is a 400 naming it (the CLI's Invalid search query)."""
+        response = client.get('/api/search?q="unclosed')
+        assert response.status_code == 400
+        assert response.json()["error"].startswith("Invalid search query: ")
+
+    def test_search_page_highlights_and_escapes(self, client: TestClient) -> None:
+        """The page marks matched words and shows hostile text as text."""
+        html = client.get("/search?q=onerror").text
+        assert "<mark>onerror</mark>" in html
+        assert "<script>" not in html and "\x1b" not in html
+        assert "&lt;img src=x" in html
+        assert "No matching log entries" in client.get("/search?q=zzzz").text
+        assert "Every word must match" in client.get("/search").text

@@ -5,6 +5,7 @@
 - ``GET /api/executions/<id>``: the object of ``inspect --json``.
 - ``GET /api/executions/<id>/logs?after=&before=&task=&level=&text=&limit=``: ``{records: [as
   logs --json], next_after, next_before, state}``.
+- ``GET /api/search?q=``: full-text search hits as ``logs search --json``.
 - ``GET /api/executions/<id>/logs/stream``: Server-Sent Events, one ``message`` per record
   (``id:`` the log id, ``data:`` the record), resumable with ``Last-Event-ID`` (or
   ``?after=``), ending with an ``end`` event ``{"type": "end", "execution_id", "state"}``.
@@ -34,10 +35,12 @@ from autokestra_obs_store import (
     log_page,
     log_record_document,
     log_record_json,
+    search_hit_document,
 )
 
 from ._console import Console, not_found
 from ._listing import list_page
+from ._pages import search_context
 from ._params import (
     encode_cursor,
     execution_cursor,
@@ -213,6 +216,18 @@ async def log_stream(request: Request) -> Response:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+async def search(request: Request) -> Response:
+    """``/api/search?q=&workflow=&task=&level=&before=&limit=``: hits as ``logs search
+    --json``, newest first; the next page's URL is in the ``Link`` header."""
+    console = Console.of(request)
+    context = await run_in_threadpool(search_context, console, request.query_params)
+    headers: dict[str, str] = {}
+    if context["next_before"] is not None:
+        url = request.url.include_query_params(before=context["next_before"])
+        headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+    return _json([search_hit_document(hit) for hit in context["hits"]], headers=headers)
 
 
 async def healthz(request: Request) -> Response:

@@ -77,6 +77,7 @@ def console_routes() -> list[BaseRoute]:
         Route("/login", _pages.login_page, methods=["GET", "POST"]),
         Route("/logout", _pages.logout, methods=["POST"]),
         Route("/healthz", _api.healthz),
+        Route("/api/search", _api.search),
         Route("/api/executions", _api.executions),
         Route("/api/executions/{execution_id}", _api.execution),
         Route("/api/executions/{execution_id}/logs", _api.logs),

@@ -8,13 +8,14 @@ disagree.
 - ``/executions/<id>``: overview, tasks with attempts, errors, outputs, masked inputs, the
   Gantt chart, the live log, the audit trail with the verification result.
 - ``/workflows``: registered workflows and their next cron fire.
-- ``/search``: full-text search, when the store offers it.
+- ``/search``: full-text search over every execution's log (``workflow logs search``).
 - ``/login``: the token form that sets the session cookie.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -26,6 +27,7 @@ from starlette.responses import RedirectResponse, Response
 from autokestra_obs_schema import State
 from autokestra_obs_store import (
     ExecutionInspector,
+    InvalidSearchQuery,
     LogStore,
     inspection_document,
     registered_workflows,
@@ -34,7 +36,15 @@ from autokestra_obs_store import (
 from ._console import Console, not_found
 from ._gantt import gantt_chart
 from ._listing import list_page
-from ._params import encode_cursor, execution_cursor, int_param, state_param, text_param
+from ._params import (
+    bad_request,
+    encode_cursor,
+    execution_cursor,
+    int_param,
+    search_filter,
+    state_param,
+    text_param,
+)
 from ._security import SESSION_COOKIE, session_value
 
 #: Executions per list page.
@@ -43,6 +53,8 @@ LIST_PAGE_SIZE = 50
 #: the failed and live ones (the CLI's summary rule), the others on their own task page.
 INLINE_DETAILS = 50
 _LIVE_STATES = frozenset({State.RUNNING.value, State.WAITING.value})
+#: Hits per search page (the CLI's --limit default is 100).
+SEARCH_PAGE_SIZE = 100
 #: Longest login form body read (a token is far shorter).
 _MAX_LOGIN_BODY = 4096
 
@@ -154,18 +166,42 @@ async def workflows_page(request: Request) -> Response:
     return _render(request, "workflows.html", {"workflows": await run_in_threadpool(read)})
 
 
-def search_available() -> bool:
-    """Whether the store can search logs (the search feature may not be installed yet)."""
-    return callable(getattr(LogStore, "search", None))
+def search_context(console: Console, query: Mapping[str, str]) -> dict[str, Any]:
+    """One page of search hits (newest first), for ``/search`` and ``/api/search``."""
+    text = text_param(query, "q", limit=1024)
+    limit = int_param(query, "limit", default=SEARCH_PAGE_SIZE, low=1, high=1000)
+    before = int_param(query, "before", default=None, low=1)
+    flt = search_filter(query)
+    context: dict[str, Any] = {"q": text or "", "hits": [], "next_before": None}
+    if text is None:
+        return context
+    page_size = limit or SEARCH_PAGE_SIZE
+    with console.pool.connection() as conn:
+        try:
+            hits = list(
+                LogStore(conn).search(
+                    text, flt, limit=page_size + 1, before_id=before, highlight=True
+                )
+            )
+        except InvalidSearchQuery as exc:
+            raise bad_request(str(exc)) from None
+    context["hits"] = hits[:page_size]
+    if len(hits) > page_size:
+        context["next_before"] = hits[page_size - 1].record.id
+    return context
 
 
 async def search_page(request: Request) -> Response:
-    """``/search``: full-text search over every execution's log, once the store has it."""
-    return _render(
-        request,
-        "search.html",
-        {"available": search_available(), "query": request.query_params.get("q", "")},
+    """``/search?q=``: full-text search over every execution's log (FTS5 syntax)."""
+    console = Console.of(request)
+    query = request.query_params
+    context = await run_in_threadpool(search_context, console, query)
+    context.update(
+        workflow=query.get("workflow", ""),
+        level=query.get("level", ""),
+        task=query.get("task", ""),
     )
+    return _render(request, "search.html", context)
 
 
 async def login_page(request: Request) -> Response:

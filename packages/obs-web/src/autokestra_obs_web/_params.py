@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 
 from autokestra_obs_schema import State
-from autokestra_obs_store import ExecutionCursor, InvalidFilter, LogFilter, parse_levels
+from autokestra_obs_store import (
+    ExecutionCursor,
+    InvalidFilter,
+    LogFilter,
+    SearchFilter,
+    parse_levels,
+)
 
 #: An execution-list cursor: ``<created_at ms>_<execution_id>``.
 _CURSOR = re.compile(r"(-?\d{1,19})_([A-Za-z0-9-]{1,64})", re.ASCII)
@@ -86,3 +92,17 @@ def log_filter(query: Mapping[str, str]) -> LogFilter:
         )
     except InvalidFilter as exc:
         raise bad_request(str(exc)) from None
+
+
+def search_filter(query: Mapping[str, str]) -> SearchFilter:
+    """The filters of a search: ``workflow``, ``task`` and ``level`` (comma list)."""
+    levels_text = query.get("level", "").strip()
+    try:
+        levels = parse_levels(levels_text) if levels_text else None
+    except InvalidFilter as exc:
+        raise bad_request(str(exc)) from None
+    return SearchFilter(
+        workflow_id=text_param(query, "workflow", limit=64),
+        task_id=text_param(query, "task", limit=64),
+        levels=levels,
+    )
