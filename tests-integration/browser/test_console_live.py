@@ -28,22 +28,33 @@ STARTED = re.compile(r"^Execution (\S+) started$")
 LINES = 80
 #: Lines of the big-log execution (DESIGN.md §7: 100,000 lines, at most 5,000 rows shown).
 BIG = 100_000
-LIVE = f"""
+
+
+def live_source(flag: Path) -> str:
+    """A workflow printing LINES lines; halfway it waits for ``flag`` to exist, so the test
+    sees the first half on the page while the execution is certainly still running."""
+    return f"""
 id: live-lines
 tasks:
   - id: hold
     type: core/wait.sleep
-    inputs: {{duration: 3s}}
+    inputs: {{duration: 1s}}
   - id: emit
     type: core/python.run
     needs: [hold]
     inputs:
       script: |
-        import time
+        import os, time
         for i in range({LINES}):
+            if i == {LINES // 2}:
+                deadline = time.time() + 60
+                while not os.path.exists({str(flag)!r}) and time.time() < deadline:
+                    time.sleep(0.05)
             print(f"live line {{i:03d}}", flush=True)
             time.sleep(0.03)
 """
+
+
 HOSTILE = r"""
 id: hostile-output
 tasks:
@@ -93,7 +104,8 @@ class TestLiveExecution:
         """Running in the list and on its page; every line appears once, in order, live; the
         list and the overview turn SUCCESS by themselves."""
         flow = tmp_path / "live.yaml"
-        flow.write_text(LIVE)
+        flag = tmp_path / "go-on"
+        flow.write_text(live_source(flag))
         process, execution_id = _start(scratch.db, flow)
         listing = page.context.new_page()
         try:
@@ -104,10 +116,11 @@ class TestLiveExecution:
             page.goto(f"{scratch.base}/executions/{execution_id}")
             expect(page.locator(".in-progress")).to_have_text("Execution in progress")
             page.evaluate("window.__sameDocument = true")
-            expect(page.locator("#log-rows")).to_contain_text("live line 000", timeout=20_000)
-            assert page.evaluate("document.getElementById('log-status').textContent") != (
-                "Execution ended: SUCCESS"
-            )  # the first line arrived while the execution still ran
+            half = f"live line {LINES // 2 - 1:03d}"
+            expect(page.locator("#log-rows")).to_contain_text(half, timeout=30_000)
+            # The first half is on the page while the plugin waits for the flag: live.
+            expect(page.locator("#log-status")).to_have_text("Following the live log")
+            flag.touch()
             expect(page.locator("#log-status")).to_have_text(
                 "Execution ended: SUCCESS", timeout=30_000
             )
