@@ -186,7 +186,8 @@ def demo(session: nox.Session) -> None:
     """Run the demo on the default embedded database (./.autokestra/autokestra.db)."""
     session.install(*CONSTRAINTS, *_editable(_all_packages()))
     session.run("workflow", "db", "migrate")
-    # Every example runs; failing-pipeline is meant to fail (exit 1), so 1 is not an error.
+    # Every example runs; failing-pipeline, cleanup-on-failure and notify-on-failure are meant
+    # to fail (exit 1), so 1 is not an error.
     secret_env = {"AUTOKESTRA_SECRET_API_TOKEN": "demo-t0ken-4f2a9c1e"}
     for example in sorted((ROOT / "examples" / "workflows").glob("*.yaml")):
         session.run("workflow", "run", str(example), env=secret_env, success_codes=[0, 1])

@@ -25,6 +25,7 @@ from autokestra_engine import (
     TaskSpec,
     parse_workflow,
 )
+from autokestra_engine.run._scheduler import decide
 from autokestra_obs_collector import LogCollector
 from autokestra_obs_schema import State, StorageFull, open_reader, open_writer
 
@@ -127,8 +128,8 @@ tasks:
 
 
 class TestDag:
-    def test_runnable_and_downstream(self) -> None:
-        """Runnable tasks have every upstream SUCCESS; downstream is transitive."""
+    def test_open_is_pending_and_not_dispatched(self) -> None:
+        """Open tasks are PENDING ones not handed to the pool yet, in file order."""
         dag = Dag(
             [
                 TaskSpec(id="a", type="core/log.emit"),
@@ -138,12 +139,10 @@ class TestDag:
             ]
         )
         states = {t: State.PENDING for t in "abcd"}
-        assert dag.runnable(states, ()) == ["a", "d"]
-        assert dag.runnable(states, ("a",)) == ["d"]
+        assert dag.open(states, ()) == ["a", "b", "c", "d"]
+        assert dag.open(states, ("a",)) == ["b", "c", "d"]
         states["a"] = State.SUCCESS
-        assert dag.runnable(states, ()) == ["b", "d"]
-        assert dag.downstream("a") == ["b", "c"]
-        assert dag.downstream("d") == []
+        assert dag.open(states, ()) == ["b", "c", "d"]
 
 
 class TestScheduler:
@@ -346,32 +345,54 @@ def dags(draw: st.DrawFn) -> list[TaskSpec]:
     return tasks
 
 
+def settle(tasks: list[TaskSpec], failed: str | None = None) -> tuple[dict[str, State], list[str]]:
+    """Decide tasks until nothing changes: each run succeeds, except ``failed``."""
+    dag = Dag(tasks)
+    by_id = {task.id: task for task in tasks}
+    states = {task.id: State.PENDING for task in tasks}
+    order: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for task_id in dag.open(states, ()):
+            task = by_id[task_id]
+            verdict = decide(task, {need: states[need] for need in task.needs}, ())
+            if verdict.action == "run":
+                states[task_id] = State.FAILED if task_id == failed else State.SUCCESS
+                order.append(task_id)
+                changed = True
+            elif verdict.action == "end":
+                assert verdict.state is not None
+                states[task_id] = verdict.state
+                changed = True
+    return states, order
+
+
+def downstream(tasks: list[TaskSpec], task_id: str) -> set[str]:
+    found: set[str] = set()
+    for task in tasks:  # needs come first in these lists
+        if task_id in task.needs or found & set(task.needs):
+            found.add(task.id)
+    return found
+
+
 class TestDagProperties:
     @given(dags())
     def test_all_success_runs_every_task_after_its_needs(self, tasks: list[TaskSpec]) -> None:
-        """Dispatching runnable tasks until none is left runs each once, needs first."""
-        dag = Dag(tasks)
-        states = {task.id: State.PENDING for task in tasks}
-        order: list[str] = []
-        while runnable := dag.runnable(states, ()):
-            for task_id in runnable:
-                states[task_id] = State.SUCCESS
-                order.append(task_id)
+        """Deciding open tasks until none is left runs each once, needs first."""
+        states, order = settle(tasks)
         assert sorted(order) == sorted(states)
         for task in tasks:
             assert all(order.index(need) < order.index(task.id) for need in task.needs)
 
     @given(dags(), st.data())
-    def test_failure_blocks_exactly_its_downstream(
+    def test_failure_cancels_exactly_its_downstream(
         self, tasks: list[TaskSpec], data: st.DataObject
     ) -> None:
-        """With one failed task, what never becomes runnable is exactly its downstream."""
-        dag = Dag(tasks)
+        """With one failed task, what ends CANCELLED is exactly its downstream."""
         failed = data.draw(st.sampled_from([task.id for task in tasks]))
-        states = {task.id: State.PENDING for task in tasks}
-        while runnable := dag.runnable(states, ()):
-            for task_id in runnable:
-                states[task_id] = State.FAILED if task_id == failed else State.SUCCESS
+        states, _ = settle(tasks, failed)
         assert states[failed] is State.FAILED  # its upstreams all succeeded: it ran
-        blocked = {task_id for task_id, state in states.items() if state is State.PENDING}
-        assert blocked == set(dag.downstream(failed))
+        cancelled = {task_id for task_id, state in states.items() if state is State.CANCELLED}
+        assert cancelled == downstream(tasks, failed)
+        assert State.PENDING not in states.values()

@@ -73,7 +73,7 @@ class Progress:
     """Task states of the running execution, fed by engine events from any thread."""
 
     def __init__(self, workflow: Workflow, console: Console, *, live: bool) -> None:
-        self._order = [task.id for task in workflow.tasks]
+        self._order = [task.id for task in workflow.all_tasks]
         self._tasks = {task_id: _TaskView() for task_id in self._order}
         self._console = console
         self._live = live

@@ -203,6 +203,9 @@ def _io_lines(task: TaskView, *, show_inputs: bool, truncate: bool, indent: str)
     if task.error is not None:
         lines.append(Text(f"{indent}error:", style="red"))
         lines.extend(_mapping_lines(task.error, indent + "  ", truncate))
+    if task.state == State.SKIPPED:
+        # A skipped task has no attempt, output or error: its reason is the whole story.
+        lines.append(Text(f"{indent}skipped: {_plain(task.reason_code or '-')}"))
     return lines
 
 

@@ -1,9 +1,12 @@
 """The ASCII Gantt chart of ``workflow execution inspect --timeline`` (CLI.md "Details").
 
-One lane per task, ``<task_id>  |<bar>|  <duration>``: ``#`` while an attempt runs, ``-`` while
+One lane per task run, ``<task_id>  |<bar>|  <duration>``: ``#`` while an attempt runs, ``-`` while
 the task waits (queue or retry backoff), spaces elsewhere, ``x`` at the end of a failed
 attempt, ``*`` before the task id on the critical path; a time axis line follows the lanes.
-Plain ASCII, fitted to ``width`` columns, identical on a TTY and in a pipe.
+Plain ASCII, fitted to ``width`` columns, identical on a TTY and in a pipe. The iterations of a
+``for_each`` task (``process[0]``, ``process[1]``...) are lanes too; beyond
+:data:`ITERATION_LANES` of one task, the first ones are drawn and one summary line stands for
+the rest (how many, their states, the longest), so a 1000-item fan-out stays readable.
 
     for line in render_timeline(inspection, width=80):
         print(line)
@@ -12,6 +15,8 @@ Plain ASCII, fitted to ``width`` columns, identical on a TTY and in a pipe.
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from collections.abc import Sequence
 
 from autokestra_obs_store import Inspection, Segment, TaskTimeline
@@ -24,6 +29,9 @@ SHORT_LEGEND = "# running  - waiting  x failed  * critical path"
 MIN_BAR = 10
 #: Task ids are shortened to no less than this many characters.
 MIN_ID = 8
+#: Iteration lanes drawn per for_each task before the rest collapse into one summary line.
+ITERATION_LANES = 10
+_ITERATION = re.compile(r"^(?P<parent>.+)\[(?P<index>\d+)\]$")
 LEGEND = "# attempt running  - waiting (queue, retry backoff)  x attempt failed  * critical path"
 
 
@@ -105,6 +113,41 @@ def _duration(lane: TaskTimeline) -> str:
     return format_duration_ms(lane.duration_ms) if lane.duration_ms is not None else "-"
 
 
+def _collapsed(lanes: Sequence[TaskTimeline]) -> list[TaskTimeline | str]:
+    """The lanes to draw: past ITERATION_LANES iterations of a task, one summary line."""
+    kept: list[TaskTimeline | str] = []
+    hidden: dict[str, list[TaskTimeline]] = {}
+    shown: Counter[str] = Counter()
+    for lane in lanes:
+        match = _ITERATION.match(lane.task_id)
+        if match is None:
+            kept.append(lane)
+            continue
+        parent = match.group("parent")
+        if shown[parent] < ITERATION_LANES:
+            shown[parent] += 1
+            kept.append(lane)
+            continue
+        if parent not in hidden:
+            hidden[parent] = []
+            kept.append(parent)  # a placeholder, replaced by the summary below
+        hidden[parent].append(lane)
+    return [item if not isinstance(item, str) else _summary(item, hidden[item]) for item in kept]
+
+
+def _summary(parent: str, lanes: list[TaskTimeline]) -> str:
+    states = Counter(lane.state for lane in lanes)
+    longest = max((lane.duration_ms or 0 for lane in lanes), default=0)
+    first = _ITERATION.match(lanes[0].task_id)
+    last = _ITERATION.match(lanes[-1].task_id)
+    assert first is not None and last is not None  # only iteration lanes are hidden
+    counts = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    return (
+        f"  ... {parent}[{first.group('index')}..{last.group('index')}]: {len(lanes)} more"
+        f" iterations ({counts}), longest {format_duration_ms(longest)}"
+    )
+
+
 def render_timeline(inspection: Inspection, width: int) -> list[str]:
     """Render the Gantt chart of an execution in at most ``width`` columns per line.
 
@@ -137,7 +180,12 @@ def render_timeline(inspection: Inspection, width: int) -> list[str]:
     ]
     if not lanes:
         lines.append("(no tasks)")
-    for lane, duration in zip(lanes, durations, strict=True):
+    duration_of = {lane.task_id: duration for lane, duration in zip(lanes, durations, strict=True)}
+    for lane in _collapsed(lanes):
+        if isinstance(lane, str):
+            lines.append(lane)
+            continue
+        duration = duration_of[lane.task_id]
         marker = "* " if lane.critical else "  "
         lines.append(
             f"{marker}{_fit_id(lane.task_id, id_w)}  |{render_bar(lane.segments, span, bar)}|"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from autokestra_obs_schema import LogLevel, State
 
-#: SUCCESS green, FAILED red, RUNNING yellow, WAITING cyan, PENDING dim, CANCELLED magenta.
+#: SUCCESS green, FAILED red, RUNNING yellow, WAITING cyan, PENDING dim, CANCELLED magenta,
+#: SKIPPED blue.
 #: Keyed by the enum members, looked up with states as stored (a StrEnum hashes as its value).
 STATE_STYLES: dict[str, str] = {
     State.SUCCESS: "green",
@@ -19,6 +20,7 @@ STATE_STYLES: dict[str, str] = {
     State.WAITING: "cyan",
     State.PENDING: "dim",
     State.CANCELLED: "magenta",
+    State.SKIPPED: "blue",
 }
 #: ERROR red, WARN yellow, DEBUG dim; INFO in the default colour.
 LEVEL_STYLES: dict[str, str] = {

@@ -289,6 +289,102 @@ DROP TABLE execution_logs_fts;
 """,
 )
 
+
+# Step 7 widens task_runs.state for SKIPPED. SQLite cannot alter a CHECK constraint, so the
+# table is rebuilt. task_attempts references task_runs and foreign keys are on (a PRAGMA cannot
+# turn them off inside the step's transaction), so task_attempts is parked in a plain copy
+# first: task_runs then has no child rows and can be dropped and rebuilt.
+_STATES_WITH_SKIPPED = sql_list(
+    (
+        State.PENDING,
+        State.RUNNING,
+        State.WAITING,
+        State.SUCCESS,
+        State.FAILED,
+        State.CANCELLED,
+        State.SKIPPED,
+    )
+)
+_TASK_RUN_COLUMNS = (
+    "execution_id, task_id, position, type, state, reason_code, needs, attempt_count, inputs,"
+    " outputs, error, created_at, queued_at, started_at, ended_at, duration_ms"
+)
+_ATTEMPT_COLUMNS = (
+    "execution_id, task_id, attempt, state, reason, started_at, ended_at, duration_ms,"
+    " exit_code, error, pid, pgid"
+)
+
+
+def _task_runs_with(states: str, *, skipped_becomes: str | None = None) -> str:
+    """SQL rebuilding task_runs with ``states`` in its CHECK, every row and attempt kept.
+
+    ``skipped_becomes`` (the down step) rewrites SKIPPED rows to a state the narrower CHECK
+    accepts; their reason_code still says why they did not run.
+    """
+    state_expr = (
+        "state"
+        if skipped_becomes is None
+        else (f"CASE state WHEN '{State.SKIPPED.value}' THEN '{skipped_becomes}' ELSE state END")
+    )
+    # DDL assembled at import time from this module's constants and the vocabulary, never
+    # from input: the same rule as sql_list's CHECK lists.
+    return f"""
+CREATE TABLE _task_attempts_parked AS SELECT * FROM task_attempts;
+DROP TABLE task_attempts;
+CREATE TABLE _task_runs_new (
+    execution_id  TEXT NOT NULL REFERENCES executions (execution_id),
+    task_id       TEXT NOT NULL,
+    position      INTEGER NOT NULL DEFAULT 0,
+    type          TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN {states}),
+    reason_code   TEXT,
+    needs         TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(needs)),
+    attempt_count INTEGER NOT NULL DEFAULT 0,
+    inputs        TEXT CHECK (inputs IS NULL OR json_valid(inputs)),
+    outputs       TEXT CHECK (outputs IS NULL OR json_valid(outputs)),
+    error         TEXT CHECK (error IS NULL OR json_valid(error)),
+    created_at    INTEGER NOT NULL,
+    queued_at     INTEGER,
+    started_at    INTEGER,
+    ended_at      INTEGER,
+    duration_ms   INTEGER,
+    PRIMARY KEY (execution_id, task_id)
+);
+INSERT INTO _task_runs_new ({_TASK_RUN_COLUMNS})
+    SELECT {_TASK_RUN_COLUMNS.replace("state,", state_expr + ",", 1)} FROM task_runs;
+DROP TABLE task_runs;
+ALTER TABLE _task_runs_new RENAME TO task_runs;
+CREATE TABLE task_attempts (
+    execution_id TEXT NOT NULL,
+    task_id      TEXT NOT NULL,
+    attempt      INTEGER NOT NULL CHECK (attempt >= 1),
+    state        TEXT NOT NULL CHECK (state IN {_STATES}),
+    reason       TEXT,
+    started_at   INTEGER,
+    ended_at     INTEGER,
+    duration_ms  INTEGER,
+    exit_code    INTEGER,
+    error        TEXT CHECK (error IS NULL OR json_valid(error)),
+    pid          INTEGER,
+    pgid         INTEGER,
+    PRIMARY KEY (execution_id, task_id, attempt),
+    FOREIGN KEY (execution_id, task_id) REFERENCES task_runs (execution_id, task_id)
+);
+INSERT INTO task_attempts ({_ATTEMPT_COLUMNS})
+    SELECT {_ATTEMPT_COLUMNS} FROM _task_attempts_parked;
+DROP TABLE _task_attempts_parked;
+"""  # noqa: S608
+
+
+SKIPPED_TASK_STATE = MigrationStep(
+    version=7,
+    name="skipped_task_state",
+    up=_task_runs_with(_STATES_WITH_SKIPPED),
+    # Going back, a SKIPPED task run becomes CANCELLED (the nearest older state that means
+    # "did not run"); its reason_code (CONDITION_FALSE, UPSTREAM_SKIPPED...) is kept.
+    down=_task_runs_with(_STATES, skipped_becomes=State.CANCELLED.value),
+)
+
 #: Every step, in order. Versions are 1..N without gaps.
 STEPS: tuple[MigrationStep, ...] = (
     EXECUTIONS_AND_TASKS,
@@ -297,5 +393,6 @@ STEPS: tuple[MigrationStep, ...] = (
     ENGINE_OWNERSHIP,
     WORKFLOW_REGISTRY,
     LOG_SEARCH,
+    SKIPPED_TASK_STATE,
 )
 LATEST_VERSION = STEPS[-1].version

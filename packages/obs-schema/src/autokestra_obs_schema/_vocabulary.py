@@ -29,6 +29,9 @@ class State(StrEnum):
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    #: A task run that did not run by design: its ``if:`` was false, its trigger rule was not
+    #: met, or an upstream was skipped. Never an execution's or an attempt's state.
+    SKIPPED = "SKIPPED"
 
     @property
     def terminal(self) -> bool:
@@ -37,7 +40,9 @@ class State(StrEnum):
 
 
 #: States no transition leaves.
-TERMINAL_STATES: frozenset[State] = frozenset({State.SUCCESS, State.FAILED, State.CANCELLED})
+TERMINAL_STATES: frozenset[State] = frozenset(
+    {State.SUCCESS, State.FAILED, State.CANCELLED, State.SKIPPED}
+)
 #: Terminal states that are not a success (``--exit-status``, ``run``'s exit code).
 UNSUCCESSFUL_STATES: frozenset[State] = frozenset({State.FAILED, State.CANCELLED})
 
@@ -56,6 +61,18 @@ class Reason(StrEnum):
     TASK_FAILED = "TASK_FAILED"
     ENGINE_ERROR = "ENGINE_ERROR"
     STORAGE_FULL = "STORAGE_FULL"
+    #: SKIPPED: the task's ``if:`` condition was false.
+    CONDITION_FALSE = "CONDITION_FALSE"
+    #: FAILED: the task's ``if:`` condition could not be evaluated (``'a' < 3``).
+    CONDITION_ERROR = "CONDITION_ERROR"
+    #: SKIPPED: an upstream task was skipped and the task's rule needs every upstream SUCCESS.
+    UPSTREAM_SKIPPED = "UPSTREAM_SKIPPED"
+    #: SKIPPED: the task's ``run_if`` rule was not met (``any_failed`` and nothing failed).
+    TRIGGER_RULE_UNMET = "TRIGGER_RULE_UNMET"
+    #: FAILED: a for_each task one of whose iterations failed.
+    ITERATION_FAILED = "ITERATION_FAILED"
+    #: SKIPPED: a failure handler task of an execution that did not fail.
+    NO_FAILURE = "NO_FAILURE"
 
 
 _INVALID_LEVEL = "Invalid log level. Must be one of: DEBUG, INFO, WARN, ERROR"

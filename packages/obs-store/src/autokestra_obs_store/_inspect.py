@@ -49,7 +49,7 @@ FROM executions WHERE execution_id = ?
 _TASKS_SQL = """
 SELECT task_id, position, type, state, reason_code, needs, attempt_count, inputs, outputs,
        error, created_at, queued_at, started_at, ended_at, duration_ms
-FROM task_runs WHERE execution_id = ? ORDER BY position, task_id
+FROM task_runs WHERE execution_id = ? ORDER BY position, length(task_id), task_id
 """
 _ONE_TASK_SQL = """
 SELECT task_id, position, type, state, reason_code, needs, attempt_count, inputs, outputs,

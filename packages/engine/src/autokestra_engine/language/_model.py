@@ -17,6 +17,13 @@ from typing import Any, Literal
 
 BackoffType = Literal["fixed", "exponential"]
 TriggerType = Literal["manual", "cron", "webhook"]
+#: When a task runs, given how its ``needs`` ended (Airflow's trigger rules, GitHub's
+#: ``always()``): ``all_success`` (default) needs every upstream SUCCESS; ``none_failed``
+#: also accepts SKIPPED ones; ``any_failed`` runs when an upstream FAILED or was CANCELLED
+#: (and is SKIPPED otherwise); ``always`` runs once every upstream ended, whatever the
+#: outcome, even after the execution was cancelled or timed out (cleanup).
+RunIf = Literal["all_success", "none_failed", "any_failed", "always"]
+RUN_IF_RULES: tuple[RunIf, ...] = ("all_success", "none_failed", "any_failed", "always")
 
 #: Value types an input (workflow parameter or plugin action input) may declare.
 INPUT_TYPES = ("string", "integer", "number", "boolean", "array", "object", "duration", "any")
@@ -95,6 +102,13 @@ class TaskSpec:
         description: free text.
         secret_inputs: names of the inputs its action declares ``secret: true`` (set by the
             loader; a value given to one in the file or by an input is a secret from the start).
+        condition: the ``if:`` expression, or None (see :mod:`._conditions`).
+        run_if: the trigger rule: which upstream outcomes let it run.
+        allow_failure: its failure does not fail the execution (nor its dependants' rules).
+        for_each: a list, or a whole template giving one at run time: the task runs once per
+            item, each iteration its own task run ``<id>[<index>]``; None for a plain task.
+        concurrency: at most this many iterations run at once (None: the pool's limit).
+        iteration: set on the task of one iteration (never in a workflow as declared).
     """
 
     id: str
@@ -106,6 +120,37 @@ class TaskSpec:
     position: int = 0
     description: str = ""
     secret_inputs: frozenset[str] = frozenset()
+    condition: str | None = None
+    run_if: RunIf = "all_success"
+    allow_failure: bool = False
+    for_each: Any = None
+    concurrency: int | None = None
+    iteration: Iteration | None = None
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """One iteration of a ``for_each`` task: what ``{{ item }}`` and ``{{ index }}`` read.
+
+    Attributes:
+        parent: the ``for_each`` task's id.
+        index: 0-based position of the item in the list.
+        item: the item.
+    """
+
+    parent: str
+    index: int
+    item: Any
+
+    @property
+    def task_id(self) -> str:
+        """The iteration's task run id: ``parent[index]``."""
+        return iteration_id(self.parent, self.index)
+
+
+def iteration_id(parent: str, index: int) -> str:
+    """The task run id of iteration ``index`` of task ``parent``: ``fetch[3]``."""
+    return f"{parent}[{index}]"
 
 
 @dataclass(frozen=True)
@@ -122,6 +167,8 @@ class Workflow:
         tasks: tasks in declaration order.
         source: the YAML text as loaded (stored with each execution).
         source_path: the file it was loaded from, when there was one.
+        on_failure: the failure handler: tasks run once when the execution fails (their
+            ``needs`` name each other only), after every task of ``tasks`` ended.
     """
 
     id: str
@@ -133,6 +180,12 @@ class Workflow:
     tasks: tuple[TaskSpec, ...]
     source: str
     source_path: str | None = None
+    on_failure: tuple[TaskSpec, ...] = ()
+
+    @property
+    def all_tasks(self) -> tuple[TaskSpec, ...]:
+        """``tasks`` then the failure handler's tasks: every task run an execution has."""
+        return self.tasks + self.on_failure
 
     def task(self, task_id: str) -> TaskSpec:
         """The task with this id.
@@ -140,7 +193,7 @@ class Workflow:
         Raises:
             KeyError: no task has this id.
         """
-        for task in self.tasks:
+        for task in self.all_tasks:
             if task.id == task_id:
                 return task
         raise KeyError(task_id)

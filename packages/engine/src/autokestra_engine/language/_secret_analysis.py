@@ -34,7 +34,7 @@ from ._templates import Reference, iter_templates, secret_strings
 def secret_references(workflow: Workflow) -> dict[str, list[str]]:
     """Every ``{{ secrets.NAME }}`` used by the workflow: name -> paths where it appears."""
     found: dict[str, list[str]] = {}
-    for task in workflow.tasks:
+    for task in workflow.all_tasks:
         for path, ref in iter_templates(task.inputs, f"tasks[{task.position}].inputs"):
             if isinstance(ref, Reference) and ref.kind == "secrets":
                 found.setdefault(ref.name, []).append(path)
@@ -192,7 +192,7 @@ def secret_input_values(workflow: Workflow, inputs: Mapping[str, Any]) -> Secret
             values.update(found)
             literal_paths.append(path)
 
-    for task in workflow.tasks:
+    for task in workflow.all_tasks:
         for name in sorted(task.secret_inputs):
             if name in task.inputs:
                 walk(task.inputs[name], f"tasks[{task.position}].inputs.{name}")

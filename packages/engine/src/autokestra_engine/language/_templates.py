@@ -2,9 +2,12 @@
 
 Four references exist: ``{{ inputs.NAME }}``, ``{{ tasks.<id>.outputs.<key> }}``,
 ``{{ secrets.NAME }}`` and ``{{ execution.id }}``; inputs and outputs may go deeper with
-more ``.key`` (or ``.0`` list index) parts. A string that is exactly one template keeps the
-value's JSON type (``"{{ inputs.count }}"`` gives ``3``); a template inside a longer string
-is replaced by its text (strings as they are, anything else as compact JSON).
+more ``.key`` (or ``.0`` list index) parts. A quoted literal, ``{{ '{{' }}``, stands for its
+own text: it is how a literal ``{{`` is written (``docker ps --format '{{ '{{' }}.State}}'``
+runs ``docker ps --format '{{.State}}'``; a lone ``}}`` needs no escape). A string that is
+exactly one template keeps the value's JSON type (``"{{ inputs.count }}"`` gives ``3``); a
+template inside a longer string is replaced by its text (strings as they are, anything else
+as compact JSON).
 
     ctx = TemplateContext(inputs={"who": "ops"}, task_outputs={}, secrets=SecretStore(),
                           execution_id="0193...")
@@ -33,7 +36,11 @@ _WHOLE = re.compile(r"\{\{((?:(?!\}\}).)*)\}\}", re.DOTALL)
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-RefKind = Literal["inputs", "tasks", "secrets", "execution"]
+#: What ``{{ execution.KEY }}`` may read ("" is ``{{ execution }}``, the whole summary).
+EXECUTION_KEYS = ("", "id", "workflow_id", "state", "failed_task_id", "message")
+_LITERAL = re.compile(r"""^(?:'([^']*)'|"([^"]*)")$""")
+
+RefKind = Literal["inputs", "tasks", "secrets", "execution", "literal", "item", "index"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,8 @@ class Reference:
 
     Attributes:
         kind: which namespace it reads.
-        name: input name, output key, secret name or ``id`` (for execution).
+        name: input name, output key, secret name, ``id`` (for execution) or the text of
+            a quoted literal.
         task_id: the task whose outputs it reads (``tasks`` only).
         rest: further keys/indexes below the value.
         text: the expression as written, stripped.
@@ -62,6 +70,9 @@ def parse_reference(expression: str) -> Reference:
         ValueError: not one of the four reference forms (message says which are).
     """
     text = expression.strip()
+    literal = _LITERAL.match(text)
+    if literal is not None:
+        return Reference("literal", literal.group(1) or literal.group(2) or "", text=text)
     parts = text.split(".")
     if not text or any(not _SEGMENT.match(part) for part in parts):
         raise ValueError(f"invalid template {{{{ {text} }}}}: {_FORMS}")
@@ -74,12 +85,19 @@ def parse_reference(expression: str) -> Reference:
         if not _SECRET_NAME.match(parts[1]):
             raise ValueError(f"invalid secret name {parts[1]!r} in {{{{ {text} }}}}")
         return Reference("secrets", parts[1], text=text)
-    if head == "execution" and parts[1:] == ["id"]:
-        return Reference("execution", "id", text=text)
+    if head == "item" or (head == "index" and len(parts) == 1):  # inside a for_each task
+        kind: RefKind = "item" if head == "item" else "index"
+        return Reference(kind, head, rest=tuple(parts[1:]), text=text)
+    if head == "execution" and len(parts) <= 2 and (parts[1:] or [""])[0] in EXECUTION_KEYS:
+        return Reference("execution", parts[1] if len(parts) == 2 else "", text=text)
     raise ValueError(f"unknown template reference {{{{ {text} }}}}: {_FORMS}")
 
 
-_FORMS = "use inputs.<name>, tasks.<id>.outputs.<key>, secrets.<NAME> or execution.id"
+_FORMS = (
+    "use inputs.<name>, tasks.<id>.outputs.<key>, secrets.<NAME>, execution.id (or"
+    " execution.workflow_id, .state, .failed_task_id, .message),"
+    " item, index (in a for_each task) or a quoted literal such as '{{'"
+)
 
 
 def is_whole_template(value: Any) -> bool:
@@ -118,12 +136,17 @@ class TemplateContext:
         task_outputs: outputs of finished tasks, by task id.
         secrets: the secret store.
         execution_id: the running execution's id.
+        iteration: ``(index, item)`` in an iteration of a ``for_each`` task, else None.
+        execution: the execution's summary (``id``, ``workflow_id``, ``state``,
+            ``failed_task_id``, ``message``); in the failure handler, how it failed.
     """
 
     inputs: dict[str, Any]
     task_outputs: dict[str, dict[str, Any]]
     secrets: SecretStore
     execution_id: str
+    iteration: tuple[int, Any] | None = None
+    execution: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +199,22 @@ def _lookup(ref: Reference, ctx: TemplateContext) -> tuple[Any, bool]:
                 f"unknown secret {ref.name!r} (set AUTOKESTRA_SECRET_{ref.name} "
                 "or add it to the secrets file)"
             ) from None
-    return ctx.execution_id, False
+    return _lookup_local(ref, ctx), False
+
+
+def _lookup_local(ref: Reference, ctx: TemplateContext) -> Any:
+    """The value of a literal, ``item``/``index`` or ``execution`` reference (never secret)."""
+    if ref.kind == "literal":
+        return ref.name
+    if ref.kind in ("item", "index"):
+        if ctx.iteration is None:
+            raise TemplateError(f"{{{{ {ref.text} }}}}: only a for_each task has an item")
+        index, item = ctx.iteration
+        return index if ref.kind == "index" else _descend(item, ref.rest, ref)
+    if ref.name == "id":
+        return ctx.execution_id
+    summary = ctx.execution or {"id": ctx.execution_id}
+    return copy.deepcopy(summary) if not ref.name else summary.get(ref.name)
 
 
 def stringify(value: Any) -> str:

@@ -16,6 +16,7 @@ dependencies (unknown, duplicate, cycles, named), durations, cron schedules, and
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,8 +27,19 @@ from croniter import croniter
 
 from autokestra_obs_schema import parse_duration_ms
 
+from ._conditions import ConditionError, parse_condition
 from ._inputs import canonical_type, type_error
-from ._model import ActionSpec, InputSpec, RetryPolicy, TaskSpec, Trigger, TriggerType, Workflow
+from ._model import (
+    RUN_IF_RULES,
+    ActionSpec,
+    InputSpec,
+    RetryPolicy,
+    RunIf,
+    TaskSpec,
+    Trigger,
+    TriggerType,
+    Workflow,
+)
 from ._plugin_registry import PluginRegistry
 from ._problems import Problem, UnknownAction, WorkflowInvalid
 from ._task_graph import ancestors, find_cycles
@@ -37,8 +49,21 @@ from ._yaml_document import MAX_EXPANDED_VALUES, expanded_size, load_yaml
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TYPE_PATTERN = re.compile(r"^[a-z0-9-]+/[a-z0-9-]+\.[a-z0-9-]+$")
 MAX_RETRIES = 100
-_TOP_KEYS = ("id", "description", "enabled", "trigger", "inputs", "timeout", "tasks")
-_TASK_KEYS = ("id", "type", "description", "needs", "inputs", "retry", "timeout")
+_TOP_KEYS = ("id", "description", "enabled", "trigger", "inputs", "timeout", "tasks", "on_failure")
+_TASK_KEYS = (
+    "id",
+    "type",
+    "description",
+    "needs",
+    "inputs",
+    "retry",
+    "timeout",
+    "if",
+    "run_if",
+    "allow_failure",
+    "for_each",
+    "concurrency",
+)
 _INPUT_KEYS = ("type", "default", "required", "description")
 _TRIGGER_KEYS = ("type", "schedule")
 _RETRY_KEYS = ("max", "backoff")
@@ -238,35 +263,117 @@ def _task_inputs(check: _Checker, raw: Any, path: str, action: ActionSpec | None
 
 def _check_templates(
     check: _Checker,
-    tasks: list[tuple[int, TaskSpec]],
+    tasks: list[tuple[str, TaskSpec]],
     inputs: Mapping[str, InputSpec],
     ancestors: Mapping[str, set[str]],
+    readable: frozenset[str] = frozenset(),
 ) -> None:
-    task_ids = {task.id for _, task in tasks}
-    for index, task in tasks:
-        for path, found in iter_templates(task.inputs, f"tasks[{index}].inputs"):
+    """Templates and ``if:`` paths of ``(path, task)`` pairs read declared inputs and upstreams.
+
+    ``readable`` names tasks every one of them may read besides its ancestors (the failure
+    handler reads any task of ``tasks``: they have all ended when it runs).
+    """
+    task_ids = {task.id for _, task in tasks} | readable
+    for where, task in tasks:
+        upstream = ancestors.get(task.id, set()) | readable
+        templates = [
+            *iter_templates(task.inputs, f"{where}.inputs"),
+            *iter_templates(task.for_each, f"{where}.for_each"),
+        ]
+        for path, found in templates:
             if isinstance(found, str):
                 check.add(path, found)
                 continue
             ref: Reference = found
-            if ref.kind == "inputs" and ref.name not in inputs:
-                declared = ", ".join(inputs) or "none"
+            if ref.kind in ("item", "index") and (
+                task.for_each is None or path.startswith(f"{where}.for_each")
+            ):
                 check.add(
                     path,
-                    f"{{{{ {ref.text} }}}}: unknown workflow input {ref.name!r} "
-                    f"(declared: {declared})",
+                    f"{{{{ {ref.text} }}}}: only the inputs of a task with for_each have an item",
                 )
+            elif ref.kind == "inputs":
+                _check_input_name(check, path, f"{{{{ {ref.text} }}}}", ref.name, inputs)
             elif ref.kind == "tasks" and ref.task_id is not None:
-                if ref.task_id not in task_ids:
-                    check.add(path, f"{{{{ {ref.text} }}}}: unknown task {ref.task_id!r}")
-                elif ref.task_id == task.id:
-                    check.add(path, f"{{{{ {ref.text} }}}}: a task cannot read its own outputs")
-                elif ref.task_id not in ancestors.get(task.id, set()):
-                    check.add(
-                        path,
-                        f"{{{{ {ref.text} }}}}: task {ref.task_id!r} is not an upstream "
-                        f"dependency of {task.id!r} (add it to needs)",
-                    )
+                _check_task_name(
+                    check,
+                    path,
+                    f"{{{{ {ref.text} }}}}",
+                    read_id=ref.task_id,
+                    reader_id=task.id,
+                    task_ids=task_ids,
+                    upstream=upstream,
+                )
+        if task.condition is not None:
+            _check_condition(
+                check,
+                f"{where}.if",
+                task=task,
+                inputs=inputs,
+                task_ids=task_ids,
+                upstream=upstream,
+            )
+
+
+def _check_input_name(
+    check: _Checker, path: str, shown: str, name: str, inputs: Mapping[str, InputSpec]
+) -> None:
+    if name not in inputs:
+        declared = ", ".join(inputs) or "none"
+        check.add(path, f"{shown}: unknown workflow input {name!r} (declared: {declared})")
+
+
+def _check_task_name(
+    check: _Checker,
+    path: str,
+    shown: str,
+    *,
+    read_id: str,
+    reader_id: str,
+    task_ids: set[str] | frozenset[str],
+    upstream: set[str] | frozenset[str],
+) -> None:
+    if read_id not in task_ids:
+        check.add(path, f"{shown}: unknown task {read_id!r}")
+    elif read_id == reader_id:
+        check.add(path, f"{shown}: a task cannot read its own outputs")
+    elif read_id not in upstream:
+        check.add(
+            path,
+            f"{shown}: task {read_id!r} is not an upstream dependency of {reader_id!r}"
+            " (add it to needs)",
+        )
+
+
+def _check_condition(
+    check: _Checker,
+    path: str,
+    *,
+    task: TaskSpec,
+    inputs: Mapping[str, InputSpec],
+    task_ids: set[str] | frozenset[str],
+    upstream: set[str] | frozenset[str],
+) -> None:
+    assert task.condition is not None  # only called for tasks with a condition
+    try:
+        condition = parse_condition(task.condition)
+    except ConditionError as exc:
+        check.add(path, f"invalid condition: {exc}")
+        return
+    for parts in condition.paths:
+        shown = ".".join(parts)
+        if parts[0] == "inputs":
+            _check_input_name(check, path, shown, parts[1], inputs)
+        else:
+            _check_task_name(
+                check,
+                path,
+                shown,
+                read_id=parts[1],
+                reader_id=task.id,
+                task_ids=task_ids,
+                upstream=upstream,
+            )
 
 
 def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None = None) -> Workflow:
@@ -295,20 +402,11 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
     trigger = _trigger(check, top.get("trigger"))
     inputs = _workflow_inputs(check, top.get("inputs"))
     timeout_ms = check.duration(top.get("timeout"), "timeout")
-    first_seen: dict[str, int] = {}
-    drafts = [
-        draft
-        for index, raw in enumerate(_task_list(check, top.get("tasks")))
-        if (draft := _task(check, index, raw, first_seen)) is not None
-    ]
-    # Dependencies are checked once every id is known (a task may need a later one).
-    needs_by_task = _dependencies(check, drafts, first_seen)
-    tasks = [
-        (draft.index, _with_needs(draft.spec, needs_by_task.get(draft.spec.id, ())))
-        for draft in drafts
-        if draft.spec is not None
-    ]
-    _check_templates(check, tasks, inputs, ancestors(needs_by_task))
+    tasks = _section(check, "tasks", _task_list(check, top.get("tasks")), inputs, {})
+    main_ids = {task.id: task.position for _, task in tasks}
+    handlers = _section(
+        check, "on_failure", _handler_list(check, top.get("on_failure")), inputs, main_ids
+    )
     if check.problems or workflow_id is None:
         raise WorkflowInvalid(sorted(check.problems, key=_file_order), filename=filename)
     return Workflow(
@@ -321,7 +419,48 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
         tasks=tuple(task for _, task in tasks),
         source=text,
         source_path=filename,
+        on_failure=tuple(task for _, task in handlers),
     )
+
+
+def _section(
+    check: _Checker,
+    section: str,
+    raw_tasks: list[Any],
+    inputs: Mapping[str, InputSpec],
+    main_ids: Mapping[str, int],
+) -> list[tuple[str, TaskSpec]]:
+    """The tasks of ``tasks`` or ``on_failure``, with their paths, dependencies resolved.
+
+    ``main_ids`` (empty for ``tasks``) are the ids of ``tasks``: a handler may not reuse
+    one, and may read any of them (they have all ended when the handler runs).
+    """
+    first_seen: dict[str, int] = {}
+    drafts = [
+        draft
+        for index, raw in enumerate(raw_tasks)
+        if (draft := _task(check, index, raw, first_seen, section=section, main_ids=main_ids))
+        is not None
+    ]
+    # Dependencies are checked once every id is known (a task may need a later one).
+    needs_by_task = _dependencies(check, drafts, first_seen, section)
+    tasks = [
+        (f"{section}[{draft.index}]", _with_needs(draft.spec, needs_by_task.get(draft.spec.id, ())))
+        for draft in drafts
+        if draft.spec is not None
+    ]
+    _check_templates(check, tasks, inputs, ancestors(needs_by_task), frozenset(main_ids))
+    return tasks
+
+
+def _handler_list(check: _Checker, raw: Any) -> list[Any]:
+    """The ``on_failure:`` list (empty when absent; reported when not a list)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        check.add("on_failure", f"expected a list of tasks, got {_kind(raw)}")
+        return []
+    return raw
 
 
 def _load_document(text: str, check: _Checker, filename: str | None) -> dict[Any, Any]:
@@ -380,21 +519,31 @@ class _TaskDraft:
         task_id: its id when valid, else None.
         needs: ``(position, raw value)`` of each ``needs`` entry.
         spec: the task (without needs) when its id is valid, else None.
+        section: ``tasks`` or ``on_failure``.
     """
 
     index: int
     task_id: str | None
     needs: list[tuple[int, Any]]
     spec: TaskSpec | None
+    section: str = "tasks"
 
 
-def _task(check: _Checker, index: int, raw: Any, first_seen: dict[str, int]) -> _TaskDraft | None:
-    """Check one entry of ``tasks``; None when it is not even a mapping.
+def _task(
+    check: _Checker,
+    index: int,
+    raw: Any,
+    first_seen: dict[str, int],
+    *,
+    section: str = "tasks",
+    main_ids: Mapping[str, int] | None = None,
+) -> _TaskDraft | None:
+    """Check one entry of ``tasks`` (or ``on_failure``); None when it is not even a mapping.
 
     ``first_seen`` maps each task id to the index of its first task; a later task reusing
     an id is reported and loses its id (its own ``needs`` are still checked).
     """
-    path = f"tasks[{index}]"
+    path = f"{section}[{index}]"
     body = check.mapping(raw, path, _TASK_KEYS)
     if not isinstance(raw, dict):
         return None
@@ -403,7 +552,12 @@ def _task(check: _Checker, index: int, raw: Any, first_seen: dict[str, int]) -> 
         if task_id in first_seen:
             check.add(
                 f"{path}.id",
-                f"duplicate task id {task_id!r} (first at tasks[{first_seen[task_id]}])",
+                f"duplicate task id {task_id!r} (first at {section}[{first_seen[task_id]}])",
+            )
+            task_id = None
+        elif main_ids and task_id in main_ids:
+            check.add(
+                f"{path}.id", f"duplicate task id {task_id!r} (first at tasks[{main_ids[task_id]}])"
             )
             task_id = None
         else:
@@ -414,6 +568,8 @@ def _task(check: _Checker, index: int, raw: Any, first_seen: dict[str, int]) -> 
     task_inputs = _task_inputs(check, body.get("inputs"), f"{path}.inputs", action)
     retry = _retry(check, body.get("retry"), f"{path}.retry")
     task_timeout = check.duration(body.get("timeout"), f"{path}.timeout")
+    condition, run_if, allow_failure = _flow_keys(check, body, path)
+    for_each, concurrency = _fan_out_keys(check, body, path)
     spec = None
     if task_id is not None:
         spec = TaskSpec(
@@ -423,13 +579,67 @@ def _task(check: _Checker, index: int, raw: Any, first_seen: dict[str, int]) -> 
             inputs=task_inputs,
             retry=retry,
             timeout_ms=task_timeout,
-            position=index,
+            # Handlers are numbered after the tasks, so positions stay unique.
+            position=index + (len(main_ids) if main_ids else 0),
             description=check.text(body.get("description"), f"{path}.description"),
             secret_inputs=frozenset(name for name, decl in action.inputs.items() if decl.secret)
             if action is not None
             else frozenset(),
+            condition=condition,
+            run_if=run_if,
+            allow_failure=allow_failure,
+            for_each=for_each,
+            concurrency=concurrency,
         )
-    return _TaskDraft(index, task_id, needs, spec)
+    return _TaskDraft(index, task_id, needs, spec, section)
+
+
+def _fan_out_keys(check: _Checker, body: Mapping[str, Any], path: str) -> tuple[Any, int | None]:
+    """``for_each`` (a list or one whole template) and ``concurrency`` of a task."""
+    for_each = body.get("for_each")
+    if for_each is not None and not isinstance(for_each, list) and not is_whole_template(for_each):
+        check.add(
+            f"{path}.for_each",
+            "expected a list or one template giving a list, e.g. {{ tasks.list.outputs.items }}",
+        )
+        for_each = None
+    concurrency = body.get("concurrency")
+    if concurrency is not None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            check.add(f"{path}.concurrency", f"expected a whole number >= 1, got {concurrency!r}")
+            concurrency = None
+        elif body.get("for_each") is None:
+            check.add(f"{path}.concurrency", "only a task with for_each takes a concurrency")
+            concurrency = None
+    return for_each, concurrency
+
+
+def _flow_keys(
+    check: _Checker, body: Mapping[str, Any], path: str
+) -> tuple[str | None, RunIf, bool]:
+    """``if``, ``run_if`` and ``allow_failure`` of a task (defaults after reporting)."""
+    condition = body.get("if")
+    if condition is not None:
+        if isinstance(condition, bool):
+            condition = "true" if condition else "false"
+        elif not isinstance(condition, str):
+            check.add(f"{path}.if", f"expected a condition string, got {_kind(condition)}")
+            condition = None
+        elif "{{" in condition:
+            check.add(
+                f"{path}.if",
+                "write the condition without {{ }}: e.g. tasks.fetch.outputs.count > 0",
+            )
+            condition = None
+    run_if = body.get("run_if", "all_success")
+    if run_if not in RUN_IF_RULES:
+        check.add(f"{path}.run_if", f"unknown rule {run_if!r} (use {', '.join(RUN_IF_RULES)})")
+        run_if = "all_success"
+    allow_failure = body.get("allow_failure", False)
+    if not isinstance(allow_failure, bool):
+        check.add(f"{path}.allow_failure", "expected true or false")
+        allow_failure = False
+    return condition, cast(RunIf, run_if), allow_failure
 
 
 def _action(check: _Checker, type_str: Any, path: str) -> ActionSpec | None:
@@ -462,14 +672,14 @@ def _needs_items(check: _Checker, raw: Any, path: str) -> list[tuple[int, Any]]:
 
 
 def _dependencies(
-    check: _Checker, drafts: list[_TaskDraft], first_seen: Mapping[str, int]
+    check: _Checker, drafts: list[_TaskDraft], first_seen: Mapping[str, int], section: str
 ) -> dict[str, tuple[str, ...]]:
     """Each task's valid dependencies (unknown, self, duplicate ones reported), cycles named."""
     needs_by_task: dict[str, tuple[str, ...]] = {}
     for draft in drafts:
         valid: list[str] = []
         for position, dep in draft.needs:
-            where = f"tasks[{draft.index}].needs[{position}]"
+            where = f"{section}[{draft.index}].needs[{position}]"
             if not isinstance(dep, str):
                 check.add(where, f"expected a task id, got {_kind(dep)}")
             elif dep not in first_seen:
@@ -483,28 +693,22 @@ def _dependencies(
         if draft.task_id is not None:
             needs_by_task[draft.task_id] = tuple(valid)
     for cycle in find_cycles(needs_by_task):
-        check.add(f"tasks[{first_seen[cycle[0]]}].needs", "dependency cycle: " + " -> ".join(cycle))
+        check.add(
+            f"{section}[{first_seen[cycle[0]]}].needs", "dependency cycle: " + " -> ".join(cycle)
+        )
     return needs_by_task
 
 
 def _file_order(problem: Problem) -> tuple[int, int]:
     """Sort key keeping top-level problems first, then each task's problems together."""
-    match = re.match(r"tasks\[(\d+)\]", problem.path)
-    return (1, int(match.group(1))) if match else (0, 0)
+    match = re.match(r"(tasks|on_failure)\[(\d+)\]", problem.path)
+    if match is None:
+        return (0, 0)
+    return (1 if match.group(1) == "tasks" else 2, int(match.group(2)))
 
 
 def _with_needs(task: TaskSpec, needs: tuple[str, ...]) -> TaskSpec:
-    return TaskSpec(
-        id=task.id,
-        type=task.type,
-        needs=needs,
-        inputs=task.inputs,
-        retry=task.retry,
-        timeout_ms=task.timeout_ms,
-        position=task.position,
-        description=task.description,
-        secret_inputs=task.secret_inputs,
-    )
+    return dataclasses.replace(task, needs=needs)
 
 
 def load_workflow(path: Path, registry: PluginRegistry) -> Workflow:

@@ -380,6 +380,36 @@ class ExecutionRecorder:
             raise KeyError(f"task run {execution_id}/{task_id}")
         return State(rows[0][0])
 
+    def start_fan_out(self, execution_id: str, task_id: str, iterations: Sequence[NewTask]) -> None:
+        """Move a ``for_each`` task to RUNNING and insert one PENDING task run per iteration.
+
+        The iterations' rows (ids ``task[0]``, ``task[1]``...) commit with the parent's
+        transition, so a reader never sees a running fan-out without its iterations.
+        """
+        at = self._clock()
+        with self.writer.transaction() as conn:
+            current = self._task_state(conn, execution_id, task_id)
+            check_transition(current, State.RUNNING, subject=f"task {task_id}")
+            conn.execute(
+                "UPDATE task_runs SET state = ?, started_at = COALESCE(started_at, ?)"
+                " WHERE execution_id = ? AND task_id = ?",
+                (State.RUNNING, at, execution_id, task_id),
+            )
+            for task in iterations:
+                conn.execute(
+                    "INSERT INTO task_runs (execution_id, task_id, position, type, state, needs,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        execution_id,
+                        task.task_id,
+                        task.position,
+                        task.type,
+                        State.PENDING,
+                        to_json(list(task.needs)),
+                        at,
+                    ),
+                )
+
     def task_queued(self, execution_id: str, task_id: str) -> None:
         """Stamp the moment the scheduler handed the task to the worker pool."""
         with self.writer.transaction() as conn:

@@ -21,14 +21,16 @@ from autokestra_obs_schema import AutokestraError, State
 #: reason RETRY_BACKOFF) between attempts; an execution is never WAITING today, but the table
 #: allows it so a future "waiting for a slot" state needs no schema or audit change. PENDING
 #: may end FAILED directly (an execution whose engine died before starting it: ENGINE_LOST)
-#: and CANCELLED directly (cancelled while queued, or dependants of a failed task).
+#: and CANCELLED directly (cancelled while queued, or dependants of a failed task); a task run
+#: may end SKIPPED directly (its ``if:`` was false or its trigger rule unmet).
 TRANSITIONS: dict[State, frozenset[State]] = {
-    State.PENDING: frozenset({State.RUNNING, State.FAILED, State.CANCELLED}),
+    State.PENDING: frozenset({State.RUNNING, State.FAILED, State.CANCELLED, State.SKIPPED}),
     State.RUNNING: frozenset({State.WAITING, State.SUCCESS, State.FAILED, State.CANCELLED}),
     State.WAITING: frozenset({State.RUNNING, State.FAILED, State.CANCELLED}),
     State.SUCCESS: frozenset(),
     State.FAILED: frozenset(),
     State.CANCELLED: frozenset(),
+    State.SKIPPED: frozenset(),
 }
 
 

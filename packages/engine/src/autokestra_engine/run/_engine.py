@@ -222,7 +222,7 @@ class Engine:
                 workflow_source=stored.source,
                 tasks=[
                     NewTask(task.id, task.type, tuple(task.needs), task.position)
-                    for task in workflow.tasks
+                    for task in workflow.all_tasks
                 ],
                 owner=None if detached else self.owner,
             )
@@ -252,7 +252,7 @@ class Engine:
     def _initial_secrets(self, workflow: Workflow, declared: SecretInputValues) -> frozenset[str]:
         """Every secret value of an execution known before its first task runs."""
         found = set(declared.values) | self._secret_values(workflow)
-        for task in workflow.tasks:
+        for task in workflow.all_tasks:
             if not task.secret_inputs:
                 continue
             action = self.registry.action(task.type)
@@ -367,6 +367,7 @@ class Engine:
             collector=self.collector,
             base_secrets=set(base_secrets),
             on_event=on_event,
+            workflow_id=workflow.id,
         )
         try:
             self._log_start(context, workflow)

@@ -1,10 +1,13 @@
 """The scheduler: drives one execution's DAG from RUNNING to its single terminal state.
 
-It runs in the calling thread and, every 50 ms at most: takes the tasks whose upstreams all
-succeeded and offers them to the worker pool (the pool may refuse: backpressure); collects
-finished tasks and cancels the dependants of failed ones (UPSTREAM_FAILED) while independent
-branches go on; polls the ``executions`` row for a cancellation request (from any process);
-enforces the workflow timeout; and refreshes the engine heartbeat.
+It runs in the calling thread and, every 50 ms at most: decides each PENDING task whose
+upstreams allow a verdict (:func:`decide`: run it, skip it, or cancel it because an upstream
+failed) and offers the ones to run to the worker pool (the pool may refuse: backpressure),
+after their ``if:`` condition; collects finished tasks while independent branches go on;
+polls the ``executions`` row for a cancellation request (from any process); enforces the
+workflow timeout; and refreshes the engine heartbeat. Cleanup tasks (``run_if: always``) still
+run after a cancel or a timeout. When the execution fails, the ``on_failure`` tasks run once,
+after everything else ended; otherwise they end SKIPPED (NO_FAILURE).
 
     run = ExecutionRun(...)
     final_state = run.run()
@@ -23,8 +26,12 @@ import apsw
 
 from autokestra_obs_schema import AuditEventType, LogLevel, Reason, State
 
+from ..language._conditions import ConditionError, ConditionScope, parse_condition
 from ..language._model import TaskSpec, Workflow
-from ..persistence._recorder import ExecutionAlreadyFinished, ExecutionRecorder
+from ..language._problems import TemplateError
+from ..language._templates import TemplateContext, resolve_value
+from ..persistence._recorder import ExecutionAlreadyFinished, ExecutionRecorder, NewTask
+from ._fan_out import FanOut
 from ._worker import ExecutionContext, TaskOutcome, TaskRunner, WorkerPool, human_ms
 
 SCHEDULER = "scheduler"
@@ -38,38 +45,75 @@ TICK_S = 0.05
 ABORT_WAIT_S = 30.0
 
 
+#: Upstream outcomes that count as failures for trigger rules (an allowed failure does not).
+_FAILED_LIKE = (State.FAILED, State.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What to do with a PENDING task now: ``run`` it, or end it in ``state`` for ``reason``.
+
+    Attributes:
+        action: ``run``, ``end`` or ``wait`` (an upstream has not decided it yet).
+        state: the terminal state of an ``end`` verdict.
+        reason: its reason code.
+        upstream: the upstream task that decided it, for the log entry.
+    """
+
+    action: str
+    state: State | None = None
+    reason: str | None = None
+    upstream: str | None = None
+
+
+_WAIT = Verdict("wait")
+_RUN = Verdict("run")
+
+
+def decide(task: TaskSpec, upstream: Mapping[str, State], allowed: Iterable[str]) -> Verdict:
+    """Apply a task's trigger rule to the states of its ``needs``.
+
+    Args:
+        task: the task (its ``run_if`` rule).
+        upstream: the current state of each of its needs.
+        allowed: tasks whose failure was allowed (``allow_failure``): they count as successes.
+
+    Returns:
+        ``run`` when the rule is met, ``end`` (CANCELLED UPSTREAM_FAILED, or SKIPPED with
+        UPSTREAM_SKIPPED or TRIGGER_RULE_UNMET) when it can no longer be, else ``wait``.
+    """
+    ok = set(allowed)
+    failed = [t for t, s in upstream.items() if s in _FAILED_LIKE and t not in ok]
+    skipped = [t for t, s in upstream.items() if s is State.SKIPPED]
+    all_done = all(s.terminal for s in upstream.values())
+    if task.run_if in ("all_success", "none_failed"):
+        if failed:
+            return Verdict("end", State.CANCELLED, Reason.UPSTREAM_FAILED, failed[0])
+        if skipped and task.run_if == "all_success":
+            return Verdict("end", State.SKIPPED, Reason.UPSTREAM_SKIPPED, skipped[0])
+        return _RUN if all_done else _WAIT
+    if not all_done:
+        return _WAIT
+    if task.run_if == "any_failed" and not failed:
+        return Verdict("end", State.SKIPPED, Reason.TRIGGER_RULE_UNMET)
+    return _RUN
+
+
 class Dag:
     """The dependency graph of a workflow's tasks (validated acyclic by the DSL loader)."""
 
     def __init__(self, tasks: Sequence[TaskSpec]) -> None:
         self.order = [task.id for task in tasks]
         self.needs: dict[str, tuple[str, ...]] = {task.id: tuple(task.needs) for task in tasks}
-        self.dependants: dict[str, list[str]] = {task.id: [] for task in tasks}
-        for task in tasks:
-            for need in task.needs:
-                self.dependants[need].append(task.id)
 
-    def runnable(self, states: Mapping[str, State], dispatched: Iterable[str]) -> list[str]:
-        """PENDING tasks not yet dispatched whose upstreams all succeeded, in file order."""
+    def open(self, states: Mapping[str, State], dispatched: Iterable[str]) -> list[str]:
+        """PENDING tasks not yet dispatched, in file order."""
         taken = set(dispatched)
         return [
             task_id
             for task_id in self.order
-            if states[task_id] is State.PENDING
-            and task_id not in taken
-            and all(states[need] is State.SUCCESS for need in self.needs[task_id])
+            if states.get(task_id) is State.PENDING and task_id not in taken
         ]
-
-    def downstream(self, task_id: str) -> list[str]:
-        """Every task that depends on ``task_id``, directly or not, in file order."""
-        seen: set[str] = set()
-        stack = list(self.dependants[task_id])
-        while stack:
-            current = stack.pop()
-            if current not in seen:
-                seen.add(current)
-                stack.extend(self.dependants[current])
-        return [task_id for task_id in self.order if task_id in seen]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +141,10 @@ def read_cancel_request(conn: apsw.Connection, execution_id: str) -> CancelReque
 def cancel_reason_code(by: str) -> str:
     """``CANCELLED_BY_USER`` for ``user:<login>``, ``CANCELLED_BY_SYSTEM`` otherwise."""
     return Reason.CANCELLED_BY_USER if by.startswith("user:") else Reason.CANCELLED_BY_SYSTEM
+
+
+#: (state, terminal event, reason, message, event metadata, failed task) of an execution's end.
+_Verdict = tuple[State, AuditEventType, str | None, str | None, dict[str, Any], str | None]
 
 
 class ExecutionRun:
@@ -127,8 +175,16 @@ class ExecutionRun:
         self._interrupt = interrupt
         self._clock = clock or (lambda: time.time_ns() // 1_000_000)
         self._dag = Dag(workflow.tasks)
-        self._tasks = {task.id: task for task in workflow.tasks}
+        self._tasks = {task.id: task for task in workflow.tasks + workflow.on_failure}
         self.states: dict[str, State] = {task.id: State.PENDING for task in workflow.tasks}
+        self._allowed_failures: set[str] = set()
+        self._fan_outs: dict[str, FanOut] = {}
+        self._iteration_of: dict[str, tuple[str, int]] = {}
+        self._main_ids = frozenset(task.id for task in workflow.tasks)
+        context.cleanup_tasks.update(
+            [task.id for task in workflow.tasks if task.run_if == "always"]
+            + [task.id for task in workflow.on_failure]
+        )
         self._dispatched: set[str] = set()
         self._done: queue.Queue[TaskOutcome] = queue.Queue()
         self._failed_task: TaskOutcome | None = None
@@ -146,9 +202,16 @@ class ExecutionRun:
         """
         try:
             self._loop()
+            verdict = self._verdict(self._clock() - self._started_at)
+            self._ctx.summary.update(
+                state=verdict[0].value,
+                message=self._ctx.redactor.redact(verdict[3]) if verdict[3] else None,
+                failed_task_id=verdict[5],
+            )
+            self._run_failure_handler(verdict[0])
         except Exception as exc:  # a broken engine must still stop its plugin processes
             return self._abort(exc)
-        return self._finish()
+        return self._finish(verdict)
 
     def _loop(self) -> None:
         eid = self._ctx.execution_id
@@ -177,10 +240,34 @@ class ExecutionRun:
             if now >= next_beat:
                 next_beat = now + HEARTBEAT_S
                 self._recorder.heartbeat(eid, self._engine_id)
-            if not self._ctx.cancel.is_set():
-                self._dispatch()
-            if not self._dispatched and not self._runnable_left():
+            self._dispatch()
+            if not self._dispatched and not self._dag.open(self.states, self._dispatched):
                 return
+            self._drain(TICK_S)
+
+    def _run_failure_handler(self, outcome: State) -> None:
+        """Run the ``on_failure`` tasks of a failed execution; skip them otherwise."""
+        handlers = self._workflow.on_failure
+        if not handlers:
+            return
+        if outcome is not State.FAILED:
+            for task in handlers:
+                self._end_task(task.id, State.SKIPPED, Reason.NO_FAILURE, None)
+            return
+        self._ctx.log(
+            LogLevel.WARN,
+            f"Execution failed: running the failure handler ({len(handlers)} tasks)",
+            source=SCHEDULER,
+            metadata={"on_failure": [task.id for task in handlers]},
+        )
+        self._dag = Dag(handlers)
+        self.states.update({task.id: State.PENDING for task in handlers})
+        next_beat = time.monotonic() + HEARTBEAT_S
+        while self._dispatched or self._dag.open(self.states, self._dispatched):
+            self._dispatch()
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + HEARTBEAT_S
+                self._recorder.heartbeat(self._ctx.execution_id, self._engine_id)
             self._drain(TICK_S)
 
     def _drain(self, timeout: float) -> None:
@@ -201,6 +288,7 @@ class ExecutionRun:
         message = self._ctx.redactor.redact(f"Engine error: {type(exc).__name__}: {exc}")
         self._ctx.log(LogLevel.ERROR, message, source=SCHEDULER)
         self._ctx.cancel.trigger(Reason.ENGINE_ERROR, by="system", reason="engine error")
+        self._ctx.cleanup.trigger(Reason.ENGINE_ERROR, by="system", reason="engine error")
         deadline = time.monotonic() + ABORT_WAIT_S
         while self._dispatched and time.monotonic() < deadline:
             self._drain(TICK_S)
@@ -220,18 +308,229 @@ class ExecutionRun:
         self._ctx.emit(None, State.FAILED, reason=Reason.ENGINE_ERROR)
         return State.FAILED
 
-    def _runnable_left(self) -> bool:
-        if self._ctx.cancel.is_set():
-            return False
-        return bool(self._dag.runnable(self.states, self._dispatched))
-
     def _dispatch(self) -> None:
-        for task_id in self._dag.runnable(self.states, self._dispatched):
+        """Decide every open task that can be decided; offer the ones to run to the pool.
+
+        One pass in file order suffices for chains: a task ended here (skipped, cancelled)
+        is seen by its dependants later in the same pass, since ``needs`` come first.
+        """
+        stopping = self._ctx.cancel.is_set()
+        self._dispatch_iterations()
+        for task_id in self._dag.open(self.states, self._dispatched):
             task = self._tasks[task_id]
+            if stopping and task_id not in self._ctx.cleanup_tasks:
+                continue  # _stop_open_tasks ends it
+            upstream = {need: self.states[need] for need in task.needs}
+            verdict = decide(task, upstream, self._allowed_failures)
+            if verdict.action == "wait":
+                continue
+            if verdict.action == "end":
+                assert verdict.state is not None  # every "end" verdict has one
+                self._end_task(task_id, verdict.state, verdict.reason, verdict.upstream)
+                continue
+            if task.condition is not None and not self._condition_holds(task):
+                continue
+            if task.for_each is not None:
+                self._start_fan_out(task)
+                continue
             if not self._pool.try_submit(self._job(task)):
                 return  # queue full: try again on the next tick
             self._dispatched.add(task_id)
             self._recorder.task_queued(self._ctx.execution_id, task_id)
+
+    # -- for_each ---------------------------------------------------------------------------
+
+    def _start_fan_out(self, task: TaskSpec) -> None:
+        """Resolve a for_each task's list and create its iterations (or end it at once)."""
+        eid = self._ctx.execution_id
+        try:
+            items, _, _ = resolve_value(
+                task.for_each,
+                TemplateContext(
+                    inputs=self._ctx.inputs,
+                    task_outputs=self._ctx.outputs(),
+                    secrets=self._ctx.secrets,
+                    execution_id=eid,
+                ),
+            )
+            if not isinstance(items, list):
+                raise TemplateError(f"for_each: expected a list, got {type(items).__name__}")
+        except TemplateError as exc:
+            message = self._ctx.redactor.redact(f"cannot resolve for_each: {exc}")
+            self._recorder.finish_task(
+                eid,
+                task.id,
+                State.FAILED,
+                reason=Reason.TEMPLATE_ERROR,
+                error={"message": message, "type": "TemplateError"},
+            )
+            self._ctx.emit(task.id, State.FAILED, reason=Reason.TEMPLATE_ERROR)
+            self._ctx.log(
+                LogLevel.ERROR,
+                f"Task {task.id} failed: {message}",
+                task_id=task.id,
+                source=SCHEDULER,
+                metadata={"reason": Reason.TEMPLATE_ERROR.value},
+            )
+            self._collect(TaskOutcome(task.id, State.FAILED, Reason.TEMPLATE_ERROR, message))
+            return
+        fan = FanOut(task, items)
+        self._recorder.start_fan_out(
+            eid,
+            task.id,
+            [NewTask(fan.iteration(i).id, task.type, (), task.position) for i in range(len(items))],
+        )
+        self.states[task.id] = State.RUNNING
+        self._ctx.emit(task.id, State.RUNNING)
+        limit = task.concurrency or self._pool.size
+        self._ctx.log(
+            LogLevel.INFO,
+            f"Task {task.id}: for_each over {len(items)} items, concurrency {limit}"
+            + ("" if items else ": nothing to run"),
+            task_id=task.id,
+            source=SCHEDULER,
+            metadata={"iterations": len(items), "concurrency": task.concurrency},
+        )
+        self._dispatched.add(task.id)
+        self._fan_outs[task.id] = fan
+        for index in range(len(items)):
+            self._iteration_of[fan.iteration(index).id] = (task.id, index)
+        if fan.done:  # an empty list: the task succeeds with no results
+            self._finish_fan_out(fan)
+
+    def _dispatch_iterations(self) -> None:
+        """Start the iterations each fan-out's concurrency allows; cancel them when stopping."""
+        for fan in list(self._fan_outs.values()):
+            token = self._ctx.stop_token(fan.task.id)
+            if token.is_set():
+                for index in fan.unstarted():
+                    iteration = fan.iteration(index).id
+                    self._recorder.finish_task(
+                        self._ctx.execution_id,
+                        iteration,
+                        State.CANCELLED,
+                        reason=token.reason_code,
+                    )
+                    self._collect(TaskOutcome(iteration, State.CANCELLED, token.reason_code))
+                continue
+            while fan.can_start():
+                spec = fan.iteration(fan.next_index)
+                if not self._pool.try_submit(self._job(spec)):
+                    return  # queue full: try again on the next tick
+                fan.start_next()
+                self._recorder.task_queued(self._ctx.execution_id, spec.id)
+
+    def _collect_iteration(self, outcome: TaskOutcome) -> None:
+        parent, index = self._iteration_of[outcome.task_id]
+        fan = self._fan_outs[parent]
+        fan.record(index, outcome, self._ctx.outputs().get(outcome.task_id))
+        if fan.done:
+            self._finish_fan_out(fan)
+
+    def _finish_fan_out(self, fan: FanOut) -> None:
+        """End a for_each task once every iteration ended: SUCCESS with the collected
+        outputs, FAILED (ITERATION_FAILED) when one failed, else CANCELLED."""
+        task, eid = fan.task, self._ctx.execution_id
+        del self._fan_outs[task.id]
+        failed = fan.indexes_in(State.FAILED)
+        cancelled = fan.indexes_in(State.CANCELLED)
+        if failed:
+            message = f"iterations failed: {', '.join(map(str, failed))} (of {len(fan.items)})"
+            error = {"message": message, "type": "IterationFailed", "failed_indexes": failed}
+            self._recorder.finish_task(
+                eid, task.id, State.FAILED, reason=Reason.ITERATION_FAILED, error=error
+            )
+            outcome = TaskOutcome(task.id, State.FAILED, Reason.ITERATION_FAILED, message)
+        elif cancelled:
+            reason = self._ctx.stop_token(task.id).reason_code
+            self._recorder.finish_task(eid, task.id, State.CANCELLED, reason=reason)
+            message = f"iterations cancelled: {len(cancelled)} (of {len(fan.items)})"
+            outcome = TaskOutcome(task.id, State.CANCELLED, reason, message)
+        else:
+            outputs = fan.collected()
+            self._ctx.set_outputs(task.id, outputs)
+            self._recorder.finish_task(
+                eid, task.id, State.SUCCESS, outputs=self._ctx.redactor.redact_value(outputs)
+            )
+            message = f"{len(fan.items)} iterations succeeded"
+            outcome = TaskOutcome(task.id, State.SUCCESS)
+        self._ctx.emit(task.id, outcome.state, reason=outcome.reason)
+        self._ctx.log(
+            LogLevel.INFO if outcome.state is State.SUCCESS else LogLevel.ERROR,
+            f"Task {task.id} {outcome.state}: {message}",
+            task_id=task.id,
+            source=SCHEDULER,
+            metadata={
+                "state": outcome.state.value,
+                "reason": outcome.reason,
+                "iterations": len(fan.items),
+                "failed_indexes": failed,
+                "cancelled_indexes": cancelled,
+            },
+        )
+        self._collect(outcome)
+
+    def _condition_holds(self, task: TaskSpec) -> bool:
+        """Evaluate ``if:``; a false or broken condition ends the task here (returns False)."""
+        assert task.condition is not None  # only called for tasks with a condition
+        scope = ConditionScope(
+            inputs=self._ctx.inputs,
+            outputs=self._ctx.outputs(),
+            states={task_id: str(state) for task_id, state in self.states.items()},
+        )
+        try:
+            holds = parse_condition(task.condition).evaluate(scope)
+        except ConditionError as exc:
+            message = self._ctx.redactor.redact(f"condition {task.condition!r}: {exc}")
+            self._recorder.finish_task(
+                self._ctx.execution_id,
+                task.id,
+                State.FAILED,
+                reason=Reason.CONDITION_ERROR,
+                error={"message": message, "type": "ConditionError"},
+            )
+            self._ctx.emit(task.id, State.FAILED, reason=Reason.CONDITION_ERROR)
+            self._ctx.log(
+                LogLevel.ERROR,
+                f"Task {task.id} failed: {message}",
+                task_id=task.id,
+                source=SCHEDULER,
+                metadata={"reason": Reason.CONDITION_ERROR.value},
+            )
+            self._collect(TaskOutcome(task.id, State.FAILED, Reason.CONDITION_ERROR, message))
+            return False
+        if not holds:
+            self._end_task(task.id, State.SKIPPED, Reason.CONDITION_FALSE, None)
+        return holds
+
+    def _end_task(
+        self, task_id: str, state: State, reason: str | None, upstream: str | None
+    ) -> None:
+        """End a task that never ran (skipped, or cancelled by an upstream failure)."""
+        self.states[task_id] = state
+        self._recorder.finish_task(self._ctx.execution_id, task_id, state, reason=reason)
+        self._ctx.emit(task_id, state, reason=reason)
+        task = self._tasks[task_id]
+        why = {
+            Reason.UPSTREAM_FAILED: f"upstream task {upstream} failed",
+            Reason.UPSTREAM_SKIPPED: f"upstream task {upstream} was skipped (run_if: all_success)",
+            Reason.CONDITION_FALSE: f"condition is false: {task.condition}",
+            Reason.TRIGGER_RULE_UNMET: f"no upstream task failed (run_if: {task.run_if})",
+            Reason.NO_FAILURE: "the execution did not fail (failure handler)",
+        }.get(Reason(reason) if reason else Reason.UPSTREAM_FAILED, str(reason))
+        self._ctx.log(
+            LogLevel.WARN if state is State.CANCELLED else LogLevel.INFO,
+            f"Task {task_id} {'cancelled' if state is State.CANCELLED else 'skipped'}: {why}",
+            task_id=task_id,
+            source=SCHEDULER,
+            metadata={
+                "state": state.value,
+                "reason": reason,
+                "upstream_task_id": upstream,
+                "condition": task.condition,
+                "run_if": task.run_if,
+            },
+        )
 
     def _job(self, task: TaskSpec) -> Callable[[], None]:
         def job() -> None:
@@ -262,29 +561,24 @@ class ExecutionRun:
         return TaskOutcome(task.id, State.FAILED, Reason.ENGINE_ERROR, message)
 
     def _collect(self, outcome: TaskOutcome) -> None:
+        if outcome.task_id in self._iteration_of:
+            self._collect_iteration(outcome)
+            return
         self._dispatched.discard(outcome.task_id)
         self.states[outcome.task_id] = outcome.state
-        if outcome.state is State.FAILED:
-            if self._failed_task is None:
-                self._failed_task = outcome
-            self._propagate_failure(outcome.task_id)
-
-    def _propagate_failure(self, failed_id: str) -> None:
-        for task_id in self._dag.downstream(failed_id):
-            if self.states[task_id] is not State.PENDING or task_id in self._dispatched:
-                continue
-            self.states[task_id] = State.CANCELLED
-            self._recorder.finish_task(
-                self._ctx.execution_id, task_id, State.CANCELLED, reason=Reason.UPSTREAM_FAILED
-            )
-            self._ctx.emit(task_id, State.CANCELLED, reason=Reason.UPSTREAM_FAILED)
+        if outcome.state is not State.FAILED:
+            return
+        if self._tasks[outcome.task_id].allow_failure:
+            self._allowed_failures.add(outcome.task_id)
             self._ctx.log(
                 LogLevel.WARN,
-                f"Task {task_id} cancelled: upstream task {failed_id} failed",
-                task_id=task_id,
+                f"Task {outcome.task_id} failed; allow_failure: the execution goes on",
+                task_id=outcome.task_id,
                 source=SCHEDULER,
-                metadata={"reason": Reason.UPSTREAM_FAILED.value, "upstream_task_id": failed_id},
+                metadata={"allow_failure": True, "reason": outcome.reason},
             )
+        elif self._failed_task is None and outcome.task_id in self._main_ids:
+            self._failed_task = outcome
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -300,7 +594,11 @@ class ExecutionRun:
 
     def _stop_open_tasks(self, reason_code: str) -> int:
         """Cancel tasks never handed to the pool; returns how many tasks had not started."""
-        not_started = [task_id for task_id, state in self.states.items() if state is State.PENDING]
+        not_started = [
+            task_id
+            for task_id, state in self.states.items()
+            if state is State.PENDING and task_id not in self._ctx.cleanup_tasks
+        ]
         for task_id in not_started:
             if task_id in self._dispatched:
                 continue  # queued in the pool: its worker cancels it without starting
@@ -363,10 +661,10 @@ class ExecutionRun:
 
     # -- the end ----------------------------------------------------------------------------
 
-    def _finish(self) -> State:
+    def _finish(self, verdict: _Verdict) -> State:
         eid = self._ctx.execution_id
         elapsed = self._clock() - self._started_at
-        state, event, reason, message, metadata, failed_task_id = self._verdict(elapsed)
+        state, event, reason, message, metadata, failed_task_id = verdict
         message = self._ctx.redactor.redact(message) if message else None
         metadata = self._ctx.redactor.redact_value(metadata)
         # Log and flush before the terminal commit: a follower that sees the execution
@@ -411,9 +709,7 @@ class ExecutionRun:
         self._ctx.emit(None, state, reason=reason)
         return state
 
-    def _verdict(
-        self, elapsed: int
-    ) -> tuple[State, AuditEventType, str | None, str | None, dict[str, Any], str | None]:
+    def _verdict(self, elapsed: int) -> _Verdict:
         """(state, terminal event, reason, message, event metadata, failed task) of the end.
 
         A timeout wins over a cancellation (its token reason is TIMEOUT), a cancellation

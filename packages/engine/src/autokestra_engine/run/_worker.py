@@ -103,18 +103,36 @@ class ExecutionContext:
         collector: LogCollector,
         base_secrets: set[str],
         on_event: EventCallback | None,
+        workflow_id: str = "",
     ) -> None:
         self.execution_id = execution_id
+        # What {{ execution.* }} reads; the scheduler fills in how it failed before the
+        # failure handler runs.
+        self.summary: dict[str, Any] = {
+            "id": execution_id,
+            "workflow_id": workflow_id,
+            "state": State.RUNNING.value,
+            "failed_task_id": None,
+            "message": None,
+        }
         self.inputs = dict(inputs)
         self.secrets = secrets
         self.collector = collector
         self.cancel = CancelToken()
+        # Cleanup tasks (``run_if: always``) and failure-handler tasks run after a cancel or a
+        # timeout: they watch their own token, which only an engine error triggers.
+        self.cleanup = CancelToken()
+        self.cleanup_tasks: set[str] = set()
         self._on_event = on_event
         self._lock = threading.Lock()
         self._outputs: dict[str, dict[str, Any]] = {}
         self._secret_values: set[str] = set(base_secrets)
         self.redactor = Redactor(self._secret_values)
         collector.set_redactor(execution_id, self.redactor)
+
+    def stop_token(self, task_id: str) -> CancelToken:
+        """The token that stops this task: the execution's, or the cleanup one."""
+        return self.cleanup if task_id in self.cleanup_tasks else self.cancel
 
     def add_secret_values(self, values: set[str]) -> None:
         """Extend the redactor with values found while resolving a task's inputs."""
@@ -245,7 +263,7 @@ class TaskRunner:
         """Run every attempt the retry policy allows; never raises for a task failure."""
         eid = ctx.execution_id
         action = self._registry.action(task.type)
-        if ctx.cancel.is_set():
+        if ctx.stop_token(task.id).is_set():
             return self._cancelled_before_start(ctx, task)
         try:
             resolved = resolve_task_inputs(
@@ -256,6 +274,10 @@ class TaskRunner:
                     task_outputs=ctx.outputs(),
                     secrets=ctx.secrets,
                     execution_id=eid,
+                    iteration=None
+                    if task.iteration is None
+                    else (task.iteration.index, task.iteration.item),
+                    execution=dict(ctx.summary),
                 ),
             )
         except TemplateError as exc:
@@ -269,7 +291,7 @@ class TaskRunner:
         attempt = 0
         while True:
             attempt += 1
-            if ctx.cancel.is_set():
+            if ctx.stop_token(task.id).is_set():
                 return self._cancelled_between(ctx, task, attempt - 1)
             self._started(ctx, task, attempt, total=total, masked=masked, timeout_ms=timeout_ms)
             result = self._attempt(
@@ -293,7 +315,7 @@ class TaskRunner:
                     metadata={"timeout_ms": timeout_ms, "elapsed_ms": result.duration_ms},
                 )
             self._end_attempt(ctx, task, attempt, result, State.FAILED, error=error, reason=reason)
-            if attempt < total and not ctx.cancel.is_set():
+            if attempt < total and not ctx.stop_token(task.id).is_set():
                 if self._wait_to_retry(ctx, task, attempt, total, reason=reason, message=message):
                     continue
                 return self._cancelled_between(ctx, task, attempt)
@@ -344,7 +366,7 @@ class TaskRunner:
             task.id,
             attempt,
             state,
-            reason=ctx.cancel.reason_code if state is State.CANCELLED else reason,
+            reason=ctx.stop_token(task.id).reason_code if state is State.CANCELLED else reason,
             duration_ms=result.duration_ms,
             exit_code=result.exit_code,
             error=error,
@@ -382,7 +404,7 @@ class TaskRunner:
                 "backoff": task.retry.backoff,
             },
         )
-        return not ctx.cancel.event.wait(delay_ms / 1000)
+        return not ctx.stop_token(task.id).event.wait(delay_ms / 1000)
 
     def _attempt(
         self,
@@ -421,7 +443,7 @@ class TaskRunner:
             redactor=ctx.redactor,
             on_spawn=on_spawn,
         )
-        return self._executor.run_attempt(request, sink, ctx.cancel.event)
+        return self._executor.run_attempt(request, sink, ctx.stop_token(task.id).event)
 
     def _succeeded(
         self, ctx: ExecutionContext, task: TaskSpec, attempt: int, result: AttemptResult
@@ -503,7 +525,7 @@ class TaskRunner:
     def _cancelled_between(
         self, ctx: ExecutionContext, task: TaskSpec, attempts: int
     ) -> TaskOutcome:
-        token = ctx.cancel
+        token = ctx.stop_token(task.id)
         self._recorder.finish_task(
             ctx.execution_id, task.id, State.CANCELLED, reason=token.reason_code
         )
