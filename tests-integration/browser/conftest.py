@@ -91,8 +91,8 @@ def stop_ui(process: subprocess.Popen[str]) -> int:
     return code
 
 
-def run_workflow(db: Path, flow: Path, cwd: Path) -> str:
-    """Run a workflow to its end with the real engine; return the execution id."""
+def run_workflow(db: Path, flow: Path, cwd: Path) -> tuple[str, int]:
+    """Run a workflow to its end with the real engine; return its execution id and exit code."""
     done = subprocess.run(
         [WORKFLOW, "--db", str(db), "run", str(flow)],
         capture_output=True,
@@ -104,7 +104,7 @@ def run_workflow(db: Path, flow: Path, cwd: Path) -> str:
     )
     match = STARTED.match(done.stdout.splitlines()[0] if done.stdout else "")
     assert match, done.stdout + done.stderr
-    return match.group(1)
+    return match.group(1), done.returncode
 
 
 @pytest.fixture(scope="session")
@@ -147,22 +147,27 @@ def page(context: BrowserContext) -> Page:
 
 @dataclass(frozen=True)
 class Examples:
-    """The database of the five example executions and their ids by workflow id."""
+    """The database of the example executions: their ids by workflow id (in the order they
+    ran) and the workflows whose run failed (exit 1)."""
 
     db: Path
     ids: dict[str, str]
+    failed: frozenset[str]
 
 
 @pytest.fixture(scope="session")
 def examples(tmp_path_factory: pytest.TempPathFactory) -> Examples:
-    """The five example workflows run by the real engine (failing-pipeline fails)."""
+    """Every example workflow run by the real engine (the failure demos fail)."""
     folder = tmp_path_factory.mktemp("examples")
     db = folder / "ak.db"
     ids = {}
+    failed = set()
     for flow in sorted(EXAMPLES.glob("*.yaml")):
-        execution_id = run_workflow(db, flow, folder)
+        execution_id, code = run_workflow(db, flow, folder)
         ids[flow.stem] = execution_id
-    return Examples(db, ids)
+        if code != 0:
+            failed.add(flow.stem)
+    return Examples(db, ids, frozenset(failed))
 
 
 @pytest.fixture(scope="session")
