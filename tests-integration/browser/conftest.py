@@ -2,7 +2,7 @@
 
 - one Chromium per test session (Debian's ``/usr/bin/chromium`` driven by Playwright from
   PyPI; never a downloaded browser), a fresh context (cookies, storage) per test;
-- a database where the real engine ran the five example workflows (``workflow run``), and a
+- a database where the real engine ran every example workflow (``workflow run``), and a
   scratch database for executions a test starts itself;
 - ``workflow ui`` processes serving them, stopped when the session ends, also on failure.
 
