@@ -123,10 +123,25 @@ def tests(session: nox.Session, package: str) -> None:
     session.run("pytest", "-n", "auto", "-q", str(tests_dir), *session.posargs)
 
 
+def _ensure_prometheus(session: nox.Session) -> None:
+    """Install Debian's prometheus for the telemetry test when missing (root only)."""
+    if shutil.which("prometheus") is not None:
+        return
+    if os.geteuid() != 0:
+        session.error(
+            "the telemetry integration test needs Prometheus: run as root (this session then"
+            " installs it) or `sudo apt-get install -y prometheus`"
+        )
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-q", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-q", "prometheus", external=True, env=env)
+
+
 @nox.session(python=PYTHONS)
 def integration(session: nox.Session) -> None:
     """The end-to-end suite: every package installed, real processes, real database files."""
     session.install(*CONSTRAINTS, *TEST_DEPS, *_editable(_all_packages()))
+    _ensure_prometheus(session)
     browser_tests = str(ROOT / "tests-integration" / "browser")
     session.run(
         "pytest", "-n", "auto", "-q", "tests-integration", "--ignore", browser_tests,

@@ -170,3 +170,31 @@ class TestSizes:
         """Fractions, signs and unknown units are rejected."""
         with pytest.raises(ValueError, match="not a size"):
             parse_size_bytes(text)
+
+
+class TestTelemetrySection:
+    def test_otlp_mapping_is_kept_as_written(self, tmp_path: Path) -> None:
+        """telemetry.otlp is handed on as a mapping (obs-telemetry validates its keys)."""
+        path = write(
+            tmp_path,
+            "telemetry:\n  otlp:\n    endpoint: http://collector:4318\n"
+            "    headers: {x-api-key: k}\n",
+        )
+        config = load_config(path, {})
+        assert config.telemetry_otlp == {
+            "endpoint": "http://collector:4318",
+            "headers": {"x-api-key": "k"},
+        }
+        assert load_config(None, {}).telemetry_otlp == {}
+
+    def test_otlp_must_be_a_mapping(self, tmp_path: Path) -> None:
+        """A scalar under telemetry.otlp is refused with one line naming the key."""
+        path = write(tmp_path, "telemetry:\n  otlp: http://collector:4318\n")
+        with pytest.raises(ConfigError, match=r"telemetry\.otlp must be a mapping"):
+            load_config(path, {})
+
+    def test_unknown_telemetry_key(self, tmp_path: Path) -> None:
+        """Only telemetry.otlp is known."""
+        path = write(tmp_path, "telemetry:\n  jaeger: {}\n")
+        with pytest.raises(ConfigError, match=r"unknown key telemetry\.jaeger"):
+            load_config(path, {})

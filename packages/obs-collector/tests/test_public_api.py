@@ -23,6 +23,7 @@ class TestPublicApi:
             "Piece",
             "Redactor",
             "Sink",
+            "StoredListener",
             "level_of",
             "secret_forms",
         ]

@@ -58,6 +58,16 @@ from .operations._workflow_registry import (
     validate_schedule,
 )
 from .persistence._ids import new_engine_id, new_execution_id, uuid7
+from .persistence._observers import (
+    AttemptEnded,
+    AttemptStarted,
+    ExecutionEnded,
+    ExecutionObserver,
+    ExecutionStarted,
+    Observers,
+    TaskEnded,
+    TaskStarted,
+)
 from .persistence._recorder import (
     CancelOutcome,
     EngineOwner,
@@ -75,8 +85,10 @@ from .run._worker import CancelToken, EngineEvent, WorkerPool
 
 __all__ = [
     "ActionSpec",
+    "AttemptEnded",
     "AttemptRequest",
     "AttemptResult",
+    "AttemptStarted",
     "CANCEL_POLL_S",
     "CancelOutcome",
     "CancelToken",
@@ -88,15 +100,19 @@ __all__ = [
     "EngineOwner",
     "EngineRuntime",
     "ExecutionAlreadyFinished",
+    "ExecutionEnded",
+    "ExecutionObserver",
     "ExecutionOwned",
     "ExecutionRecorder",
     "ExecutionRow",
+    "ExecutionStarted",
     "INPUT_TYPES",
     "IllegalTransition",
     "InputDecl",
     "InputSpec",
     "LostExecution",
     "Maintenance",
+    "Observers",
     "PluginError",
     "PluginExecutor",
     "PluginInfo",
@@ -114,7 +130,9 @@ __all__ = [
     "Server",
     "ServerTimings",
     "TRANSITIONS",
+    "TaskEnded",
     "TaskSpec",
+    "TaskStarted",
     "TemplateContext",
     "TemplateError",
     "Trigger",

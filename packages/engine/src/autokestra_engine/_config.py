@@ -31,6 +31,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "logging": ("retention_days", "buffer_max_entries", "buffer_max_age", "table_size_warning"),
     "plugins": ("path",),
     "secrets": ("file",),
+    "telemetry": ("otlp",),
 }
 
 #: Environment variable -> (section, key) it overrides.
@@ -87,6 +88,8 @@ class EngineConfig:
         secrets_file: KEY=VALUE file of secrets (mode 0600), or None.
         shutdown_grace_ms: how long a stopping engine waits for running tasks.
         config_path: the config file that was read, if any.
+        telemetry_otlp: the file's ``telemetry.otlp`` mapping, as written (obs-telemetry
+            validates it; the ``OTEL_*`` variables win over it).
     """
 
     db_path: Path = DEFAULT_DB_PATH
@@ -100,6 +103,7 @@ class EngineConfig:
     secrets_file: Path | None = None
     shutdown_grace_ms: int = 30_000
     config_path: Path | None = None
+    telemetry_otlp: Mapping[str, Any] = field(default_factory=dict)
 
 
 def parse_size_bytes(text: str) -> int:
@@ -261,7 +265,18 @@ def load_config(
     values["plugin_paths"] = plugin_paths
     if (found := pick("secrets", "file")) is not None:
         values["secrets_file"] = _path(found[0], found[1], found[2])
+    values["telemetry_otlp"] = _telemetry_otlp(sections)
     return EngineConfig(**{**config.__dict__, **values})
+
+
+def _telemetry_otlp(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``telemetry.otlp`` as a mapping (empty when absent); its keys are obs-telemetry's."""
+    value = sections.get("telemetry", {}).get("otlp")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("telemetry.otlp must be a mapping (endpoint, headers, service_name)")
+    return dict(value)
 
 
 def _plugin_paths(

@@ -32,6 +32,7 @@ from ._secret_store import SecretStore
 from .language._plugin_registry import PluginRegistry
 from .operations._recovery import LostExecution, recover_lost_executions
 from .operations._server_loop import LineSink, Maintenance, Server, ServerTimings
+from .persistence._observers import ExecutionObserver
 from .persistence._recorder import CancelOutcome
 from .run._engine import Engine, request_cancel
 
@@ -64,6 +65,8 @@ class EngineRuntime:
             ``--plugin-path``).
         env: where ``AUTOKESTRA_SECRET_*`` values come from (default ``os.environ``).
         close_timeout_s: how long :meth:`close` waits for buffered log entries.
+        observers: given to the engine (telemetry exporters); their owner shuts them down
+            after :meth:`close`, once the collector has handed over its last entries.
 
     Every part is opened once, on first use, and may raise what its opening raises:
     ``registry`` nothing (bad manifests are listed in ``registry.problems``); ``secrets``
@@ -79,8 +82,10 @@ class EngineRuntime:
         plugin_paths: Sequence[Path] = (),
         env: Mapping[str, str] | None = None,
         close_timeout_s: float = CLOSE_TIMEOUT_S,
+        observers: Sequence[ExecutionObserver] = (),
     ) -> None:
         self.config = _with_overrides(config, db_path, plugin_paths)
+        self._observers = tuple(observers)
         self._env = os.environ if env is None else env
         self._close_timeout_s = close_timeout_s
         self._lock = threading.RLock()
@@ -157,6 +162,7 @@ class EngineRuntime:
                     collector=self.collector,
                     registry=registry,
                     secrets=secrets,
+                    observers=self._observers,
                 )
             return self._engine
 

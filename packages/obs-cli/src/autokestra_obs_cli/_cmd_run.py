@@ -44,6 +44,7 @@ from ._errors import CliError, domain_errors
 from ._escape import escape_control
 from ._format import format_duration_ms
 from ._styles import STATE_STYLES
+from ._telemetry import observers_of, start_otlp_export, stop_otlp_export
 
 
 def parse_input_options(values: Sequence[str]) -> dict[str, str]:
@@ -221,7 +222,10 @@ def run_command(
       workflow run pipeline.yaml --detach
     """
     inputs = parse_input_options(input_options)
-    runtime = EngineRuntime(cli_engine_config(app, plugin_paths))
+    config = cli_engine_config(app, plugin_paths)
+    # A queued execution runs (and is exported) by the server that picks it up.
+    exporter = None if detach else start_otlp_export(config)
+    runtime = EngineRuntime(config, observers=observers_of(exporter))
     interrupted = threading.Event()
     received: list[int] = []
     try:
@@ -260,6 +264,7 @@ def run_command(
                 )
     finally:
         runtime.close()
+        stop_otlp_export(exporter)
     state, duration = outcome.state, format_duration_ms(outcome.duration_ms)
     if state is not State.SUCCESS and outcome.message:
         app.err.print(Text(escape_control(f"Execution {state.lower()}: {outcome.message}")))

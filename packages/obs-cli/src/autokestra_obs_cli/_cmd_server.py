@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 from rich.text import Text
@@ -32,6 +33,11 @@ from ._engine_wiring import cli_engine_config, plugin_path_option
 from ._errors import CliError, domain_errors
 from ._escape import escape_control
 from ._format import format_bytes
+from ._telemetry import observers_of, start_otlp_export, stop_otlp_export
+
+if TYPE_CHECKING:  # imported at run time only when export is on
+    from autokestra_obs_telemetry.otlp import OtlpExporter
+    from autokestra_obs_web import ListenAddress
 
 
 class _RetentionStopped(Exception):
@@ -181,7 +187,25 @@ def start_command(
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     timings = _timings_from_env()
-    with EngineRuntime(config) as runtime:
+    exporter = start_otlp_export(config)
+    try:
+        _serve(app, config, timings, exporter, console)
+    finally:
+        stop_otlp_export(exporter)
+
+
+def _serve(
+    app: AppContext,
+    config: EngineConfig,
+    timings: ServerTimings,
+    exporter: OtlpExporter | None,
+    console: tuple[ListenAddress, str | None] | None,
+) -> None:
+    """Run the server until it is stopped; the runtime is closed before export stops.
+
+    With ``console`` (``--listen``), the web console is served from a thread meanwhile.
+    """
+    with EngineRuntime(config, observers=observers_of(exporter)) as runtime:
         with domain_errors():
             # The engine opens the registry and the secrets before the database, so a bad
             # secrets file is reported without creating a database.

@@ -22,7 +22,7 @@ from ._capture import (
     Sink,
     level_of,
 )
-from ._collector import COLLECTOR_SOURCE, LogCollector
+from ._collector import COLLECTOR_SOURCE, LogCollector, StoredListener
 from ._entry import LogEntry
 from ._lines import LineSplitter, Piece
 from ._redact import MIN_SECRET_LENGTH, Redactor, secret_forms
@@ -42,6 +42,7 @@ __all__ = [
     "Piece",
     "Redactor",
     "Sink",
+    "StoredListener",
     "level_of",
     "secret_forms",
 ]

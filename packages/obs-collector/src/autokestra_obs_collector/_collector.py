@@ -19,11 +19,12 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from autokestra_obs_schema import LogLevel, Writer, now_ms
 
+from ._entry import LogEntry
 from ._redact import Redactor
 from ._rows import LEVEL_NAMES, Row, metadata_json, parse_level, write_rows
 from ._stats import CollectorStats, percentile
@@ -35,6 +36,10 @@ _COMMIT_SAMPLES = 4096
 _REFILL_S = 0.02
 #: Longest wait of a producer for the commit in flight while a backlog is being written.
 _PACE_S = 0.1
+
+#: Told of every committed batch, from the flush thread: the entries as stored (redacted,
+#: the ones the database refused left out) and the transaction's duration in seconds.
+StoredListener = Callable[[Sequence[LogEntry], float], None]
 
 
 class LogCollector:
@@ -119,6 +124,7 @@ class LogCollector:
         self._pace_off = False  # a paced producer saw no commit in time: stop pacing
         self._failing = False  # the flush thread is in a failure episode
         self._stopped = False  # the flush thread has exited
+        self._listeners: tuple[StoredListener, ...] = ()
         self._thread = threading.Thread(
             target=self._run, name="autokestra-log-collector", daemon=True
         )
@@ -133,6 +139,16 @@ class LogCollector:
     def clear_redactor(self, execution_id: str) -> None:
         """Forget the execution's redactor (call after its last entry was logged)."""
         self._redactors.pop(execution_id, None)
+
+    def add_listener(self, listener: StoredListener) -> None:
+        """Tell ``listener(entries, seconds)`` of every batch committed from now on.
+
+        Called from the flush thread after the commit, so it must return at once (queue the
+        entries; do the work elsewhere). A listener that raises is reported once and removed:
+        telemetry never stops logging. Without listeners a commit costs nothing more.
+        """
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
 
     def log(
         self,
@@ -483,11 +499,40 @@ class LogCollector:
             if self._pacing or (self._waiting and len(self._buffer) <= self._resume_level):
                 self._refill_until = time.monotonic() + _REFILL_S
             self._changed.notify_all()  # room for waiting producers, progress for flush()
+            listeners = self._listeners
+        if listeners:
+            stored = [row for row, ok in zip(batch, written, strict=True) if ok]
+            self._tell(listeners, stored, elapsed_ms / 1000)
         if refused:
             self._report(
                 f"autokestra: {len(refused)} log entries refused by the database "
                 "(unknown execution or invalid data); dropped"
             )
+
+    def _tell(self, listeners: tuple[StoredListener, ...], rows: list[Row], seconds: float) -> None:
+        """Give each listener the stored entries; drop (and report) one that raises."""
+        entries = [
+            LogEntry(
+                execution_id=row[0],
+                task_id=row[1],
+                attempt=row[2],
+                level=LogLevel(row[4]),
+                source=row[5],
+                message=row[6],
+                metadata=None if row[7] is None else json.loads(row[7]),
+                timestamp=row[3],
+            )
+            for row in rows
+        ]
+        for listener in listeners:
+            try:
+                listener(entries, seconds)
+            except Exception as exc:
+                with self._lock:
+                    self._listeners = tuple(x for x in self._listeners if x is not listener)
+                self._report(
+                    f"autokestra: a log listener failed ({exc!r}); it is removed, logging goes on"
+                )
 
     def _after_success(self) -> None:
         """After a commit: end a shedding episode by logging how many entries were lost."""

@@ -51,6 +51,13 @@ from ._log_filter import (
 )
 from ._log_pages import LogPage, log_page
 from ._log_store import DEFAULT_SEARCH_LIMIT, LogRecord, LogStore
+from ._metrics import (
+    TASK_DURATION_BUCKETS_S,
+    DurationHistogram,
+    LogTally,
+    MetricsSnapshot,
+    metrics_snapshot,
+)
 from ._retention import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_RETENTION_DAYS,
@@ -78,6 +85,7 @@ __all__ = [
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_SEARCH_LIMIT",
     "Dependency",
+    "DurationHistogram",
     "ExecutionCursor",
     "ExecutionInspector",
     "ExecutionOutcome",
@@ -94,8 +102,10 @@ __all__ = [
     "LogPage",
     "LogRecord",
     "LogStore",
+    "LogTally",
     "MATCH_END",
     "MATCH_START",
+    "MetricsSnapshot",
     "PurgeReport",
     "RETENTION_ENV",
     "RetentionConfigError",
@@ -104,6 +114,7 @@ __all__ = [
     "SearchHit",
     "Segment",
     "SizeWarning",
+    "TASK_DURATION_BUCKETS_S",
     "TaskNotFound",
     "TaskTimeline",
     "TaskView",
@@ -122,6 +133,7 @@ __all__ = [
     "log_page",
     "log_record_document",
     "log_record_json",
+    "metrics_snapshot",
     "parse_duration",
     "parse_levels",
     "parse_since",

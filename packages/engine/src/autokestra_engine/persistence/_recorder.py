@@ -31,6 +31,15 @@ from autokestra_obs_schema import (
     now_ms,
 )
 
+from ._observers import (
+    AttemptEnded,
+    AttemptStarted,
+    ExecutionEnded,
+    ExecutionStarted,
+    Observers,
+    TaskEnded,
+    TaskStarted,
+)
 from ._transitions import check_transition
 
 
@@ -50,6 +59,12 @@ class ExecutionOwned(AutokestraError):
         self.execution_id = execution_id
         self.engine_id = engine_id
         super().__init__(f"Execution {execution_id} is owned by engine {engine_id}")
+
+
+def _error_message(error: Mapping[str, Any] | None) -> str | None:
+    """The message of a stored error object, for the observers."""
+    message = None if error is None else error.get("message")
+    return None if message is None else str(message)
 
 
 def to_json(value: object) -> str:
@@ -164,10 +179,14 @@ class CancelOutcome:
 class ExecutionRecorder:
     """The engine's write path: executions, task runs, attempts, cancel requests.
 
+    Every transition it commits is also told to ``observers`` (telemetry), after the commit
+    and with the stored timestamp; without observers nothing more is done.
+
     Args:
         writer: the process's one :class:`~autokestra_obs_schema.Writer`.
         audit: the audit logger (a fresh :class:`AuditLogger` by default).
         clock: Unix-ms clock, injectable so tests can pin timestamps.
+        observers: told of every stored transition (default: none).
     """
 
     def __init__(
@@ -176,10 +195,12 @@ class ExecutionRecorder:
         *,
         audit: AuditLogger | None = None,
         clock: Callable[[], int] = now_ms,
+        observers: Observers | None = None,
     ) -> None:
         self.writer = writer
         self._audit = audit if audit is not None else AuditLogger()
         self._clock = clock
+        self.observers = observers if observers is not None else Observers()
 
     # -- executions -------------------------------------------------------------------------
 
@@ -271,6 +292,10 @@ class ExecutionRecorder:
             )
             started = load_execution(conn, execution_id)
         assert started is not None  # written in this very transaction
+        if self.observers:
+            self.observers.execution_started(
+                ExecutionStarted(execution_id, started.workflow_id, started.trigger_type, at)
+            )
         return started
 
     def finish_execution(
@@ -313,6 +338,18 @@ class ExecutionRecorder:
             if terminal_event is not AuditEventType.TIMEOUT and "duration_ms" not in metadata:
                 metadata["duration_ms"] = at - (row.started_at or row.created_at)
             self._audit.emit(conn, execution_id, terminal_event, metadata, timestamp=at)
+        if self.observers:
+            self.observers.execution_ended(
+                ExecutionEnded(
+                    execution_id,
+                    row.workflow_id,
+                    state,
+                    reason,
+                    message,
+                    row.started_at or row.created_at,
+                    at,
+                )
+            )
         return True
 
     def heartbeat(self, execution_id: str, engine_id: str) -> None:
@@ -380,6 +417,18 @@ class ExecutionRecorder:
             raise KeyError(f"task run {execution_id}/{task_id}")
         return State(rows[0][0])
 
+    def _task_facts(
+        self, conn: apsw.Connection, execution_id: str, task_id: str
+    ) -> tuple[str, int, int | None]:
+        """(type, attempt_count, started_at) of a task run, for the observers."""
+        rows: list[tuple[Any, ...]] = conn.execute(
+            "SELECT type, attempt_count, started_at FROM task_runs"
+            " WHERE execution_id = ? AND task_id = ?",
+            (execution_id, task_id),
+        ).fetchall()
+        task_type, attempts, started_at = rows[0]
+        return str(task_type), int(attempts), started_at
+
     def start_fan_out(self, execution_id: str, task_id: str, iterations: Sequence[NewTask]) -> None:
         """Move a ``for_each`` task to RUNNING and insert one PENDING task run per iteration.
 
@@ -409,6 +458,9 @@ class ExecutionRecorder:
                         at,
                     ),
                 )
+            task_type = self._task_facts(conn, execution_id, task_id)[0] if self.observers else ""
+        if self.observers:
+            self.observers.task_started(TaskStarted(execution_id, task_id, task_type, at))
 
     def task_queued(self, execution_id: str, task_id: str) -> None:
         """Stamp the moment the scheduler handed the task to the worker pool."""
@@ -431,9 +483,12 @@ class ExecutionRecorder:
         The masked inputs are stored once, at the first attempt. Returns the start time.
         """
         at = self._clock()
+        facts = None
         with self.writer.transaction() as conn:
             current = self._task_state(conn, execution_id, task_id)
             check_transition(current, State.RUNNING, subject=f"task {task_id}")
+            if self.observers:
+                facts = self._task_facts(conn, execution_id, task_id)
             conn.execute(
                 "UPDATE task_runs SET state = ?, reason_code = NULL, attempt_count = ?,"
                 " started_at = COALESCE(started_at, ?), inputs = COALESCE(inputs, ?)"
@@ -452,6 +507,11 @@ class ExecutionRecorder:
                 " VALUES (?, ?, ?, ?, ?)",
                 (execution_id, task_id, attempt, State.RUNNING, at),
             )
+        if facts is not None:
+            task_type, _, started_at = facts
+            if started_at is None:
+                self.observers.task_started(TaskStarted(execution_id, task_id, task_type, at))
+            self.observers.attempt_started(AttemptStarted(execution_id, task_id, attempt, at))
         return at
 
     def attempt_spawned(
@@ -478,8 +538,13 @@ class ExecutionRecorder:
         error: Mapping[str, Any] | None = None,
         pid: int | None = None,
         pgid: int | None = None,
+        retry_delay_ms: int | None = None,
     ) -> None:
-        """Close the attempt row: final state, why it ended, duration, exit code, error."""
+        """Close the attempt row: final state, why it ended, duration, exit code, error.
+
+        ``retry_delay_ms`` is not stored (the retry's WAITING state and log entry are): it
+        tells the observers that a retry follows, and after how long.
+        """
         at = self._clock()
         with self.writer.transaction() as conn:
             conn.execute(
@@ -499,6 +564,21 @@ class ExecutionRecorder:
                     task_id,
                     attempt,
                 ),
+            )
+        if self.observers:
+            self.observers.attempt_ended(
+                AttemptEnded(
+                    execution_id,
+                    task_id,
+                    attempt,
+                    state,
+                    reason,
+                    exit_code,
+                    _error_message(error),
+                    duration_ms,
+                    at,
+                    retry_delay_ms,
+                )
             )
 
     def task_waiting(self, execution_id: str, task_id: str, reason: str) -> bool:
@@ -530,10 +610,13 @@ class ExecutionRecorder:
         NULL for a task that never started.
         """
         at = self._clock()
+        facts = None
         with self.writer.transaction() as conn:
             current = self._task_state(conn, execution_id, task_id)
             if not check_transition(current, state, subject=f"task {task_id}"):
                 return False
+            if self.observers:
+                facts = self._task_facts(conn, execution_id, task_id)
             conn.execute(
                 "UPDATE task_runs SET state = ?, reason_code = ?, outputs = ?, error = ?,"
                 " ended_at = ?, duration_ms = CASE WHEN started_at IS NULL THEN NULL"
@@ -549,21 +632,50 @@ class ExecutionRecorder:
                     task_id,
                 ),
             )
+        if facts is not None:
+            task_type, attempts, _ = facts
+            self.observers.task_ended(
+                TaskEnded(
+                    execution_id,
+                    task_id,
+                    task_type,
+                    state,
+                    reason,
+                    attempts,
+                    _error_message(error),
+                    at,
+                )
+            )
         return True
 
     def cancel_open_tasks(self, execution_id: str, reason: str) -> int:
         """CANCEL every task run still PENDING or WAITING; returns how many there were."""
         at = self._clock()
         with self.writer.transaction() as conn:
-            rows = conn.execute(
-                "SELECT task_id FROM task_runs WHERE execution_id = ? AND state IN (?, ?)",
+            rows: list[tuple[Any, ...]] = conn.execute(
+                "SELECT task_id, type, attempt_count FROM task_runs"
+                " WHERE execution_id = ? AND state IN (?, ?)",
                 (execution_id, State.PENDING, State.WAITING),
             ).fetchall()
-            for (task_id,) in rows:
+            for task_id, _, _ in rows:
                 conn.execute(
                     "UPDATE task_runs SET state = ?, reason_code = ?, ended_at = ?,"
                     " duration_ms = CASE WHEN started_at IS NULL THEN NULL"
                     " ELSE ? - started_at END WHERE execution_id = ? AND task_id = ?",
                     (State.CANCELLED, reason, at, at, execution_id, task_id),
+                )
+        if self.observers:
+            for task_id, task_type, attempts in rows:
+                self.observers.task_ended(
+                    TaskEnded(
+                        execution_id,
+                        str(task_id),
+                        str(task_type),
+                        State.CANCELLED,
+                        reason,
+                        int(attempts),
+                        None,
+                        at,
+                    )
                 )
         return len(rows)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autokestra_obs_collector import LogCollector, Redactor
+from autokestra_obs_collector import LogCollector, LogEntry, Redactor
 from autokestra_obs_schema import (
     AuditEventType,
     ExecutionNotFound,
@@ -47,6 +47,7 @@ from ..language._secret_analysis import (
 from ..language._templates import secret_strings
 from ..language._workflow_parser import parse_workflow
 from ..persistence._ids import new_engine_id, new_execution_id
+from ..persistence._observers import ExecutionObserver, Observers
 from ..persistence._recorder import (
     CancelOutcome,
     EngineOwner,
@@ -115,6 +116,8 @@ class Engine:
         registry: discovered plugins.
         secrets: the secret store templates read.
         executor: the plugin executor (default: one over ``registry`` in the working folder).
+        observers: told of every stored transition and log batch of this engine (telemetry
+            exporters); none by default, which costs nothing.
     """
 
     def __init__(
@@ -126,13 +129,19 @@ class Engine:
         registry: PluginRegistry,
         secrets: SecretStore,
         executor: PluginExecutor | None = None,
+        observers: Sequence[ExecutionObserver] = (),
     ) -> None:
         self.config = config
         self.writer = writer
         self.collector = collector
         self.registry = registry
         self.secrets = secrets
-        self.recorder = ExecutionRecorder(writer)
+        self.observers = Observers(observers)
+        self.recorder = ExecutionRecorder(writer, observers=self.observers)
+        if self.observers:
+            # Every stored log batch of this process, as stored (redacted): what an exporter
+            # sends as log records. Not registered without observers: it would cost a batch.
+            collector.add_listener(self._logs_stored)
         self.owner = EngineOwner(new_engine_id(), os.getpid(), socket.gethostname())
         self._executor = executor or PluginExecutor(registry, workdir=Path.cwd())
         self._runner = TaskRunner(
@@ -147,6 +156,9 @@ class Engine:
         # inputs and secret values (the stored source and inputs have the secrets masked).
         self._prepared: dict[str, _Prepared] = {}
         self._prepared_lock = threading.Lock()
+
+    def _logs_stored(self, entries: Sequence[LogEntry], seconds: float) -> None:
+        self.observers.logs_stored(entries)
 
     @property
     def engine_id(self) -> str:

@@ -314,8 +314,18 @@ class TaskRunner:
                     attempt=attempt,
                     metadata={"timeout_ms": timeout_ms, "elapsed_ms": result.duration_ms},
                 )
-            self._end_attempt(ctx, task, attempt, result, State.FAILED, error=error, reason=reason)
-            if attempt < total and not ctx.stop_token(task.id).is_set():
+            retrying = attempt < total and not ctx.stop_token(task.id).is_set()
+            self._end_attempt(
+                ctx,
+                task,
+                attempt,
+                result,
+                State.FAILED,
+                error=error,
+                reason=reason,
+                retry_delay_ms=task.retry.delay_for(attempt) if retrying else None,
+            )
+            if retrying and not ctx.stop_token(task.id).is_set():
                 if self._wait_to_retry(ctx, task, attempt, total, reason=reason, message=message):
                     continue
                 return self._cancelled_between(ctx, task, attempt)
@@ -359,8 +369,13 @@ class TaskRunner:
         *,
         error: dict[str, Any] | None,
         reason: str | None = None,
+        retry_delay_ms: int | None = None,
     ) -> None:
-        """Close a failed or cancelled attempt's row (a cancel records the token's reason)."""
+        """Close a failed or cancelled attempt's row (a cancel records the token's reason).
+
+        ``retry_delay_ms``: the backoff before the next attempt when one follows (told to the
+        engine's observers, not stored).
+        """
         self._recorder.end_attempt(
             ctx.execution_id,
             task.id,
@@ -372,6 +387,7 @@ class TaskRunner:
             error=error,
             pid=result.pid,
             pgid=result.pgid,
+            retry_delay_ms=retry_delay_ms,
         )
 
     def _wait_to_retry(
