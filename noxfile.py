@@ -19,14 +19,14 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests", "integration"]
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "browser"]
 
 ROOT = Path(__file__).parent
 #: Every session installs against this one pin list, so tool versions change only by a commit.
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
-TEST_DEPS = ["pytest>=8", "pytest-xdist>=3", "hypothesis>=6"]
+TEST_DEPS = ["pytest>=8", "pytest-xdist>=3", "hypothesis>=6", "httpx2"]
 LINT_DEPS = ["ruff>=0.6"]
-TYPE_DEPS = ["mypy>=1.10", "types-PyYAML", "pytest>=8", "hypothesis>=6"]
+TYPE_DEPS = ["mypy>=1.10", "types-PyYAML", "pytest>=8", "hypothesis>=6", "httpx2", "playwright"]
 
 
 def _working_interpreters() -> list[str]:
@@ -147,15 +147,47 @@ def integration(session: nox.Session, launcher: str) -> None:
     """
     session.install(*CONSTRAINTS, *TEST_DEPS, *_editable(_all_packages()))
     _ensure_prometheus(session)
+    browser_tests = str(ROOT / "tests-integration" / "browser")
     session.run(
         "pytest",
         "-n",
         "auto",
         "-q",
         "tests-integration",
+        "--ignore",
+        browser_tests,
         *session.posargs,
         env={"AUTOKESTRA_LAUNCHER": launcher},
     )
+
+
+#: Debian's Chromium, driven by Playwright from PyPI (never a browser Playwright downloads).
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _ensure_chromium(session: nox.Session) -> None:
+    """Install Debian's chromium package when it is missing, or stop with what to do."""
+    if CHROMIUM.exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        session.error(
+            f"{CHROMIUM} is missing and cannot be installed here (needs apt-get as root): "
+            "install Debian's chromium package (apt-get install chromium), then rerun"
+        )
+    session.run(apt, "update", external=True)
+    session.run(apt, "install", "-y", "chromium", external=True)
+    if not CHROMIUM.exists():
+        session.error(f"apt-get installed chromium but {CHROMIUM} is still missing")
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Browser tests of the console: Playwright drives Debian's chromium (installed if missing)."""
+    _ensure_chromium(session)
+    session.install(*CONSTRAINTS, *TEST_DEPS, "playwright", *_editable(_all_packages()))
+    # One browser for the whole session: no xdist workers (each would launch its own).
+    session.run("pytest", "-q", "-p", "no:xdist", "tests-integration/browser", *session.posargs)
 
 
 def _latest_execution(session: nox.Session, workflow_id: str) -> str:
@@ -200,7 +232,8 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks in tools/bench/ (figures are ratios against same-run baselines)."""
-    session.install(*CONSTRAINTS, *_editable(_all_packages()))
+    # web.py serves through Starlette's TestClient (httpx2) and drives Chromium (playwright).
+    session.install(*CONSTRAINTS, "httpx2", "playwright", *_editable(_all_packages()))
     scripts = sorted((ROOT / "tools" / "bench").glob("*.py"))
     selected = [s for s in scripts if not session.posargs or s.stem in session.posargs]
     for script in selected:

@@ -21,7 +21,7 @@ from autokestra_obs_store._log_sql import (
 
 FLAGS = ("task", "source", "text", "fold", "attempt", "since")
 # Which index each shape must walk: the keyset shapes the (execution_id, timestamp) index,
-# the follow cursor the (execution_id, id) one.
+# the follow cursor and the console's pages by id the (execution_id, id) one.
 EXPECTED_INDEX = {
     Shape.FROM_TS: "idx_logs_execution (execution_id=? AND timestamp>?)",
     Shape.SAME_TS_AFTER: "idx_logs_execution (execution_id=? AND timestamp=? AND rowid>?",
@@ -30,6 +30,7 @@ EXPECTED_INDEX = {
     Shape.SAME_TS_BEFORE: "idx_logs_execution (execution_id=? AND timestamp=? AND rowid<?",
     Shape.BEFORE_TS: "idx_logs_execution (execution_id=? AND timestamp<?)",
     Shape.AFTER_ID: "idx_logs_cursor (execution_id=? AND id>? AND id<?)",
+    Shape.BEFORE_ID: "idx_logs_cursor (execution_id=? AND id<?)",
 }
 # With --task, keyset shapes walk the task index inside the execution's time window.
 EXPECTED_TASK_INDEX = {
@@ -40,6 +41,7 @@ EXPECTED_TASK_INDEX = {
     Shape.SAME_TS_BEFORE: "idx_logs_task (task_id=? AND timestamp=? AND rowid<?)",
     Shape.BEFORE_TS: "idx_logs_task (task_id=? AND timestamp>? AND timestamp<?)",
     Shape.AFTER_ID: EXPECTED_INDEX[Shape.AFTER_ID],
+    Shape.BEFORE_ID: EXPECTED_INDEX[Shape.BEFORE_ID],
 }
 
 

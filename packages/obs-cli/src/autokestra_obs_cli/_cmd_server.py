@@ -27,6 +27,7 @@ from autokestra_engine import EngineConfig, EngineRuntime, Server, ServerTimings
 from autokestra_obs_schema import Writer, connect, iso_from_ms, parse_duration_ms
 from autokestra_obs_store import PurgeReport, RetentionPolicy, check_sizes, purge
 
+from ._cmd_ui import console_settings, start_console, token_file_option
 from ._context import AppContext, pass_app
 from ._engine_wiring import cli_engine_config, plugin_path_option
 from ._errors import CliError, domain_errors
@@ -36,6 +37,7 @@ from ._telemetry import observers_of, start_otlp_export, stop_otlp_export
 
 if TYPE_CHECKING:  # imported at run time only when export is on
     from autokestra_obs_telemetry.otlp import OtlpExporter
+    from autokestra_obs_web import ListenAddress
 
 
 class _RetentionStopped(Exception):
@@ -145,20 +147,34 @@ def server_group() -> None:
     help="How long running executions may take to finish after SIGTERM/SIGINT before "
     "they are cancelled [default: execution.shutdown_grace, else 30s].",
 )
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default=None,
+    help="Also serve the web console (read-only) on this address; port 0 picks a free one.",
+)
+@token_file_option
 @pass_app
 def start_command(
-    app: AppContext, plugin_paths: tuple[Path, ...], shutdown_grace: str | None
+    app: AppContext,
+    plugin_paths: tuple[Path, ...],
+    shutdown_grace: str | None,
+    listen: str | None,
+    token_file: Path | None,
 ) -> None:
     """Run queued executions and cron triggers in the foreground until SIGTERM/SIGINT.
 
     Prints one status line, then logs its lifecycle to stderr. On SIGTERM or SIGINT it
     stops taking work, lets running executions finish within the shutdown grace, cancels
-    the rest, flushes every log and exits 0.
+    the rest, flushes every log and exits 0. With --listen it also serves the web console
+    (as `workflow ui` does) from a thread of the same process.
 
     \b
     Example:
       workflow server start --plugin-path ./plugins
+      workflow server start --listen 0.0.0.0:8080 --token-file console.token
     """
+    console = console_settings(listen, token_file) if listen is not None else None
     config = cli_engine_config(app, plugin_paths)
     if shutdown_grace is not None:
         try:
@@ -173,15 +189,22 @@ def start_command(
     timings = _timings_from_env()
     exporter = start_otlp_export(config)
     try:
-        _serve(app, config, timings, exporter)
+        _serve(app, config, timings, exporter, console)
     finally:
         stop_otlp_export(exporter)
 
 
 def _serve(
-    app: AppContext, config: EngineConfig, timings: ServerTimings, exporter: OtlpExporter | None
+    app: AppContext,
+    config: EngineConfig,
+    timings: ServerTimings,
+    exporter: OtlpExporter | None,
+    console: tuple[ListenAddress, str | None] | None,
 ) -> None:
-    """Run the server until it is stopped; the runtime is closed before export stops."""
+    """Run the server until it is stopped; the runtime is closed before export stops.
+
+    With ``console`` (``--listen``), the web console is served from a thread meanwhile.
+    """
     with EngineRuntime(config, observers=observers_of(exporter)) as runtime:
         with domain_errors():
             # The engine opens the registry and the secrets before the database, so a bad
@@ -192,8 +215,13 @@ def _serve(
         maintenance.stopping = lambda: server.stopping
         app.out.print(Text(escape_control(server.status_line())))
         app.out.file.flush()
-        with _stop_on_signals(server):
-            server.serve()
+        web = start_console(Path(config.db_path), *console) if console is not None else None
+        try:
+            with _stop_on_signals(server):
+                server.serve()
+        finally:
+            if web is not None:
+                web.stop(timeout=5.0)
 
 
 def _timings_from_env() -> ServerTimings:

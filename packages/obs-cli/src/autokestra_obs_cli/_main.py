@@ -30,6 +30,7 @@ ROOT_COMMANDS: dict[str, str] = {
     "logs": "._cmd_logs_cleanup:log_maintenance_group",
     "run": "._cmd_run:run_command",
     "server": "._cmd_server:server_group",
+    "ui": "._cmd_ui:ui_command",
     "validate": "._cmd_validate:validate_command",
 }
 EXECUTION_COMMANDS: dict[str, str] = {

@@ -49,6 +49,7 @@ from ._log_filter import (
     parse_levels,
     parse_since,
 )
+from ._log_pages import LogPage, log_page
 from ._log_store import DEFAULT_SEARCH_LIMIT, LogRecord, LogStore
 from ._metrics import (
     TASK_DURATION_BUCKETS_S,
@@ -75,6 +76,7 @@ from ._search import (
     search_hit_document,
 )
 from ._size_watch import SizeWarning, check_sizes
+from ._workflows import WorkflowSummary, registered_workflows
 
 __all__ = [
     "AttemptView",
@@ -97,6 +99,7 @@ __all__ = [
     "InvalidSearchQuery",
     "LogFilter",
     "LogFollower",
+    "LogPage",
     "LogRecord",
     "LogStore",
     "LogTally",
@@ -117,6 +120,7 @@ __all__ = [
     "TaskView",
     "Timeline",
     "Violation",
+    "WorkflowSummary",
     "all_execution_ids",
     "check_sizes",
     "default_bundle_path",
@@ -126,6 +130,7 @@ __all__ = [
     "export_execution",
     "inspection_document",
     "list_executions",
+    "log_page",
     "log_record_document",
     "log_record_json",
     "metrics_snapshot",
@@ -133,6 +138,7 @@ __all__ = [
     "parse_levels",
     "parse_since",
     "purge",
+    "registered_workflows",
     "search_hit_document",
     "task_document",
     "timeline_document",

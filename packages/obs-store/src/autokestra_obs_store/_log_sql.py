@@ -84,11 +84,13 @@ class Shape(enum.Enum):
     BEFORE_TS = " AND timestamp < ? ORDER BY timestamp DESC, id DESC LIMIT ?"
     #: Follow cursor: ``id > ?`` in id order.
     AFTER_ID = " AND id > ? ORDER BY id LIMIT ?"
+    #: Backward by id (the web console's older pages): ``id < ?``, newest first.
+    BEFORE_ID = " AND id < ? ORDER BY id DESC LIMIT ?"
 
     @property
     def windowed(self) -> bool:
         """Whether a task query of this shape carries the window's far end (keyset shapes)."""
-        return self is not Shape.AFTER_ID
+        return self not in (Shape.AFTER_ID, Shape.BEFORE_ID)
 
     @property
     def backward(self) -> bool:
