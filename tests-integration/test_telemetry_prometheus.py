@@ -1,19 +1,22 @@
 """End to end: a real Prometheus scrapes Autokestra's /metrics and evaluates the alert rules.
 
-Executions are run by the real engine (`workflow run`, real plugin processes); a separate
-process serves /metrics for the database; Debian's Prometheus scrapes it every second with
-the alert rules of examples/observability/alerts.yml, and the test reads the results back
-through Prometheus' HTTP API, as Grafana would.
+Executions are run by the real engine (`workflow run`, real plugin processes); `workflow
+server start --listen` serves /metrics for the database; Debian's Prometheus scrapes it every
+second with the alert rules of examples/observability/alerts.yml, and the test reads the
+results back through Prometheus' HTTP API, as Grafana would.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
-import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from e2e import WORKFLOW
@@ -24,16 +27,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 ALERTS = EXAMPLES / "observability" / "alerts.yml"
-
-# The process that serves /metrics: what `workflow server start --listen` mounts, on its own.
-SERVE = """
-import sys, time
-from pathlib import Path
-from autokestra_obs_telemetry.metrics import metrics_registry, start_metrics_server
-server = start_metrics_server(metrics_registry(Path(sys.argv[1])), "127.0.0.1", 0)
-print(server.port, flush=True)
-time.sleep(3600)
-"""
 
 
 def run_workflow(db: Path, workflow: str) -> subprocess.CompletedProcess[str]:
@@ -48,24 +41,51 @@ def run_workflow(db: Path, workflow: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _drain(stream: IO[str]) -> None:
+    for _ in stream:
+        pass
+
+
 @pytest.fixture
 def metrics_port(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    """Two real executions in a database, and a process serving its /metrics."""
+    """Two real executions in a database, and `workflow server start --listen` serving it."""
     db = tmp_path / "ak.db"
     assert run_workflow(db, "hello.yaml").returncode == 0
     assert run_workflow(db, "failing-pipeline.yaml").returncode == 1
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVE, str(db)], stdout=subprocess.PIPE, text=True
+        [WORKFLOW, "--db", str(db), "server", "start", "--listen", "127.0.0.1:0"],
+        cwd=tmp_path,
+        env={**os.environ, "NO_COLOR": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    drain: threading.Thread | None = None
     try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
+        assert server.stderr is not None
+        port = 0
+        for line in server.stderr:
+            match = re.match(r"Listening on http://127\.0\.0\.1:(\d+)/", line)
+            if match:
+                port = int(match.group(1))
+                break
+        assert port, "the server never said where it listens"
+        # Lifecycle lines keep coming on stderr: keep reading so the server never blocks.
+        drain = threading.Thread(target=_drain, args=(server.stderr,), daemon=True)
+        drain.start()
         yield db, port
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if server.stdout is not None:
-            server.stdout.close()
+        server.send_signal(signal.SIGTERM)
+        try:
+            assert server.wait(timeout=30) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+            if server.stderr is not None:
+                if drain is not None:
+                    drain.join(timeout=10)
+                server.stderr.close()
 
 
 class TestPrometheusScrape:

@@ -27,7 +27,7 @@ from autokestra_engine import EngineConfig, EngineRuntime, Server, ServerTimings
 from autokestra_obs_schema import Writer, connect, iso_from_ms, parse_duration_ms
 from autokestra_obs_store import PurgeReport, RetentionPolicy, check_sizes, purge
 
-from ._cmd_ui import console_settings, start_console, token_file_option
+from ._cmd_ui import console_settings, metrics_routes, start_console, token_file_option
 from ._context import AppContext, pass_app
 from ._engine_wiring import cli_engine_config, plugin_path_option
 from ._errors import CliError, domain_errors
@@ -215,7 +215,11 @@ def _serve(
         maintenance.stopping = lambda: server.stopping
         app.out.print(Text(escape_control(server.status_line())))
         app.out.file.flush()
-        web = start_console(Path(config.db_path), *console) if console is not None else None
+        web = None
+        if console is not None:
+            db_path = Path(config.db_path)
+            routes = metrics_routes(db_path, runtime=runtime, exporter=exporter)
+            web = start_console(db_path, *console, extra_routes=routes)
         try:
             with _stop_on_signals(server):
                 server.serve()

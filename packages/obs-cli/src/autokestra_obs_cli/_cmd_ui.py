@@ -3,7 +3,8 @@
 Also the console part of ``workflow server start --listen`` (:func:`console_settings`,
 :func:`start_console`), so both commands apply the same address and token rules.
 
-Binds ``--listen`` (default 127.0.0.1:8080; port 0 picks a free one), prints ``Listening on
+The app also answers ``/metrics`` (Prometheus text, computed from the database). Binds
+``--listen`` (default 127.0.0.1:8080; port 0 picks a free one), prints ``Listening on
 http://HOST:PORT/`` on stderr once bound, and serves until Ctrl+C or SIGTERM (exit 0). A
 non-loopback address needs ``--token-file`` (a 0600 file holding the token).
 
@@ -22,6 +23,10 @@ from ._errors import CliError, domain_errors
 from ._escape import escape_control
 
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from autokestra_engine import EngineRuntime
+    from autokestra_obs_telemetry.metrics import DropCounter
     from autokestra_obs_web import ListenAddress, WebServer
 
 
@@ -57,7 +62,39 @@ def _cannot_listen(address: ListenAddress, exc: OSError) -> CliError:
     return CliError(f"cannot listen on {shown}: {exc.strerror or exc}")
 
 
-def start_console(db_path: Path, address: ListenAddress, token: str | None) -> WebServer:
+def metrics_routes(
+    db_path: Path,
+    *,
+    runtime: EngineRuntime | None = None,
+    exporter: DropCounter | None = None,
+) -> list[BaseRoute]:
+    """``/metrics`` (DESIGN.md §8) for the console app, behind the console's token.
+
+    Args:
+        db_path: the database the metrics are computed from.
+        runtime: the engine runtime of ``server start``, whose collector's figures are added.
+        exporter: this process's OTLP exporter, whose drops are counted.
+    """
+    from starlette.routing import Route
+
+    from autokestra_obs_telemetry.metrics import metrics_app, metrics_registry
+
+    registry = metrics_registry(
+        db_path,
+        collector=runtime.collector if runtime is not None else None,
+        exporter=exporter,
+    )
+    # A Route, not a Mount: a Mount answers /metrics with a redirect to /metrics/.
+    return [Route("/metrics", metrics_app(registry), methods=["GET", "HEAD"])]
+
+
+def start_console(
+    db_path: Path,
+    address: ListenAddress,
+    token: str | None,
+    *,
+    extra_routes: list[BaseRoute] | None = None,
+) -> WebServer:
     """Bind ``address``, print the Listening line, serve the console from a thread.
 
     For ``workflow server start --listen``: the engine loop keeps the main thread.
@@ -72,7 +109,7 @@ def start_console(db_path: Path, address: ListenAddress, token: str | None) -> W
     except OSError as exc:
         raise _cannot_listen(address, exc) from exc
     click.echo(f"Listening on http://{bound_address(sock, address)}/", err=True)
-    server = WebServer(create_app(db_path, token=token), sock)
+    server = WebServer(create_app(db_path, token=token, extra_routes=extra_routes or ()), sock)
     server.start()
     return server
 
@@ -107,6 +144,7 @@ def ui_command(app: AppContext, listen: str, token_file: Path | None) -> None:
         # Fail now, with the CLI's message, on a missing or too old database.
         open_reader(app.db_path).close()
     try:
-        serve(create_app(app.db_path, token=token), address)
+        routes = metrics_routes(app.db_path)
+        serve(create_app(app.db_path, token=token, extra_routes=routes), address)
     except OSError as exc:
         raise _cannot_listen(address, exc) from exc
