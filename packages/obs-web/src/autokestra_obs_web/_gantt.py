@@ -17,6 +17,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from autokestra_obs_schema import State
+
 from ._format import format_duration_ms, visible
 
 #: Width of the drawing area in SVG user units (the SVG scales to the page width).
@@ -147,7 +149,7 @@ def gantt_chart(timeline: dict[str, Any]) -> GanttChart:
                     kind=str(segment["kind"]),
                     state=segment["state"],
                     attempt=segment["attempt"],
-                    failed=segment["kind"] == "run" and segment["state"] == "FAILED",
+                    failed=segment["kind"] == "run" and segment["state"] == State.FAILED,
                     title=_bar_title(str(lane["task_id"]), segment),
                 )
             )
