@@ -700,7 +700,6 @@ class ExecutionRecorder:
             _error_message(error),
             at,
         )
-        return True
 
     def cancel_open_tasks(self, execution_id: str, reason: str) -> int:
         """CANCEL every task run still PENDING or WAITING; returns how many there were."""
