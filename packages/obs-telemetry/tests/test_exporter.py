@@ -9,16 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from autokestra_engine import (
+from autokestra_obs_collector import (
     AttemptEnded,
     AttemptStarted,
     ExecutionEnded,
     ExecutionStarted,
+    LogEntry,
     TaskEnded,
     TaskStarted,
-    new_execution_id,
 )
-from autokestra_obs_collector import LogEntry
 from autokestra_obs_schema import LogLevel, State
 from autokestra_obs_telemetry import OtlpSettings, otlp_settings
 from autokestra_obs_telemetry.otlp import (
@@ -27,7 +26,7 @@ from autokestra_obs_telemetry.otlp import (
     execution_span_id,
     task_span_id,
 )
-from autokestra_obs_telemetry.testing import OtlpReceiver, ReceivedSpan, unused_port
+from autokestra_obs_telemetry.testing import OtlpReceiver, ReceivedSpan, execution_id, unused_port
 
 T0 = 1_764_000_000_000  # Unix ms
 
@@ -102,7 +101,7 @@ class TestTraceShape:
     def test_one_trace_per_execution_with_parenthood(self, receiver: OtlpReceiver) -> None:
         """Root, task, attempt and backoff spans share the execution's trace, properly nested."""
         exporter = OtlpExporter(settings_for(receiver.url), delay_s=0.05)
-        eid = new_execution_id()
+        eid = execution_id()
         flaky_execution(exporter, eid)
         assert exporter.flush(timeout=10)
         exporter.shutdown()
@@ -146,7 +145,7 @@ class TestTraceShape:
     def test_attempts_and_backoff_are_children_of_their_task(self, receiver: OtlpReceiver) -> None:
         """Each attempt has its own span under its task; the wait between them is visible."""
         exporter = OtlpExporter(settings_for(receiver.url), delay_s=0.05)
-        eid = new_execution_id()
+        eid = execution_id()
         flaky_execution(exporter, eid)
         assert exporter.flush(timeout=10)
         exporter.shutdown()
@@ -168,7 +167,7 @@ class TestTraceShape:
     def test_log_records_carry_trace_and_span(self, receiver: OtlpReceiver) -> None:
         """Every stored entry is a record in the execution's trace, under its attempt's span."""
         exporter = OtlpExporter(settings_for(receiver.url), delay_s=0.05)
-        eid = new_execution_id()
+        eid = execution_id()
         flaky_execution(exporter, eid)
         assert exporter.flush(timeout=10)
         exporter.shutdown()
@@ -198,7 +197,7 @@ class TestTraceShape:
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cr3t")
         monkeypatch.setenv("OTEL_SERVICE_NAME", "etl-prod")
         exporter = OtlpExporter(settings_for(receiver.url), delay_s=0.05)
-        flaky_execution(exporter, new_execution_id())
+        flaky_execution(exporter, execution_id())
         assert exporter.flush(timeout=10)
         exporter.shutdown()
         assert receiver.requests
@@ -218,7 +217,7 @@ class TestBadReceivers:
                 delay_s=0.01,
                 report=report,
             )
-            eid = new_execution_id()
+            eid = execution_id()
             exporter.logs_stored([LogEntry(eid, None, None, LogLevel.INFO, "w", "x", None, T0)])
             # The worker is now inside a request that will not be answered.
             assert hung.wait_for(lambda r: len(r.requests) == 1, timeout=10)
@@ -254,7 +253,7 @@ class TestBadReceivers:
             settings_for(f"http://127.0.0.1:{unused_port()}"), delay_s=0.01, report=report
         )
         for _ in range(3):
-            flaky_execution(exporter, new_execution_id())
+            flaky_execution(exporter, execution_id())
             exporter.flush(timeout=30)
         exporter.shutdown()
         assert exporter.exported == 0
@@ -268,7 +267,7 @@ class TestBadReceivers:
         with OtlpReceiver(mode="error") as failing:
             exporter = OtlpExporter(settings_for(failing.url), delay_s=0.01, report=io.StringIO())
             exporter.logs_stored(
-                [LogEntry(new_execution_id(), None, None, LogLevel.INFO, "w", "x", None, T0)]
+                [LogEntry(execution_id(), None, None, LogLevel.INFO, "w", "x", None, T0)]
             )
             exporter.shutdown(timeout=30)
             assert exporter.dropped == 1
@@ -278,6 +277,6 @@ class TestBadReceivers:
         """A late callback (after shutdown) is counted, never raised."""
         exporter = OtlpExporter(settings_for(receiver.url), report=io.StringIO())
         exporter.shutdown()
-        exporter.execution_started(ExecutionStarted(new_execution_id(), "etl", "manual", T0))
+        exporter.execution_started(ExecutionStarted(execution_id(), "etl", "manual", T0))
         assert exporter.dropped == 1
         exporter.shutdown()  # idempotent

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from autokestra_engine import new_execution_id
 from autokestra_obs_telemetry.otlp import (
     attempt_span_id,
     backoff_span_id,
@@ -14,18 +13,19 @@ from autokestra_obs_telemetry.otlp import (
     task_span_id,
     trace_id_of,
 )
+from autokestra_obs_telemetry.testing import execution_id
 
 
 class TestIds:
     def test_trace_id_is_the_execution_uuid(self) -> None:
         """The trace id's 32 hex digits are the execution id without dashes."""
-        eid = new_execution_id()
+        eid = execution_id()
         assert f"{trace_id_of(eid):032x}" == eid.replace("-", "")
         assert uuid.UUID(eid).version == 7
 
     def test_span_ids_are_stable_distinct_and_valid(self) -> None:
         """The same inputs give the same 64-bit id; different roles and keys differ; never 0."""
-        eid = new_execution_id()
+        eid = execution_id()
         ids = [
             execution_span_id(eid),
             task_span_id(eid, "fetch"),
@@ -33,7 +33,7 @@ class TestIds:
             attempt_span_id(eid, "fetch", 1),
             attempt_span_id(eid, "fetch", 2),
             backoff_span_id(eid, "fetch", 1),
-            execution_span_id(new_execution_id()),
+            execution_span_id(execution_id()),
         ]
         assert len(set(ids)) == len(ids)
         assert all(0 < span_id < 2**64 for span_id in ids)

@@ -64,6 +64,7 @@ class TestPublicApi:
             "ReceivedLog",
             "ReceivedSpan",
             "SpanEvent",
+            "execution_id",
             "unused_port",
         ]
 

@@ -13,6 +13,17 @@ write path: ids, transitions, recorder), ``run/`` (executor, worker, scheduler, 
         outcome = runtime.engine.run(runtime.engine.create_execution(workflow, {}))
 """
 
+from autokestra_obs_collector import (
+    AttemptEnded,
+    AttemptStarted,
+    ExecutionEnded,
+    ExecutionObserver,
+    ExecutionStarted,
+    Observers,
+    TaskEnded,
+    TaskStarted,
+)
+
 from ._config import ConfigError, EngineConfig, LauncherMode, load_config, parse_size_bytes
 from ._runtime import EngineRuntime
 from ._secret_store import SecretsError, SecretStore
@@ -58,16 +69,6 @@ from .operations._workflow_registry import (
     validate_schedule,
 )
 from .persistence._ids import new_engine_id, new_execution_id, uuid7
-from .persistence._observers import (
-    AttemptEnded,
-    AttemptStarted,
-    ExecutionEnded,
-    ExecutionObserver,
-    ExecutionStarted,
-    Observers,
-    TaskEnded,
-    TaskStarted,
-)
 from .persistence._recorder import (
     CancelOutcome,
     EngineOwner,

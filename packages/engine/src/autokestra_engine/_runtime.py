@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from autokestra_obs_collector import LogCollector
+from autokestra_obs_collector import ExecutionObserver, LogCollector
 from autokestra_obs_schema import Writer, open_writer
 
 from ._config import EngineConfig
@@ -32,7 +32,6 @@ from ._secret_store import SecretStore
 from .language._plugin_registry import PluginRegistry
 from .operations._recovery import LostExecution, recover_lost_executions
 from .operations._server_loop import LineSink, Maintenance, Server, ServerTimings
-from .persistence._observers import ExecutionObserver
 from .persistence._recorder import CancelOutcome
 from .run._engine import Engine, request_cancel
 

@@ -25,24 +25,42 @@ from ._capture import (
 from ._collector import COLLECTOR_SOURCE, LogCollector, StoredListener
 from ._entry import LogEntry
 from ._lines import LineSplitter, Piece
+from ._observers import (
+    AttemptEnded,
+    AttemptStarted,
+    ExecutionEnded,
+    ExecutionObserver,
+    ExecutionStarted,
+    Observers,
+    TaskEnded,
+    TaskStarted,
+)
 from ._redact import MIN_SECRET_LENGTH, Redactor, secret_forms
 from ._stats import CollectorStats
 
 __all__ = [
     "AttemptCapture",
+    "AttemptEnded",
+    "AttemptStarted",
     "COLLECTOR_SOURCE",
     "CaptureCounts",
     "CollectorStats",
+    "ExecutionEnded",
+    "ExecutionObserver",
+    "ExecutionStarted",
     "LEVEL_PREFIXES",
     "LineSplitter",
     "LogCollector",
     "LogEntry",
     "MIN_SECRET_LENGTH",
+    "Observers",
     "OutputCapture",
     "Piece",
     "Redactor",
     "Sink",
     "StoredListener",
+    "TaskEnded",
+    "TaskStarted",
     "level_of",
     "secret_forms",
 ]

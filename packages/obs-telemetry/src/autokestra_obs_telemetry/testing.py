@@ -15,9 +15,11 @@ answers (a stuck collector), ``mode="error"`` answers 503.
 from __future__ import annotations
 
 import gzip
+import os
 import socket
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,10 +35,20 @@ __all__ = [
     "ReceivedLog",
     "ReceivedSpan",
     "SpanEvent",
+    "execution_id",
     "unused_port",
 ]
 
 Mode = Literal["accept", "hang", "error"]
+
+
+def execution_id() -> str:
+    """A fresh id shaped like the engine's execution ids (UUID version 7: time, then random)."""
+    ms = time.time_ns() // 1_000_000
+    random = int.from_bytes(os.urandom(10), "big")
+    value = (ms << 80) | (0x7 << 76) | ((random >> 62) & 0xFFF) << 64
+    value |= (0b10 << 62) | (random & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
 
 
 def unused_port() -> int:

@@ -21,6 +21,15 @@ from typing import Any
 import apsw
 
 from autokestra_obs_audit import AuditLogger
+from autokestra_obs_collector import (
+    AttemptEnded,
+    AttemptStarted,
+    ExecutionEnded,
+    ExecutionStarted,
+    Observers,
+    TaskEnded,
+    TaskStarted,
+)
 from autokestra_obs_schema import (
     AuditEventType,
     AutokestraError,
@@ -31,15 +40,6 @@ from autokestra_obs_schema import (
     now_ms,
 )
 
-from ._observers import (
-    AttemptEnded,
-    AttemptStarted,
-    ExecutionEnded,
-    ExecutionStarted,
-    Observers,
-    TaskEnded,
-    TaskStarted,
-)
 from ._transitions import check_transition
 
 

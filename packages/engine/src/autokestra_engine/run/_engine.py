@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autokestra_obs_collector import LogCollector, LogEntry, Redactor
+from autokestra_obs_collector import ExecutionObserver, LogCollector, LogEntry, Observers, Redactor
 from autokestra_obs_schema import (
     AuditEventType,
     ExecutionNotFound,
@@ -47,7 +47,6 @@ from ..language._secret_analysis import (
 from ..language._templates import secret_strings
 from ..language._workflow_parser import parse_workflow
 from ..persistence._ids import new_engine_id, new_execution_id
-from ..persistence._observers import ExecutionObserver, Observers
 from ..persistence._recorder import (
     CancelOutcome,
     EngineOwner,

@@ -40,15 +40,15 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util.types import AttributeValue
 
-from autokestra_engine import (
+from autokestra_obs_collector import (
     AttemptEnded,
     AttemptStarted,
     ExecutionEnded,
     ExecutionStarted,
+    LogEntry,
     TaskEnded,
     TaskStarted,
 )
-from autokestra_obs_collector import LogEntry
 from autokestra_obs_schema import LogLevel, Reason, State
 
 from ._ids import (

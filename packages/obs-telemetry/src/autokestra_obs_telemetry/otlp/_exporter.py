@@ -36,15 +36,15 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from autokestra_engine import (
+from autokestra_obs_collector import (
     AttemptEnded,
     AttemptStarted,
     ExecutionEnded,
     ExecutionStarted,
+    LogEntry,
     TaskEnded,
     TaskStarted,
 )
-from autokestra_obs_collector import LogEntry
 
 from .._settings import OtlpSettings
 from ._builder import ObservedEvent, TraceBuilder

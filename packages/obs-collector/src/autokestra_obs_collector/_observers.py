@@ -28,8 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from autokestra_obs_collector import LogEntry
 from autokestra_obs_schema import State
+
+from ._entry import LogEntry
 
 
 @dataclass(frozen=True, slots=True)
