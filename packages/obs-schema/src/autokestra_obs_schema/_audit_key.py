@@ -11,6 +11,7 @@ verify (DESIGN.md §6.8).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -112,17 +113,13 @@ def load_or_create_audit_key(db_path: Path | str) -> AuditKey:
             os.fsync(fd)
         finally:
             os.close(fd)
-        try:
+        with contextlib.suppress(FileExistsError):  # another process won the race: use its key
             os.link(temporary, path)
-        except FileExistsError:
-            pass  # another process won the race: use its key
     except OSError as exc:
         raise StorageError(f"Cannot create the audit key {path}: {exc.strerror or exc}") from exc
     finally:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
-        except FileNotFoundError:
-            pass
     key = load_audit_key(db_path)
     if key is None:  # removed between link and read: nothing sane to do but say so
         raise AuditKeyError(f"The audit key {path} disappeared while it was created")

@@ -132,6 +132,17 @@ def migrate(
 
 
 _DROPPED_TABLE = re.compile(r"^DROP TABLE (\w+);", re.MULTILINE)
+#: A fixed count statement per table a step's ``down`` drops (table names cannot be bound
+#: parameters, and SQL is never built by formatting); a test pins that every one is here.
+ROW_COUNT_SQL: dict[str, str] = {
+    "executions": "SELECT count(*) FROM executions",
+    "task_runs": "SELECT count(*) FROM task_runs",
+    "task_attempts": "SELECT count(*) FROM task_attempts",
+    "execution_logs": "SELECT count(*) FROM execution_logs",
+    "execution_audit_events": "SELECT count(*) FROM execution_audit_events",
+    "workflows": "SELECT count(*) FROM workflows",
+    "audit_key": "SELECT count(*) FROM audit_key",
+}
 
 
 def _steps_to_undo(
@@ -170,9 +181,7 @@ def rollback_impact(
     counts: dict[str, int] = {}
     for step in _steps_to_undo(conn, steps, registry):
         for table in _DROPPED_TABLE.findall(step.down):
-            # The name comes from the migration registry's constant SQL, never from input;
-            # a table name cannot be a bound parameter.
-            rows = int(str(conn.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]))
+            rows = int(str(conn.execute(ROW_COUNT_SQL[table]).fetchall()[0][0]))
             if rows:
                 counts[table] = rows
     return counts

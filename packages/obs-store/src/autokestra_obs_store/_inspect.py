@@ -357,7 +357,7 @@ class ExecutionInspector:
         self,
         execution_id: str,
         *,
-        key: AuditKey | None | bool = True,
+        key: AuditKey | bool | None = True,
         retention_days: int = DEFAULT_RETENTION_DAYS,
     ) -> AuditVerdict:
         """Check the audit trail and say whether its content could be authenticated.

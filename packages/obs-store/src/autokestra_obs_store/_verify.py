@@ -21,8 +21,8 @@ RUNNING; STATE_CHANGE moves ``from_state`` to ``to_state``; COMPLETED implies SU
 and TIMEOUT imply FAILED (a workflow timeout ends FAILED, DESIGN.md §5), CANCELLED implies
 CANCELLED. A finished execution without any event had its trail removed by retention (whole,
 never in part) and passes once it ended before the retention window; one that ended within
-the window (retention cannot have removed it yet), or a live one, does not. A STATE_CHANGE that restates
-the transition the previous event implied (an engine may record both ``STARTED`` and
+the window (retention cannot have removed it yet), or a live one, does not. A STATE_CHANGE
+that restates the transition the previous event implied (an engine may record both ``STARTED`` and
 ``PENDING -> RUNNING``) is not a second transition.
 """
 
