@@ -24,7 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from autokestra_obs_schema import LogLevel, StorageError, StorageFull, Writer, now_ms
+from autokestra_obs_schema import (
+    LogLevel,
+    StorageBusy,
+    StorageError,
+    StorageFull,
+    Writer,
+    now_ms,
+)
 
 from ._redact import Redactor
 from ._rows import (
@@ -639,9 +646,9 @@ class LogCollector:
     def _write_with_retry(self, batch: list[Row]) -> list[Row]:
         """Write ``batch``; retry until it succeeds. Returns what is left (empty when done).
 
-        After a "disk full" the next attempt writes only the first half of what is left
-        (down to one entry): a smaller transaction may fit where the whole batch does not,
-        and each success lets the dropped-entry count be recorded at once.
+        After a "disk full" or an I/O error the next attempt writes only the first half of
+        what is left (down to one entry): a smaller transaction may fit where the whole batch
+        does not, and each success lets the dropped-entry count be recorded at once.
         """
         with self._lock:
             self._inflight = batch
@@ -670,7 +677,8 @@ class LogCollector:
                     self._failing = True
                     self._last_failure = _describe(exc)
                     self._changed.notify_all()  # paced producers stop waiting for a commit
-                if isinstance(exc, StorageFull):
+                if isinstance(exc, StorageError) and not isinstance(exc, StorageBusy):
+                    # Full disk, or EFBIG under a file-size limit (an I/O error to SQLite).
                     limit = max(1, limit // 2)
                 if not failing:
                     failing = True
