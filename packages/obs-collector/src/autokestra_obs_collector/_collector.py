@@ -26,7 +26,6 @@ from typing import Any, TextIO
 
 from autokestra_obs_schema import (
     LogLevel,
-    StorageBusy,
     StorageError,
     StorageFull,
     Writer,
@@ -646,16 +645,16 @@ class LogCollector:
     def _write_with_retry(self, batch: list[Row]) -> list[Row]:
         """Write ``batch``; retry until it succeeds. Returns what is left (empty when done).
 
-        After a "disk full" or an I/O error the next attempt writes only the first half of
-        what is left (down to one entry): a smaller transaction may fit where the whole batch
-        does not, and each success lets the dropped-entry count be recorded at once.
+        The batch is retried whole, never split to squeeze into the last free pages: that
+        headroom is what lets the small writes that matter more fit on a full disk (the
+        dropped-entry count, the execution's end state). Measured under a file-size limit:
+        with halved retries the drop count no longer fit at the end of the execution.
         """
         with self._lock:
             self._inflight = batch
         delay = self._retry_initial_s
         failing = False
         attempts = 0
-        limit = len(batch)
         while True:
             if self._abandoned:
                 return []
@@ -664,12 +663,11 @@ class LogCollector:
                 # end_execution can take rows out only between attempts (see _drop_unwritten).
                 with self._writer.locked():
                     with self._lock:
-                        rows = self._inflight[:limit]
+                        rows = list(self._inflight)
                     if rows:
                         self._write(rows)
                     with self._lock:
-                        del self._inflight[: len(rows)]
-                        left = len(self._inflight)
+                        self._inflight = []
             except Exception as exc:
                 attempts += 1
                 with self._lock:
@@ -677,9 +675,6 @@ class LogCollector:
                     self._failing = True
                     self._last_failure = _describe(exc)
                     self._changed.notify_all()  # paced producers stop waiting for a commit
-                if isinstance(exc, StorageError) and not isinstance(exc, StorageBusy):
-                    # Full disk, or EFBIG under a file-size limit (an I/O error to SQLite).
-                    limit = max(1, limit // 2)
                 if not failing:
                     failing = True
                     self._report(
@@ -691,16 +686,10 @@ class LogCollector:
                         return list(self._inflight)
                 delay = min(delay * 2, self._retry_max_s)
                 continue
-            self._after_success()
-            if failing and (not left or len(rows) >= left):
-                # Recovered only once a whole remaining batch fits again: halved writes that
-                # squeeze into free pages while the disk stays full are the same episode.
+            if failing:
                 self._report(f"autokestra: log writes recovered after {attempts} failed attempts")
-                failing = False
-            if not left:
-                return []
-            limit = min(left, limit * 2)
-            delay = self._retry_initial_s
+            self._after_success()
+            return []
 
     def _write(self, batch: list[Row]) -> None:
         started = time.perf_counter()
