@@ -40,10 +40,12 @@ from ._retention import (
     purge,
 )
 from ._size_watch import SizeWarning, check_sizes
+from ._verify import KEYED_STATUS, UNKEYED_STATUS, AuditVerdict
 
 __all__ = [
     "AttemptView",
     "AuditEvent",
+    "AuditVerdict",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
     "Dependency",
@@ -54,6 +56,7 @@ __all__ = [
     "INVALID_TIME_MESSAGE",
     "Inspection",
     "InvalidFilter",
+    "KEYED_STATUS",
     "LOG_LEVELS",
     "LogFilter",
     "LogFollower",
@@ -70,6 +73,7 @@ __all__ = [
     "TaskTimeline",
     "TaskView",
     "Timeline",
+    "UNKEYED_STATUS",
     "Violation",
     "check_sizes",
     "parse_duration",
