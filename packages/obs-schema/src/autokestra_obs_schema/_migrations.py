@@ -109,7 +109,10 @@ def migrate(
     goal = latest if target is None else target
     if not 0 <= goal <= latest:
         raise SchemaVersionError(f"Unknown schema version {goal} (latest is {latest})")
-    conn.execute(_BOOKKEEPING)
+    try:
+        conn.execute(_BOOKKEEPING)
+    except apsw.Error as exc:  # found by fault injection: a raw apsw error escaped here
+        raise translate_error(exc) from exc
     version = current_version(conn)
     _refuse_newer(version)
     applied: list[MigrationStep] = []
