@@ -12,6 +12,7 @@ import apsw
 
 from ._connection import connect
 from ._migrations import migrate, require_current
+from ._reserve import StorageReserve
 from ._writer import Writer
 
 #: Where the database lives when neither ``--db``, ``AUTOKESTRA_DB`` nor the config file's
@@ -20,7 +21,11 @@ DEFAULT_DB_PATH = Path(".autokestra") / "autokestra.db"
 
 
 def open_writer(path: Path | str) -> Writer:
-    """Open (creating if needed) the database for writing, migrated to the latest schema."""
+    """Open (creating if needed) the database for writing, migrated to the latest schema.
+
+    Also creates the database's storage reserve (``<db>-reserve``, 1 MiB) when there is room
+    for it: the space an engine frees to record how an execution ended on a full disk.
+    """
     writer = Writer(path)
     try:
         with writer.locked() as conn:
@@ -28,6 +33,7 @@ def open_writer(path: Path | str) -> Writer:
     except BaseException:
         writer.close()
         raise
+    StorageReserve(writer.path).ensure()  # best effort: a full disk still opens
     return writer
 
 

@@ -59,10 +59,12 @@ from ._retention import (
     purge,
 )
 from ._size_watch import SizeWarning, check_sizes
+from ._verify import KEYED_STATUS, UNKEYED_STATUS, AuditVerdict
 
 __all__ = [
     "AttemptView",
     "AuditEvent",
+    "AuditVerdict",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
     "Dependency",
@@ -74,6 +76,7 @@ __all__ = [
     "INVALID_TIME_MESSAGE",
     "Inspection",
     "InvalidFilter",
+    "KEYED_STATUS",
     "LogFilter",
     "LogFollower",
     "LogRecord",
@@ -88,6 +91,7 @@ __all__ = [
     "TaskTimeline",
     "TaskView",
     "Timeline",
+    "UNKEYED_STATUS",
     "Violation",
     "all_execution_ids",
     "check_sizes",

@@ -33,6 +33,8 @@ class ExecutionOverview:
     ended_at: int | None
     updated_at: int
     log_entry_count: int
+    #: Log entries the collector could not store (DESIGN.md §6.1); shown next to the count.
+    logs_dropped: int
     cancel_requested_at: int | None
     cancelled_by: str | None
     cancel_reason: str | None
