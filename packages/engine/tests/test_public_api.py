@@ -55,6 +55,7 @@ PUBLIC_NAMES = [
     "WorkerPool",
     "Workflow",
     "WorkflowInvalid",
+    "WorkflowLimits",
     "WorkflowNotRegistered",
     "WorkflowRegistry",
     "bind_inputs",
@@ -80,6 +81,7 @@ PUBLIC_NAMES = [
     "secret_references",
     "uuid7",
     "validate_schedule",
+    "workflow_limits",
 ]
 
 VOCABULARY = (

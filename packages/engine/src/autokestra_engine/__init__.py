@@ -14,9 +14,10 @@ write path: ids, transitions, recorder), ``run/`` (executor, worker, scheduler, 
 """
 
 from ._config import ConfigError, EngineConfig, load_config, parse_size_bytes
-from ._runtime import EngineRuntime
+from ._runtime import EngineRuntime, workflow_limits
 from ._secret_store import SecretsError, SecretStore
 from .language._inputs import bind_inputs
+from .language._limits import WorkflowLimits
 from .language._model import (
     INPUT_TYPES,
     ActionSpec,
@@ -122,6 +123,7 @@ __all__ = [
     "WorkerPool",
     "Workflow",
     "WorkflowInvalid",
+    "WorkflowLimits",
     "WorkflowNotRegistered",
     "WorkflowRegistry",
     "bind_inputs",
@@ -147,4 +149,5 @@ __all__ = [
     "secret_references",
     "uuid7",
     "validate_schedule",
+    "workflow_limits",
 ]

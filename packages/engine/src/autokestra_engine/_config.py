@@ -31,6 +31,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "logging": ("retention_days", "buffer_max_entries", "buffer_max_age", "table_size_warning"),
     "plugins": ("path",),
     "secrets": ("file",),
+    "limits": ("workflow_bytes", "max_tasks"),
 }
 
 #: Environment variable -> (section, key) it overrides.
@@ -87,6 +88,8 @@ class EngineConfig:
         secrets_file: KEY=VALUE file of secrets (mode 0600), or None.
         shutdown_grace_ms: how long a stopping engine waits for running tasks.
         config_path: the config file that was read, if any.
+        workflow_bytes: ``limits.workflow_bytes``, the largest workflow file accepted.
+        max_tasks: ``limits.max_tasks``, the most tasks a workflow may have.
     """
 
     db_path: Path = DEFAULT_DB_PATH
@@ -100,6 +103,8 @@ class EngineConfig:
     secrets_file: Path | None = None
     shutdown_grace_ms: int = 30_000
     config_path: Path | None = None
+    workflow_bytes: int = 1024 * 1024
+    max_tasks: int = 5000
 
 
 def parse_size_bytes(text: str) -> int:
@@ -257,6 +262,10 @@ def load_config(
         values["buffer_max_age_ms"] = _duration(found[0], found[1])
     if (found := pick("logging", "table_size_warning")) is not None:
         values["table_size_warning_bytes"] = _size(found[0], found[1])
+    if (found := pick("limits", "workflow_bytes")) is not None:
+        values["workflow_bytes"] = _size(found[0], found[1])
+    if (found := pick("limits", "max_tasks")) is not None:
+        values["max_tasks"] = _positive_int(found[0], found[1])
     plugin_paths = _plugin_paths(env, sections, base)
     values["plugin_paths"] = plugin_paths
     if (found := pick("secrets", "file")) is not None:

@@ -29,6 +29,7 @@ from autokestra_obs_schema import Writer, open_writer
 
 from ._config import EngineConfig
 from ._secret_store import SecretStore
+from .language._limits import WorkflowLimits
 from .language._plugin_registry import PluginRegistry
 from .operations._recovery import LostExecution, recover_lost_executions
 from .operations._server_loop import LineSink, Maintenance, Server, ServerTimings
@@ -52,6 +53,11 @@ def _with_overrides(
         searched = [*first, *(p for p in config.plugin_paths if p not in first)]
         config = dataclasses.replace(config, plugin_paths=searched)
     return config
+
+
+def workflow_limits(config: EngineConfig) -> WorkflowLimits:
+    """The ``limits:`` of ``config`` that apply to workflow files (DESIGN.md §6.9)."""
+    return WorkflowLimits(workflow_bytes=config.workflow_bytes, max_tasks=config.max_tasks)
 
 
 class EngineRuntime:

@@ -18,7 +18,7 @@ import click
 from autokestra_obs_schema import AutokestraError, State
 
 from ._context import AppContext, pass_app
-from ._errors import CliError
+from ._errors import CliError, domain_errors
 from ._escape import escape_control
 
 if TYPE_CHECKING:
@@ -91,92 +91,36 @@ def inspect_command(
 
 
 def _verify(app: AppContext, inspector: ExecutionInspector, execution_id: str) -> None:
+    """Verify the trail; the last line says whether content was authenticated (§6.8)."""
     from rich.text import Text
 
-    violation = inspector.verify(execution_id)
-    if violation is not None:
+    from ._settings import configured_retention_days
+
+    with domain_errors():
+        verdict = inspector.verify_trail(
+            execution_id, retention_days=configured_retention_days(app)
+        )
+    if verdict.violation is not None:
         raise CliError(
             escape_control(
-                f"Audit verification failed for execution {execution_id}: {violation}",
+                f"Audit verification failed for execution {execution_id}: {verdict.violation}",
                 keep_newlines=False,
             )
         )
-    count = len(inspector.audit_trail(execution_id))
+    count = verdict.events
     shown = escape_control(execution_id, keep_newlines=False)
     if count == 0:
         # Only retention removes a finished execution's trail, and only as a whole.
         app.out.print(Text(f"Audit trail of execution {shown}: no events (removed by retention)"))
-        return
-    # A live execution has no terminal event yet: say so rather than claim one.
-    live = inspector.overview(execution_id).in_progress
-    terminal = "no terminal event yet (in progress)" if live else "one terminal event"
-    events = f"{count} event{'' if count == 1 else 's'}"
-    app.out.print(
-        Text(
-            f"Audit trail of execution {shown} verified: {events}, hash chain intact, "
-            f"{terminal}, legal transitions, state consistent"
+    else:
+        # A live execution has no terminal event yet: say so rather than claim one.
+        live = inspector.overview(execution_id).in_progress
+        terminal = "no terminal event yet (in progress)" if live else "one terminal event"
+        events = f"{count} event{'' if count == 1 else 's'}"
+        app.out.print(
+            Text(
+                f"Audit trail of execution {shown} verified: {events}, hash chain intact, "
+                f"{terminal}, legal transitions, state consistent"
+            )
         )
-    )
-
-
-def _human(
-    app: AppContext,
-    snapshot: Inspection,
-    *,
-    task_id: str | None,
-    show_inputs: bool,
-    timeline: bool,
-    audit: bool,
-    truncate: bool,
-) -> None:
-    import io
-    import sys
-
-    from rich.text import Text
-
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        # A stdout whose encoding cannot show some character (PYTHONIOENCODING=ascii) gets
-        # \xNN/\uNNNN escapes instead of an encoding error, as `logs` does.
-        sys.stdout.reconfigure(errors="backslashreplace")
-
-    from ._inspect_render import (
-        SUMMARY_THRESHOLD,
-        audit_lines,
-        details_lines,
-        overview_lines,
-        summary_hint,
-        summary_lines,
-        task_detail_lines,
-        task_table,
-    )
-    from ._inspect_timeline import render_timeline
-
-    execution = snapshot.execution
-    origin = execution.started_at or execution.created_at
-    lines: list[Text] = []
-    if task_id is not None:
-        task = next(t for t in snapshot.tasks if t.task_id == task_id)
-        lines.extend(task_detail_lines(task, execution, truncate=truncate))
-    elif not (timeline or audit):
-        lines.extend(overview_lines(execution))
-        lines.append(Text(""))
-        if len(snapshot.tasks) > SUMMARY_THRESHOLD:
-            lines.extend(summary_lines(snapshot.tasks, origin))
-            notable = [t for t in snapshot.tasks if t.state == State.FAILED]
-            lines.extend(details_lines(notable, show_inputs=show_inputs, truncate=truncate))
-            lines.extend([Text(""), summary_hint(len(snapshot.tasks))])
-        elif snapshot.tasks:
-            lines.extend(task_table(snapshot.tasks, origin))
-            lines.extend(details_lines(snapshot.tasks, show_inputs=show_inputs, truncate=truncate))
-        else:
-            lines.append(Text("No task runs recorded yet"))
-    if timeline:
-        if lines:
-            lines.append(Text(""))
-        lines.extend(Text(line) for line in render_timeline(snapshot, app.out.width))
-    if audit:
-        if lines:
-            lines.append(Text(""))
-        lines.extend(audit_lines(snapshot.audit_events, truncate=truncate))
-    # One print call: rendering 500 rows line by line costs more than the queries.
-    app.out.print(Text("\n").join(lines), soft_wrap=True)
+    app.out.print(Text(verdict.status))

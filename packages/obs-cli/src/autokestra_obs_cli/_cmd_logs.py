@@ -31,6 +31,7 @@ from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
 from ._escape import escape_control
 from ._logs_render import IsoClock, TextRenderer, to_json
+from ._types import COUNT
 
 #: Records buffered before they are rendered and written (one write per page).
 _CHUNK = 1000
@@ -159,13 +160,12 @@ def _not_found(execution_id: str) -> CliError:
 )
 @click.option(
     "--attempt",
-    # Bound to SQLite's INTEGER: a larger number cannot be bound (a usage error, not a crash).
-    type=click.IntRange(min=1, max=2**63 - 1),
+    type=COUNT,
     metavar="N",
     help="Entries of attempt N of a task (usually with --task).",
 )
 @click.option(
-    "--tail", type=click.IntRange(min=1), metavar="N", help="Only the last N matching entries."
+    "--tail", type=COUNT, metavar="N", help="Only the last N matching entries."
 )
 @click.option(
     "-f",

@@ -35,6 +35,7 @@ from autokestra_engine import (
     Workflow,
     WorkflowInvalid,
     load_workflow,
+    workflow_limits,
 )
 from autokestra_obs_schema import State, StorageError
 
@@ -168,9 +169,11 @@ def _report_problems(app: AppContext, file: Path, exc: WorkflowInvalid, what: st
     raise CliError(f"{file}: {what} ({count} problem{'s' if count != 1 else ''})") from exc
 
 
-def _load(file: Path, registry: PluginRegistry, app: AppContext) -> Workflow:
+def _load(file: Path, runtime: EngineRuntime, app: AppContext) -> Workflow:
+    with domain_errors():
+        registry = runtime.registry
     try:
-        return load_workflow(file, registry)
+        return load_workflow(file, registry, workflow_limits(runtime.config))
     except WorkflowInvalid as exc:
         _report_problems(app, file, exc, "invalid workflow")
 
@@ -192,7 +195,7 @@ def _sweep_lost_executions(app: AppContext, runtime: EngineRuntime) -> None:
 
 
 @click.command("run")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--input",
     "input_options",
@@ -225,9 +228,7 @@ def run_command(
     interrupted = threading.Event()
     received: list[int] = []
     try:
-        with domain_errors():
-            registry = runtime.registry
-        workflow = _load(file, registry, app)
+        workflow = _load(file, runtime, app)
         with domain_errors():
             engine = runtime.engine
         # Every engine process sweeps for executions a dead engine left RUNNING (DESIGN §3),

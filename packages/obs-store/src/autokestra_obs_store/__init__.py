@@ -28,6 +28,7 @@ from ._execution_list import (
     list_executions,
 )
 from ._follow import LogFollower
+from ._liveness import STALE_HEARTBEAT_MS, EngineGone, engine_gone
 from ._inspect import ExecutionInspector
 from ._inspect_model import (
     AttemptView,
@@ -68,6 +69,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
     "Dependency",
+    "EngineGone",
     "ExecutionCursor",
     "ExecutionInspector",
     "ExecutionOutcome",
@@ -85,6 +87,7 @@ __all__ = [
     "RETENTION_ENV",
     "RetentionConfigError",
     "RetentionPolicy",
+    "STALE_HEARTBEAT_MS",
     "Segment",
     "SizeWarning",
     "TaskNotFound",
@@ -95,6 +98,7 @@ __all__ = [
     "Violation",
     "all_execution_ids",
     "check_sizes",
+    "engine_gone",
     "execution_document",
     "execution_outcome",
     "execution_summary_document",

@@ -29,6 +29,7 @@ from autokestra_obs_schema import (
 )
 
 from ._errors import TaskNotFound
+from ._liveness import engine_gone
 from ._inspect_model import (
     AttemptView,
     AuditEvent,
@@ -153,6 +154,7 @@ class ExecutionInspector:
         ) = rows[0]  # fmt: skip
         now = self._clock()
         live = state not in TERMINAL_STATES
+        gone = engine_gone(self._conn, eid, clock=self._clock) if live else None
         return ExecutionOverview(
             execution_id=eid,
             workflow_id=workflow_id,
@@ -178,6 +180,7 @@ class ExecutionInspector:
             heartbeat_at=heartbeat_at,
             duration_ms=_elapsed(started_at, ended_at, None, now, live),
             observed_at=now,
+            engine_gone_since=None if gone is None else gone.last_heartbeat_ms,
         )
 
     def overview(self, execution_id: str) -> ExecutionOverview:

@@ -48,6 +48,9 @@ class ExecutionOverview:
     duration_ms: int | None
     #: The clock reading (Unix ms) the live figures were computed with.
     observed_at: int
+    #: For an unfinished execution whose engine is gone (DESIGN.md §6.4): its engine's last
+    #: heartbeat (Unix ms); None otherwise.
+    engine_gone_since: int | None = None
 
     @property
     def in_progress(self) -> bool:

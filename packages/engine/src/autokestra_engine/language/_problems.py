@@ -26,7 +26,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        # A problem of the whole file (too big, not a regular file) has no path.
+        return f"{self.path}: {self.message}" if self.path else self.message
 
 
 class WorkflowInvalid(AutokestraError):

@@ -22,12 +22,34 @@ from ._problems import Problem
 MAX_EXPANDED_VALUES = 100_000
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML loading that notes duplicate mapping keys instead of silently keeping one."""
+class NestingTooDeep(Exception):
+    """The document nests collections deeper than the loader's ``max_depth``."""
 
-    def __init__(self, stream: str) -> None:
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML loading that notes duplicate mapping keys instead of silently keeping one.
+
+    It also bounds nesting while composing: PyYAML composes (and later constructs) one
+    Python frame per level, so a deep document would otherwise end in a RecursionError that
+    names no file, after seconds of work.
+    """
+
+    def __init__(self, stream: str, max_depth: int) -> None:
         super().__init__(stream)
         self.duplicates: list[Problem] = []
+        self._max_depth = max_depth
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        # Only collections nest: a scalar leaf is not a level.
+        nests = self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent)
+        self._depth += nests
+        try:
+            if self._depth > self._max_depth:
+                raise NestingTooDeep
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= nests
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -45,9 +67,13 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_yaml(text: str) -> tuple[Any, list[Problem]]:
-    """The document and its duplicate-key problems, or (None, [the syntax error])."""
-    loader = _Loader(text)
+def load_yaml(text: str, max_depth: int = 64) -> tuple[Any, list[Problem]]:
+    """The document and its duplicate-key problems, or (None, [the syntax error]).
+
+    Raises:
+        NestingTooDeep: collections nested deeper than ``max_depth`` levels.
+    """
+    loader = _Loader(text, max_depth)
     try:
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:

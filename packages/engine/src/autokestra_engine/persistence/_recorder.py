@@ -28,6 +28,7 @@ from autokestra_obs_schema import (
     Reason,
     State,
     Writer,
+    load_or_create_audit_key,
     now_ms,
 )
 
@@ -166,8 +167,12 @@ class ExecutionRecorder:
 
     Args:
         writer: the process's one :class:`~autokestra_obs_schema.Writer`.
-        audit: the audit logger (a fresh :class:`AuditLogger` by default).
+        audit: the audit logger; by default one keyed with the database's audit key,
+            created beside the database on first use (DESIGN.md §6.8).
         clock: Unix-ms clock, injectable so tests can pin timestamps.
+
+    Raises:
+        StorageError: the audit key could not be read or created.
     """
 
     def __init__(
@@ -178,7 +183,11 @@ class ExecutionRecorder:
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.writer = writer
-        self._audit = audit if audit is not None else AuditLogger()
+        if audit is None:
+            # Every engine write path (runs, cancels, recovery) goes through a recorder, so
+            # keying here keys every event this engine writes.
+            audit = AuditLogger(key=load_or_create_audit_key(writer.path))
+        self._audit = audit
         self._clock = clock
 
     # -- executions -------------------------------------------------------------------------
@@ -381,11 +390,18 @@ class ExecutionRecorder:
         return State(rows[0][0])
 
     def task_queued(self, execution_id: str, task_id: str) -> None:
-        """Stamp the moment the scheduler handed the task to the worker pool."""
+        """Stamp the moment the scheduler handed the task to the worker pool.
+
+        The scheduler stamps after the pool accepted the job, so a free worker may already
+        have started it: ``queued_at`` is then capped at ``started_at``, keeping
+        ``queued_at <= started_at <= ended_at`` for every task run (DESIGN.md §6.14).
+        """
+        at = self._clock()
         with self.writer.transaction() as conn:
             conn.execute(
-                "UPDATE task_runs SET queued_at = ? WHERE execution_id = ? AND task_id = ?",
-                (self._clock(), execution_id, task_id),
+                "UPDATE task_runs SET queued_at = min(?, coalesce(started_at, ?))"
+                " WHERE execution_id = ? AND task_id = ?",
+                (at, at, execution_id, task_id),
             )
 
     def start_attempt(
