@@ -124,3 +124,66 @@ def _verify(app: AppContext, inspector: ExecutionInspector, execution_id: str) -
             )
         )
     app.out.print(Text(verdict.status))
+
+
+def _human(
+    app: AppContext,
+    snapshot: Inspection,
+    *,
+    task_id: str | None,
+    show_inputs: bool,
+    timeline: bool,
+    audit: bool,
+    truncate: bool,
+) -> None:
+    import io
+    import sys
+
+    from rich.text import Text
+
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # A stdout whose encoding cannot show some character (PYTHONIOENCODING=ascii) gets
+        # \xNN/\uNNNN escapes instead of an encoding error, as `logs` does.
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+    from ._inspect_render import (
+        SUMMARY_THRESHOLD,
+        audit_lines,
+        details_lines,
+        overview_lines,
+        summary_hint,
+        summary_lines,
+        task_detail_lines,
+        task_table,
+    )
+    from ._inspect_timeline import render_timeline
+
+    execution = snapshot.execution
+    origin = execution.started_at or execution.created_at
+    lines: list[Text] = []
+    if task_id is not None:
+        task = next(t for t in snapshot.tasks if t.task_id == task_id)
+        lines.extend(task_detail_lines(task, execution, truncate=truncate))
+    elif not (timeline or audit):
+        lines.extend(overview_lines(execution))
+        lines.append(Text(""))
+        if len(snapshot.tasks) > SUMMARY_THRESHOLD:
+            lines.extend(summary_lines(snapshot.tasks, origin))
+            notable = [t for t in snapshot.tasks if t.state == State.FAILED]
+            lines.extend(details_lines(notable, show_inputs=show_inputs, truncate=truncate))
+            lines.extend([Text(""), summary_hint(len(snapshot.tasks))])
+        elif snapshot.tasks:
+            lines.extend(task_table(snapshot.tasks, origin))
+            lines.extend(details_lines(snapshot.tasks, show_inputs=show_inputs, truncate=truncate))
+        else:
+            lines.append(Text("No task runs recorded yet"))
+    if timeline:
+        if lines:
+            lines.append(Text(""))
+        lines.extend(Text(line) for line in render_timeline(snapshot, app.out.width))
+    if audit:
+        if lines:
+            lines.append(Text(""))
+        lines.extend(audit_lines(snapshot.audit_events, truncate=truncate))
+    # One print call: rendering 500 rows line by line costs more than the queries.
+    app.out.print(Text("\n").join(lines), soft_wrap=True)

@@ -241,8 +241,11 @@ def logs_command(
         with domain_errors():
             for record in records:
                 output.add(record)
-    except KeyboardInterrupt:
-        # Leave valid JSON behind even when interrupted; the root group then exits 130.
+    except BrokenPipeError:
+        raise  # nobody reads any more: nothing to finish
+    except BaseException:
+        # Whatever ends the loop (Ctrl+C: exit 130; the engine gone: exit 1), print what was
+        # read and leave valid JSON behind before the error.
         output.finish()
         raise
     output.finish()

@@ -447,11 +447,12 @@ class Engine:
         return request_cancel(self.writer, self.collector, execution_id, by=by, reason=reason)
 
     def close(self) -> None:
-        """Stop the worker threads (after :meth:`run` returned); idempotent."""
+        """Stop the worker threads (after :meth:`run` returned) and the orphan reaper; idempotent."""
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(timeout=5.0)
+        self._executor.close()
 
 
 def request_cancel(

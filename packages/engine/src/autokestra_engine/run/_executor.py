@@ -38,6 +38,7 @@ from autokestra_obs_collector import AttemptCapture, CaptureCounts, Redactor
 from autokestra_obs_schema import LogLevel, now_ms
 
 from ..language._model import ActionSpec
+from ._orphan_reaper import TOKEN_ENV, OrphanReaper
 from ..language._plugin_registry import PluginRegistry
 
 Outcome = Literal["success", "failed", "timeout", "cancelled"]
@@ -245,6 +246,12 @@ class PluginExecutor:
         self._env = os.environ if env is None else env
         self._max_output_bytes = max_output_bytes
         self.subreaper = become_subreaper()
+        # Kills this engine's plugins should the engine die without doing it (§6.5).
+        self.orphan_reaper = OrphanReaper()
+
+    def close(self) -> None:
+        """Stop the orphan reaper (call once no attempt runs); idempotent."""
+        self.orphan_reaper.close()
 
     def child_env(self, request: AttemptRequest, outputs_path: Path) -> dict[str, str]:
         """The complete environment of an attempt's process (no secrets, no database)."""
@@ -260,6 +267,8 @@ class PluginExecutor:
                 # Output is captured through pipes, where Python would block-buffer it: lines
                 # must reach the log (and a follower) as they are printed, not at exit.
                 "PYTHONUNBUFFERED": "1",
+                # Marks every process of this engine's plugins, descendants included.
+                TOKEN_ENV: self.orphan_reaper.token,
             }
         )
         return env
@@ -308,6 +317,7 @@ class PluginExecutor:
             return ended.result(
                 "failed", "spawn_failed", f"cannot start {program}: {exc.strerror or exc}"
             )
+        self.orphan_reaper.watch(proc.pid)  # the leader's pid is its group id
         child = _Child(proc, capture)
         ended.pid = proc.pid
         if request.on_spawn is not None:
@@ -390,6 +400,7 @@ class PluginExecutor:
         _signal_group(child.pgid, signal.SIGKILL)
         child.proc.wait()
         self._reap_group(child.pgid)
+        self.orphan_reaper.forget(child.pgid)
         child.capture.close()
 
     @staticmethod
