@@ -80,11 +80,15 @@ def killed_run(tmp_path: Path) -> Iterator[tuple[Path, str, int]]:
         execution_id = first.split()[1]
 
         def spawned() -> bool:
-            found = rows(db, "SELECT pgid FROM task_attempts WHERE execution_id = ?", (execution_id,))
+            found = rows(
+                db, "SELECT pgid FROM task_attempts WHERE execution_id = ?", (execution_id,)
+            )
             return bool(found and found[0][0])
 
         wait_for("the plugin to start", spawned)
-        pgid = int(rows(db, "SELECT pgid FROM task_attempts WHERE execution_id = ?", (execution_id,))[0][0])
+        pgid = int(
+            rows(db, "SELECT pgid FROM task_attempts WHERE execution_id = ?", (execution_id,))[0][0]
+        )
         wait_for("the plugin's child", lambda: len(_plugin_processes(pgid)) >= 2)
 
         def logged() -> bool:
@@ -117,7 +121,9 @@ class TestDeadEngine:
             time.sleep(0.5)
             assert follower.poll() is None, "the follower must wait while the engine lives"
             engine_pid = int(
-                rows(db, "SELECT engine_pid FROM executions WHERE execution_id = ?", (execution_id,))[0][0]
+                rows(
+                    db, "SELECT engine_pid FROM executions WHERE execution_id = ?", (execution_id,)
+                )[0][0]
             )
             os.kill(engine_pid, signal.SIGKILL)
             out, err = follower.communicate(timeout=45)
@@ -127,7 +133,9 @@ class TestDeadEngine:
                 follower.wait()
         assert follower.returncode == 1
         assert "started" in out, (out, err)
-        assert err.startswith(f"Error: the engine running execution {execution_id} is gone (last heartbeat 20")
+        assert err.startswith(
+            f"Error: the engine running execution {execution_id} is gone (last heartbeat 20"
+        )
         assert err.rstrip().endswith(
             "the next `workflow server start` or `workflow run` marks it FAILED (ENGINE_LOST)"
         )
@@ -136,7 +144,9 @@ class TestDeadEngine:
         """inspect shows RUNNING (engine gone since <ISO time>), not "in progress"."""
         db, execution_id, _ = killed_run
         engine_pid = int(
-            rows(db, "SELECT engine_pid FROM executions WHERE execution_id = ?", (execution_id,))[0][0]
+            rows(db, "SELECT engine_pid FROM executions WHERE execution_id = ?", (execution_id,))[
+                0
+            ][0]
         )
         os.kill(engine_pid, signal.SIGKILL)
         wait_for("the engine to die", lambda: not _running(engine_pid))
@@ -146,6 +156,7 @@ class TestDeadEngine:
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
         assert result.returncode == 0, result.stderr
         assert "RUNNING (engine gone since 20" in result.stdout
@@ -155,7 +166,9 @@ class TestDeadEngine:
         """The plugin and its child are gone within 5 s of the engine's SIGKILL."""
         db, execution_id, pgid = killed_run
         engine_pid = int(
-            rows(db, "SELECT engine_pid FROM executions WHERE execution_id = ?", (execution_id,))[0][0]
+            rows(db, "SELECT engine_pid FROM executions WHERE execution_id = ?", (execution_id,))[
+                0
+            ][0]
         )
         assert len(_plugin_processes(pgid)) >= 2
         os.kill(engine_pid, signal.SIGKILL)

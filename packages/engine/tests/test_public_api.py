@@ -12,6 +12,7 @@ PUBLIC_NAMES = [
     "AttemptResult",
     "CANCEL_POLL_S",
     "CancelOutcome",
+    "CannotRecordExecution",
     "CancelToken",
     "ConfigError",
     "Dag",

@@ -61,6 +61,7 @@ from .operations._workflow_registry import (
 from .persistence._ids import new_engine_id, new_execution_id, uuid7
 from .persistence._recorder import (
     CancelOutcome,
+    CannotRecordExecution,
     EngineOwner,
     ExecutionAlreadyFinished,
     ExecutionOwned,
@@ -80,6 +81,7 @@ __all__ = [
     "AttemptResult",
     "CANCEL_POLL_S",
     "CancelOutcome",
+    "CannotRecordExecution",
     "CancelToken",
     "ConfigError",
     "Dag",

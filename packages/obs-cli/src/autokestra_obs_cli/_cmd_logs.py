@@ -164,9 +164,7 @@ def _not_found(execution_id: str) -> CliError:
     metavar="N",
     help="Entries of attempt N of a task (usually with --task).",
 )
-@click.option(
-    "--tail", type=COUNT, metavar="N", help="Only the last N matching entries."
-)
+@click.option("--tail", type=COUNT, metavar="N", help="Only the last N matching entries.")
 @click.option(
     "-f",
     "--follow",

@@ -31,7 +31,6 @@ from rich.text import Text
 from autokestra_engine import (
     EngineEvent,
     EngineRuntime,
-    PluginRegistry,
     Workflow,
     WorkflowInvalid,
     load_workflow,
@@ -244,7 +243,9 @@ def run_command(
             return
         app.out.print(Text(f"Execution {execution_id} started"))
         progress = Progress(workflow, app.out, live=app.out.is_terminal)
-        with _stop_signals_set(interrupted, received):
+        # A storage failure the engine could not even record the end of arrives here as
+        # `Error: cannot record execution <id>: <reason>` (DESIGN.md §6.2), exit 1.
+        with domain_errors(), _stop_signals_set(interrupted, received):
             if app.out.is_terminal:
                 with Live(
                     console=app.out,

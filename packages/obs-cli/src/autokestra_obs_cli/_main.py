@@ -52,9 +52,12 @@ def _escape_click_error(exc: click.ClickException) -> click.ClickException:
     one escaper, on one line. Escaping is idempotent (a backslash is left as is), so text a
     command already escaped is unchanged.
     """
-    exc.message = escape_control(exc.message, keep_newlines=False)
+    # click declares these attributes Final for its own code; rewriting them in place keeps
+    # click's own rendering (usage line, hint) of every exception class intact.
+    setattr(exc, "message", escape_control(exc.message, keep_newlines=False))  # noqa: B010
     if isinstance(exc, click.FileError):
-        exc.ui_filename = escape_control(exc.ui_filename, keep_newlines=False)
+        safe = escape_control(exc.ui_filename, keep_newlines=False)
+        setattr(exc, "ui_filename", safe)  # noqa: B010
     return exc
 
 

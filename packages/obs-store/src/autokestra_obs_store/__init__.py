@@ -28,7 +28,6 @@ from ._execution_list import (
     list_executions,
 )
 from ._follow import LogFollower
-from ._liveness import STALE_HEARTBEAT_MS, EngineGone, engine_gone
 from ._inspect import ExecutionInspector
 from ._inspect_model import (
     AttemptView,
@@ -42,6 +41,7 @@ from ._inspect_model import (
     Timeline,
     Violation,
 )
+from ._liveness import STALE_HEARTBEAT_MS, EngineGone, engine_gone
 from ._log_filter import (
     INVALID_TIME_MESSAGE,
     LogFilter,

@@ -29,7 +29,6 @@ from autokestra_obs_schema import (
 )
 
 from ._errors import TaskNotFound
-from ._liveness import engine_gone
 from ._inspect_model import (
     AttemptView,
     AuditEvent,
@@ -40,6 +39,7 @@ from ._inspect_model import (
     Timeline,
     Violation,
 )
+from ._liveness import engine_gone
 from ._retention import DEFAULT_RETENTION_DAYS
 from ._timeline import build_timeline
 from ._verify import AuditTrail, AuditVerdict, verify_trail

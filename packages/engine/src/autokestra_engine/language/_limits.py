@@ -38,6 +38,10 @@ class WorkflowLimits:
     max_tasks: int = DEFAULT_MAX_TASKS
 
 
+#: The limits when the configuration sets none.
+DEFAULT_LIMITS = WorkflowLimits()
+
+
 def read_workflow_text(path: Path, limits: WorkflowLimits) -> str:
     """Read a workflow file, refusing what is not a regular file or is too big.
 
@@ -92,13 +96,17 @@ def check_task_count(count: int, limits: WorkflowLimits, filename: str | None) -
 
 def too_deep(filename: str | None) -> WorkflowInvalid:
     """The refusal of a document nested deeper than :data:`MAX_NESTING` levels."""
-    return WorkflowInvalid([Problem("", f"nested deeper than {MAX_NESTING} levels")], filename=filename)
+    return WorkflowInvalid(
+        [Problem("", f"nested deeper than {MAX_NESTING} levels")], filename=filename
+    )
 
 
 def unencodable_strings(document: Any) -> list[Problem]:
     """A problem for every key or string value that cannot be encoded as UTF-8, with its path."""
     return [
-        Problem(path or "workflow", "contains a character that is not valid Unicode (a lone surrogate)")
+        Problem(
+            path or "workflow", "contains a character that is not valid Unicode (a lone surrogate)"
+        )
         for path in _unencodable_paths(document, "")
     ]
 

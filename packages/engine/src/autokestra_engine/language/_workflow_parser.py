@@ -28,6 +28,7 @@ from autokestra_obs_schema import parse_duration_ms
 
 from ._inputs import canonical_type, type_error
 from ._limits import (
+    DEFAULT_LIMITS,
     MAX_NESTING,
     WorkflowLimits,
     check_task_count,
@@ -282,7 +283,7 @@ def parse_workflow(
     registry: PluginRegistry,
     *,
     filename: str | None = None,
-    limits: WorkflowLimits = WorkflowLimits(),
+    limits: WorkflowLimits = DEFAULT_LIMITS,
 ) -> Workflow:
     """Parse and validate a workflow from YAML text.
 
@@ -532,7 +533,7 @@ def _with_needs(task: TaskSpec, needs: tuple[str, ...]) -> TaskSpec:
 
 
 def load_workflow(
-    path: Path, registry: PluginRegistry, limits: WorkflowLimits = WorkflowLimits()
+    path: Path, registry: PluginRegistry, limits: WorkflowLimits = DEFAULT_LIMITS
 ) -> Workflow:
     """Read and validate a workflow file.
 

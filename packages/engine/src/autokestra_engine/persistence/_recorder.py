@@ -27,6 +27,8 @@ from autokestra_obs_schema import (
     ExecutionNotFound,
     Reason,
     State,
+    StorageError,
+    StorageReserve,
     Writer,
     load_or_create_audit_key,
     now_ms,
@@ -42,6 +44,14 @@ class ExecutionAlreadyFinished(AutokestraError):
         self.execution_id = execution_id
         self.state = state
         super().__init__(f"Execution {execution_id} is already {state}")
+
+
+class CannotRecordExecution(StorageError):
+    """Even with the storage reserve freed, an execution's end could not be stored (§6.2)."""
+
+    def __init__(self, execution_id: str, cause: BaseException) -> None:
+        self.execution_id = execution_id
+        super().__init__(f"cannot record execution {execution_id}: {cause}")
 
 
 class ExecutionOwned(AutokestraError):
@@ -189,6 +199,8 @@ class ExecutionRecorder:
             audit = AuditLogger(key=load_or_create_audit_key(writer.path))
         self._audit = audit
         self._clock = clock
+        #: The 1 MiB set aside beside the database for recording ends on a full disk.
+        self.reserve = StorageReserve(writer.path)
 
     # -- executions -------------------------------------------------------------------------
 
@@ -253,6 +265,9 @@ class ExecutionRecorder:
             ExecutionNotFound: no such execution.
             ExecutionOwned: another engine owns it.
         """
+        # Space may have returned since a full disk used the reserve: set it aside again
+        # before this execution needs it (best effort, a cheap stat when it is there).
+        self.reserve.ensure()
         with self.writer.transaction(durable=True) as conn:
             row = load_execution(conn, execution_id)
             if row is None:
@@ -536,6 +551,35 @@ class ExecutionRecorder:
                 ),
             )
         return True
+
+    def cancel_unfinished_tasks(self, execution_id: str, reason: str) -> int:
+        """CANCEL every task run not yet terminal (RUNNING ones too); returns how many.
+
+        For an execution ended by a storage failure: a running task whose own end could not
+        be stored must not stay RUNNING under a FAILED execution.
+        """
+        at = self._clock()
+        with self.writer.transaction() as conn:
+            rows = conn.execute(
+                "SELECT task_id FROM task_runs WHERE execution_id = ? AND state IN (?, ?, ?)",
+                (execution_id, State.PENDING, State.WAITING, State.RUNNING),
+            ).fetchall()
+            conn.execute(
+                "UPDATE task_runs SET state = ?, reason_code = ?, ended_at = ?,"
+                " duration_ms = CASE WHEN started_at IS NULL THEN NULL"
+                " ELSE ? - started_at END WHERE execution_id = ? AND state IN (?, ?, ?)",
+                (
+                    State.CANCELLED,
+                    reason,
+                    at,
+                    at,
+                    execution_id,
+                    State.PENDING,
+                    State.WAITING,
+                    State.RUNNING,
+                ),
+            )
+        return len(rows)
 
     def cancel_open_tasks(self, execution_id: str, reason: str) -> int:
         """CANCEL every task run still PENDING or WAITING; returns how many there were."""

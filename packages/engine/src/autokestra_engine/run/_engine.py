@@ -447,7 +447,7 @@ class Engine:
         return request_cancel(self.writer, self.collector, execution_id, by=by, reason=reason)
 
     def close(self) -> None:
-        """Stop the worker threads (after :meth:`run` returned) and the orphan reaper; idempotent."""
+        """Stop the workers (after :meth:`run` returned) and the orphan reaper; idempotent."""
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:

@@ -38,8 +38,8 @@ from autokestra_obs_collector import AttemptCapture, CaptureCounts, Redactor
 from autokestra_obs_schema import LogLevel, now_ms
 
 from ..language._model import ActionSpec
-from ._orphan_reaper import TOKEN_ENV, OrphanReaper
 from ..language._plugin_registry import PluginRegistry
+from ._orphan_reaper import TOKEN_ENV, OrphanReaper
 
 Outcome = Literal["success", "failed", "timeout", "cancelled"]
 SinkFn = Callable[[LogLevel, str, dict[str, Any] | None], None]
