@@ -67,6 +67,53 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+#: libyaml's event parser when PyYAML was built with it: the pre-scan below then reads a
+#: 1 MiB file in a fraction of the time the pure-Python loader needs to build it.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def prescan(text: str, max_depth: int) -> int | None:
+    """Check nesting and count top-level ``tasks`` from parser events, building nothing.
+
+    Returns:
+        How many items the top-level ``tasks`` sequence has (None when there is none, or
+        the text is not valid YAML: the full load reports that with its position).
+
+    Raises:
+        NestingTooDeep: collections nested deeper than ``max_depth`` levels.
+    """
+    # Each open collection: [is a mapping, next node is a key, last key, is `tasks`].
+    stack: list[list[Any]] = []
+    count: int | None = None
+    try:
+        for event in yaml.parse(text, Loader=_FAST_LOADER):
+            if isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                stack.pop()
+                continue
+            if not isinstance(event, yaml.NodeEvent):
+                continue  # stream and document boundaries
+            parent = stack[-1] if stack else None
+            tasks_value = False
+            if parent is not None and parent[0]:
+                if parent[1]:
+                    parent[2] = event.value if isinstance(event, yaml.ScalarEvent) else None
+                else:
+                    tasks_value = len(stack) == 1 and parent[2] == "tasks"
+                parent[1] = not parent[1]
+            elif parent is not None and parent[3]:
+                count = (count or 0) + 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                is_map = isinstance(event, yaml.MappingStartEvent)
+                stack.append([is_map, True, None, tasks_value and not is_map])
+                if tasks_value and not is_map:
+                    count = 0
+                if len(stack) > max_depth:
+                    raise NestingTooDeep
+    except yaml.YAMLError:
+        return None
+    return count
+
+
 def load_yaml(text: str, max_depth: int = 64) -> tuple[Any, list[Problem]]:
     """The document and its duplicate-key problems, or (None, [the syntax error]).
 
