@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ._migrations import migrate
+from ._open import open_writer
 from ._vocabulary import State
 from ._writer import CHECKPOINT_INTERVAL_S, Writer
 
@@ -38,14 +38,7 @@ def migrated_writer(
     Returns:
         The writer; the caller closes it.
     """
-    writer = Writer(path, checkpoint_interval_s=checkpoint_interval_s)
-    try:
-        with writer.locked() as conn:
-            migrate(conn)
-    except BaseException:
-        writer.close()
-        raise
-    return writer
+    return open_writer(path, checkpoint_interval_s=checkpoint_interval_s)
 
 
 @contextmanager
