@@ -40,11 +40,10 @@ from autokestra_engine import (  # noqa: E402
     EngineConfig,
     PluginRegistry,
     SecretStore,
-    State,
     parse_workflow,
 )
 from autokestra_obs_collector import LogCollector  # noqa: E402
-from autokestra_obs_schema import open_reader, open_writer  # noqa: E402
+from autokestra_obs_schema import State, open_reader, open_writer  # noqa: E402
 
 FAN_CONCURRENCY = 4
 LINES = 20
@@ -104,7 +103,7 @@ def run_engine(tmp: Path, yaml_text: str, concurrency: int) -> tuple[float, int]
         workflow = parse_workflow(yaml_text, registry, filename="bench.yaml")
         started = time.perf_counter()
         execution_id = engine.create_execution(workflow, {})
-        state = engine.run(execution_id)
+        state = engine.run(execution_id).state
         wall = time.perf_counter() - started
         if state is not State.SUCCESS:
             raise SystemExit(f"benchmark execution ended {state}")

@@ -42,7 +42,7 @@ import apsw  # noqa: E402
 
 from autokestra_obs_schema import LATEST_VERSION, open_reader, open_writer  # noqa: E402
 from autokestra_obs_store import ExecutionInspector  # noqa: E402
-from autokestra_obs_store._inspect_fixtures import T0, wide_execution, write_execution  # noqa: E402
+from autokestra_obs_store.testing import T0, wide_execution, write_execution  # noqa: E402
 
 CACHE = Path("/tmp/autokestra-bench")
 CLI = [sys.executable, "-c", "from autokestra_obs_cli import main; main()"]

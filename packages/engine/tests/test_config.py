@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from autokestra_engine import ConfigError, EngineConfig, load_config, parse_size_bytes
-from autokestra_engine._config import DEFAULT_DB_PATH, DEFAULT_PLUGIN_DIR
+from autokestra_engine._config import DEFAULT_PLUGIN_DIR
+from autokestra_obs_schema import DEFAULT_DB_PATH
 
 FULL = """\
 storage: {path: data/autokestra.db}

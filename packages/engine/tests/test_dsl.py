@@ -23,7 +23,7 @@ from autokestra_engine import (
     parse_workflow,
     secret_references,
 )
-from autokestra_engine._dsl import find_cycles
+from autokestra_engine.language._task_graph import find_cycles
 
 REGISTRY = PluginRegistry.discover([])
 

@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from autokestra_engine import (
-    SECRET_MASK,
     Engine,
     EngineConfig,
     PluginExecutor,
@@ -25,14 +24,13 @@ from autokestra_engine import (
     RegistryError,
     SecretNotQueueable,
     SecretStore,
-    State,
     WorkflowRegistry,
     parse_workflow,
     secret_input_values,
 )
-from autokestra_engine._dsl import mask_scalars
+from autokestra_engine.language._secret_analysis import mask_scalars
 from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import open_reader, open_writer
+from autokestra_obs_schema import SECRET_MASK, State, open_reader, open_writer
 
 LITERAL = "Lit3ral-Tok3n-Qw9"
 GIVEN = "InpVal-Secr3t-77"
@@ -158,7 +156,7 @@ class TestForegroundRun:
         )
         assert LITERAL not in source
         assert f'token: "{SECRET_MASK}"' in source
-        assert harness.engine.run(eid) is State.SUCCESS
+        assert harness.engine.run(eid).state is State.SUCCESS
         # The plugin got the real value, not the stored mask.
         assert json.loads(seen.read_text()) == LITERAL
         messages = harness.messages(eid)
@@ -175,7 +173,7 @@ class TestForegroundRun:
         )
         assert json.loads(inputs) == {"k": SECRET_MASK}
         assert source == flow
-        assert harness.engine.run(eid) is State.SUCCESS
+        assert harness.engine.run(eid).state is State.SUCCESS
         assert json.loads(seen.read_text()) == f"Bearer {GIVEN}"
         messages = harness.messages(eid)
         assert f"early {SECRET_MASK}" in messages
@@ -193,7 +191,7 @@ tasks:
     needs: [early]
 """
         eid = harness.engine.create_execution(harness.workflow(flow), {})
-        assert harness.engine.run(eid) is State.SUCCESS
+        assert harness.engine.run(eid).state is State.SUCCESS
         messages = harness.messages(eid)
         assert f"early {SECRET_MASK}" in messages
         assert not any(DEFAULT in m for m in messages)
@@ -215,7 +213,7 @@ tasks:
     needs: [early]
 """
         eid = harness.engine.create_execution(harness.workflow(flow), {}, detached=True)
-        assert harness.engine.run(eid) is State.SUCCESS
+        assert harness.engine.run(eid).state is State.SUCCESS
         assert f"early {SECRET_MASK}" in harness.messages(eid)
 
 
@@ -305,7 +303,7 @@ class TestStoredSourceMasking:
         )
         assert yaml.safe_load(source)["tasks"][0]["inputs"]["token"] == SECRET_MASK
         assert literal not in source
-        assert harness.engine.run(eid) is State.SUCCESS
+        assert harness.engine.run(eid).state is State.SUCCESS
         assert json.loads((harness.tmp / "seen.json").read_text()) == literal
 
     def test_an_anchored_literal_keeps_its_anchor(self) -> None:

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from autokestra_engine._ids import (
+from autokestra_engine.persistence._ids import (
     new_engine_id,
     new_execution_id,
     uuid7,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from autokestra_engine import PluginRegistry, WorkflowInvalid, bind_inputs, parse_workflow
-from autokestra_engine._inputs import coerce_text, type_error
+from autokestra_engine.language._inputs import coerce_text, type_error
 
 WORKFLOW = parse_workflow(
     """\

@@ -12,19 +12,26 @@ from typing import Any
 import apsw
 import pytest
 
-from autokestra_engine._persistence import (
+from autokestra_engine.persistence._recorder import (
     EngineOwner,
     ExecutionAlreadyFinished,
-    ExecutionNotFound,
     ExecutionOwned,
-    ExecutionStore,
+    ExecutionRecorder,
     NewExecution,
     NewTask,
     load_execution,
 )
-from autokestra_engine._states import IllegalTransition, Reason, State
+from autokestra_engine.persistence._transitions import IllegalTransition
 from autokestra_obs_audit import InvalidAuditMetadata, verify_chain
-from autokestra_obs_schema import AuditEventType, Writer, open_reader, open_writer
+from autokestra_obs_schema import (
+    AuditEventType,
+    ExecutionNotFound,
+    Reason,
+    State,
+    Writer,
+    open_reader,
+    open_writer,
+)
 
 OWNER = EngineOwner("engine-a", 4242, "host-a")
 
@@ -44,9 +51,9 @@ def writer(db_path: Path) -> Iterator[Writer]:
 
 
 @pytest.fixture
-def store(writer: Writer) -> ExecutionStore:
+def store(writer: Writer) -> ExecutionRecorder:
     """A store over the writer."""
-    return ExecutionStore(writer)
+    return ExecutionRecorder(writer)
 
 
 def new_execution(eid: str = "e1", owner: EngineOwner | None = OWNER) -> NewExecution:
@@ -91,7 +98,9 @@ def one(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...
 
 
 class TestCreate:
-    def test_execution_tasks_and_created_event(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_execution_tasks_and_created_event(
+        self, store: ExecutionRecorder, db_path: Path
+    ) -> None:
         """Creation stores the PENDING execution, its task runs in order and CREATED."""
         store.create_execution(new_execution())
         state, inputs, engine_id = one(
@@ -110,7 +119,7 @@ class TestCreate:
         ]
         assert audit(db_path) == [("CREATED", {"workflow_id": "wf", "trigger_type": "manual"})]
 
-    def test_detached_has_no_owner(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_detached_has_no_owner(self, store: ExecutionRecorder, db_path: Path) -> None:
         """A queued execution has no engine columns, so a server may claim it."""
         store.create_execution(new_execution(owner=None))
         assert one(db_path, "SELECT engine_id, engine_pid, heartbeat_at FROM executions") == (
@@ -119,7 +128,7 @@ class TestCreate:
             None,
         )
 
-    def test_duplicate_id_writes_nothing(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_duplicate_id_writes_nothing(self, store: ExecutionRecorder, db_path: Path) -> None:
         """A failed creation rolls back as a whole: no second CREATED event."""
         store.create_execution(new_execution())
         with pytest.raises(Exception, match=r"UNIQUE|constraint"):
@@ -128,7 +137,7 @@ class TestCreate:
 
 
 class TestExecutionTransitions:
-    def test_start_claims_and_audits(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_start_claims_and_audits(self, store: ExecutionRecorder, db_path: Path) -> None:
         """Starting sets RUNNING, started_at, the owner, then STARTED and STATE_CHANGE."""
         store.create_execution(new_execution(owner=None))
         row = store.start_execution("e1", OWNER)
@@ -142,25 +151,27 @@ class TestExecutionTransitions:
         assert [kind for kind, _ in audit(db_path)] == ["CREATED", "STARTED", "STATE_CHANGE"]
         assert audit(db_path)[2][1] == {"from_state": "PENDING", "to_state": "RUNNING"}
 
-    def test_start_replay_is_no_op(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_start_replay_is_no_op(self, store: ExecutionRecorder, db_path: Path) -> None:
         """Starting twice writes one STARTED event."""
         store.create_execution(new_execution())
         store.start_execution("e1", OWNER)
         store.start_execution("e1", OWNER)
         assert [kind for kind, _ in audit(db_path)].count("STARTED") == 1
 
-    def test_start_refuses_other_owner(self, store: ExecutionStore) -> None:
+    def test_start_refuses_other_owner(self, store: ExecutionRecorder) -> None:
         """An execution owned by another engine is not claimed."""
         store.create_execution(new_execution())
         with pytest.raises(ExecutionOwned):
             store.start_execution("e1", EngineOwner("engine-b", 1, "h"))
 
-    def test_start_unknown(self, store: ExecutionStore) -> None:
+    def test_start_unknown(self, store: ExecutionRecorder) -> None:
         """An unknown id is reported as not found."""
         with pytest.raises(ExecutionNotFound, match="Execution not found: nope"):
             store.start_execution("nope", OWNER)
 
-    def test_finish_writes_change_then_terminal(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_finish_writes_change_then_terminal(
+        self, store: ExecutionRecorder, db_path: Path
+    ) -> None:
         """Finishing writes STATE_CHANGE with reason then the terminal event, chain intact."""
         store.create_execution(new_execution())
         store.start_execution("e1", OWNER)
@@ -197,7 +208,7 @@ class TestExecutionTransitions:
         assert verify_chain(conn, "e1").ok
         conn.close()
 
-    def test_finish_replay_and_illegal(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_finish_replay_and_illegal(self, store: ExecutionRecorder, db_path: Path) -> None:
         """The same terminal state again is a no-op; another terminal state raises."""
         store.create_execution(new_execution())
         store.start_execution("e1", OWNER)
@@ -219,7 +230,7 @@ class TestExecutionTransitions:
         assert terminal == ["COMPLETED"]
 
     def test_state_and_audit_are_one_transaction(
-        self, store: ExecutionStore, db_path: Path
+        self, store: ExecutionRecorder, db_path: Path
     ) -> None:
         """When the audit event is refused, the state change is rolled back with it."""
         store.create_execution(new_execution())
@@ -234,7 +245,7 @@ class TestExecutionTransitions:
         assert one(db_path, "SELECT state FROM executions") == ("RUNNING",)
         assert [k for k, _ in audit(db_path)] == ["CREATED", "STARTED", "STATE_CHANGE"]
 
-    def test_heartbeat_only_for_owner(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_heartbeat_only_for_owner(self, store: ExecutionRecorder, db_path: Path) -> None:
         """A heartbeat from an engine that does not own the execution changes nothing."""
         store.create_execution(new_execution())
         store.start_execution("e1", OWNER)
@@ -244,7 +255,7 @@ class TestExecutionTransitions:
 
 
 class TestCancelRequest:
-    def test_records_request_for_running(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_records_request_for_running(self, store: ExecutionRecorder, db_path: Path) -> None:
         """A running execution gets the request columns; its engine does the cancelling."""
         store.create_execution(new_execution())
         store.start_execution("e1", OWNER)
@@ -257,7 +268,7 @@ class TestCancelRequest:
         assert at is not None
         assert (by, why, state) == ("user:alice", "wrong input", "RUNNING")
 
-    def test_first_request_wins(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_first_request_wins(self, store: ExecutionRecorder, db_path: Path) -> None:
         """A second request does not overwrite who asked first."""
         store.create_execution(new_execution())
         store.request_cancel("e1", by="user:alice", reason="one")
@@ -268,7 +279,7 @@ class TestCancelRequest:
             "one",
         )
 
-    def test_queued_is_cancelled_at_once(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_queued_is_cancelled_at_once(self, store: ExecutionRecorder, db_path: Path) -> None:
         """An unowned PENDING execution has no engine to notice: it is cancelled here."""
         store.create_execution(new_execution(owner=None))
         outcome = store.request_cancel("e1", by="user:bob", reason=None)
@@ -292,7 +303,7 @@ class TestCancelRequest:
         conn.close()
         assert states == {"CANCELLED"}
 
-    def test_finished_and_unknown(self, store: ExecutionStore) -> None:
+    def test_finished_and_unknown(self, store: ExecutionRecorder) -> None:
         """Cancelling a finished or unknown execution raises with the CLI's messages."""
         store.create_execution(new_execution())
         store.start_execution("e1", OWNER)
@@ -307,16 +318,16 @@ class TestCancelRequest:
         with pytest.raises(ExecutionNotFound, match="Execution not found: zz"):
             store.request_cancel("zz", by="user:x", reason=None)
 
-    def test_from_another_process(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_from_another_process(self, store: ExecutionRecorder, db_path: Path) -> None:
         """A second process (its own Writer) records a request this process can read."""
         store.create_execution(new_execution())
         store.start_execution("e1", OWNER)
         code = (
             "import sys\n"
-            "from autokestra_engine._persistence import ExecutionStore\n"
+            "from autokestra_engine.persistence._recorder import ExecutionRecorder\n"
             "from autokestra_obs_schema import open_writer\n"
             "w = open_writer(sys.argv[1])\n"
-            "ExecutionStore(w).request_cancel('e1', by='user:carol', reason='other process')\n"
+            "ExecutionRecorder(w).request_cancel('e1', by='user:carol', reason='other process')\n"
             "w.close()\n"
         )
         subprocess.run([sys.executable, "-c", code, str(db_path)], check=True, timeout=60)
@@ -327,7 +338,7 @@ class TestCancelRequest:
 
 
 class TestTaskRuns:
-    def test_attempts_retry_and_success(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_attempts_retry_and_success(self, store: ExecutionRecorder, db_path: Path) -> None:
         """Two attempts: FAILED then WAITING, then SUCCESS with outputs and duration."""
         store.create_execution(new_execution())
         store.start_execution("e1", OWNER)
@@ -371,13 +382,13 @@ class TestTaskRuns:
             (2, "SUCCESS", None, 0, None, None),
         ]
 
-    def test_illegal_task_transition(self, store: ExecutionStore) -> None:
+    def test_illegal_task_transition(self, store: ExecutionRecorder) -> None:
         """A task run cannot succeed without having run."""
         store.create_execution(new_execution())
         with pytest.raises(IllegalTransition):
             store.finish_task("e1", "a", State.SUCCESS, outputs={})
 
-    def test_cancel_open_tasks(self, store: ExecutionStore, db_path: Path) -> None:
+    def test_cancel_open_tasks(self, store: ExecutionRecorder, db_path: Path) -> None:
         """PENDING and WAITING runs are cancelled with the reason; RUNNING ones are left."""
         store.create_execution(new_execution())
         store.start_attempt("e1", "c", 1, masked_inputs={})
@@ -393,14 +404,14 @@ class TestTaskRuns:
             "c": "RUNNING/",
         }
 
-    def test_unknown_task(self, store: ExecutionStore) -> None:
+    def test_unknown_task(self, store: ExecutionRecorder) -> None:
         """A task id the execution does not have is an error, not a silent no-op."""
         store.create_execution(new_execution())
         with pytest.raises(KeyError):
             store.task_waiting("e1", "zz", Reason.RETRY_BACKOFF)
 
 
-def test_reader_sees_committed_rows_only(store: ExecutionStore, db_path: Path) -> None:
+def test_reader_sees_committed_rows_only(store: ExecutionRecorder, db_path: Path) -> None:
     """A read-only connection opened before creation sees the new execution afterwards."""
     reader = open_reader(db_path)
     store.create_execution(new_execution())

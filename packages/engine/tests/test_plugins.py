@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import sys
 import textwrap
 import threading
@@ -17,9 +18,10 @@ from autokestra_engine import (
     UnknownAction,
     load_manifest,
 )
-from autokestra_engine._plugins import BUILTIN_DIR
+from autokestra_engine.language._plugin_registry import BUILTIN_DIR
 from autokestra_obs_collector import Redactor
 from autokestra_obs_collector.testing import MemorySink
+from autokestra_obs_schema import LogLevel
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples" / "plugins"
@@ -86,6 +88,20 @@ class TestBuiltins:
         assert registry.action("core/shell.run").inputs["command"].required is True
         assert registry.action("core/log.emit").inputs["level"].default == "INFO"
         assert registry.action("core/http.request").inputs["method"].default == "GET"
+
+    def test_log_levels_match_the_vocabulary(self) -> None:
+        """core/log.emit spells the levels itself (no imports at start-up): they stay LogLevel's."""
+        levels = [level.value for level in LogLevel]
+        registry = PluginRegistry.discover([])
+        assert list(registry.action("core/log.emit").inputs["level"].enum or ()) == levels
+        script = ast.parse((BUILTIN_DIR / "log" / "log.py").read_text())
+        assigned = [
+            node.value
+            for node in script.body
+            if isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "LEVELS" for t in node.targets)
+        ]
+        assert [ast.literal_eval(value) for value in assigned] == [tuple(levels)]
 
 
 class TestManifest:

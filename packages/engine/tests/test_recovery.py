@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from autokestra_engine import EngineOwner, ExecutionStore, _recovery, recover_lost_executions
-from autokestra_engine._persistence import NewExecution, NewTask
-from autokestra_engine._recovery import find_lost_executions, pid_alive
+from autokestra_engine import EngineOwner, ExecutionRecorder, recover_lost_executions
+from autokestra_engine.operations import _recovery
+from autokestra_engine.operations._recovery import find_lost_executions, pid_alive
+from autokestra_engine.persistence._recorder import NewExecution, NewTask
 from autokestra_obs_audit import verify_chain
 from autokestra_obs_collector import LogCollector
 from autokestra_obs_schema import Writer, open_writer
@@ -48,9 +49,9 @@ def collector(writer: Writer) -> Iterator[LogCollector]:
 
 def start(
     writer: Writer, execution_id: str, owner: EngineOwner, *, tasks: tuple[str, ...] = ("a", "b")
-) -> ExecutionStore:
+) -> ExecutionRecorder:
     """Create and start an execution owned by ``owner`` with PENDING tasks."""
-    store = ExecutionStore(writer)
+    store = ExecutionRecorder(writer)
     store.create_execution(
         NewExecution(
             execution_id=execution_id,

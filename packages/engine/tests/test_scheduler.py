@@ -18,16 +18,15 @@ from autokestra_engine import (
     Dag,
     Engine,
     EngineConfig,
-    ExecutionStore,
+    ExecutionRecorder,
     PluginExecutor,
     PluginRegistry,
     SecretStore,
-    State,
     TaskSpec,
     parse_workflow,
 )
 from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import StorageFull, open_reader, open_writer
+from autokestra_obs_schema import State, StorageFull, open_reader, open_writer
 
 
 class Harness:
@@ -151,7 +150,7 @@ class TestScheduler:
     def test_fan_out_runs_in_parallel_within_the_limit(self, harness: Harness) -> None:
         """Independent tasks overlap in time, never more than max_concurrent_tasks at once."""
         eid = harness.create(FAN_OUT)
-        assert harness.engine.run(eid) is State.SUCCESS
+        assert harness.engine.run(eid).state is State.SUCCESS
         spans = harness.rows(
             "SELECT task_id, started_at, ended_at FROM task_attempts"
             " WHERE execution_id = ? AND task_id IN ('a', 'b', 'c')",
@@ -167,7 +166,7 @@ class TestScheduler:
     def test_failure_cancels_dependants_only(self, harness: Harness) -> None:
         """A failed task's dependants end UPSTREAM_FAILED; the independent branch finishes."""
         eid = harness.create(FAILING)
-        assert harness.engine.run(eid) is State.FAILED
+        assert harness.engine.run(eid).state is State.FAILED
         assert harness.tasks(eid) == {
             "root": ("SUCCESS", None),
             "bad": ("FAILED", "PLUGIN_ERROR"),
@@ -205,7 +204,7 @@ class TestScheduler:
 
         thread = threading.Thread(target=cancel_soon)
         thread.start()
-        assert harness.engine.run(eid) is State.CANCELLED
+        assert harness.engine.run(eid).state is State.CANCELLED
         ended = time.monotonic()
         thread.join()
         assert ended - asked[0] < 2.0  # poll <= 100 ms + SIGTERM to a sleeping shell
@@ -235,7 +234,7 @@ class TestScheduler:
         """A workflow timeout ends FAILED/TIMEOUT with a TIMEOUT event and no FAILED event."""
         eid = harness.create("timeout: 600ms\n" + SLOW)
         started = time.monotonic()
-        assert harness.engine.run(eid) is State.FAILED
+        assert harness.engine.run(eid).state is State.FAILED
         assert time.monotonic() - started < 5
         assert harness.rows("SELECT reason_code FROM executions") == [("TIMEOUT",)]
         trail = harness.audit(eid)
@@ -253,7 +252,7 @@ class TestScheduler:
         eid = harness.create(SLOW)
         interrupt = threading.Event()
         threading.Timer(0.5, interrupt.set).start()
-        assert harness.engine.run(eid, interrupt=interrupt) is State.CANCELLED
+        assert harness.engine.run(eid, interrupt=interrupt).state is State.CANCELLED
         assert harness.rows("SELECT cancelled_by, cancel_reason, reason_code FROM executions") == [
             ("system", "interrupted", "CANCELLED_BY_SYSTEM")
         ]
@@ -261,9 +260,9 @@ class TestScheduler:
     def test_finished_execution_is_not_run_again(self, harness: Harness) -> None:
         """run() on a terminal execution returns its state and writes nothing."""
         eid = harness.create(FAN_OUT.replace("sleep 0.4", "echo quick"))
-        assert harness.engine.run(eid) is State.SUCCESS
+        assert harness.engine.run(eid).state is State.SUCCESS
         count = len(harness.audit(eid))
-        assert harness.engine.run(eid) is State.SUCCESS
+        assert harness.engine.run(eid).state is State.SUCCESS
         assert len(harness.audit(eid)) == count
 
     def test_log_entry_count_is_exact(self, harness: Harness) -> None:
@@ -276,7 +275,7 @@ class TestScheduler:
         assert count > 10
 
 
-class _FullDiskStore(ExecutionStore):
+class _FullDiskRecorder(ExecutionRecorder):
     """The real store, except that queueing task ``second`` hits a full disk."""
 
     def task_queued(self, execution_id: str, task_id: str) -> None:
@@ -293,9 +292,9 @@ class TestEngineError:
             "  - {id: first, type: core/shell.run, inputs: {command: sleep 30}}\n"
             "  - {id: second, type: core/shell.run, inputs: {command: sleep 30}}\n"
         )
-        harness.engine.store = _FullDiskStore(harness.writer)
+        harness.engine.recorder = _FullDiskRecorder(harness.writer)
         started = time.monotonic()
-        assert harness.engine.run(eid) is State.FAILED
+        assert harness.engine.run(eid).state is State.FAILED
         assert time.monotonic() - started < 10
         assert harness.rows("SELECT state, reason_code FROM executions") == [
             ("FAILED", "ENGINE_ERROR")
@@ -324,7 +323,7 @@ class TestEngineError:
 
         runner.run = run  # type: ignore[method-assign]  # inject the failure
         result: list[State] = []
-        thread = threading.Thread(target=lambda: result.append(harness.engine.run(eid)))
+        thread = threading.Thread(target=lambda: result.append(harness.engine.run(eid).state))
         thread.start()
         thread.join(30)
         assert not thread.is_alive(), "the execution hung on a dead worker job"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from autokestra_engine import EngineConfig, SecretsError, SecretStore
-from autokestra_engine._secrets import parse_secrets_file
+from autokestra_engine._secret_store import parse_secrets_file
 
 
 def secrets_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:

@@ -8,13 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autokestra_engine._states import (
-    TERMINAL_STATES,
-    TRANSITIONS,
-    IllegalTransition,
-    State,
-    check_transition,
-)
+from autokestra_engine import TRANSITIONS, IllegalTransition, check_transition
+from autokestra_obs_schema import TERMINAL_STATES, State
 
 
 class TestTransitionTable:

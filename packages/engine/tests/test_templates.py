@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autokestra_engine import (
-    SECRET_MASK,
     ActionSpec,
     InputDecl,
     SecretStore,
@@ -19,7 +18,8 @@ from autokestra_engine import (
     TemplateError,
     resolve_task_inputs,
 )
-from autokestra_engine._templates import iter_templates, parse_reference, resolve_value
+from autokestra_engine.language._templates import iter_templates, parse_reference, resolve_value
+from autokestra_obs_schema import SECRET_MASK
 
 ACTION = ActionSpec(
     namespace="test",

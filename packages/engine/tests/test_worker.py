@@ -12,15 +12,19 @@ from typing import Any
 
 import pytest
 
-from autokestra_engine._executor import PluginExecutor
-from autokestra_engine._model import RetryPolicy, TaskSpec
-from autokestra_engine._persistence import EngineOwner, ExecutionStore, NewExecution, NewTask
-from autokestra_engine._plugins import PluginRegistry
-from autokestra_engine._secrets import SecretStore
-from autokestra_engine._states import State
-from autokestra_engine._worker import EngineEvent, ExecutionContext, TaskRunner, WorkerPool
+from autokestra_engine._secret_store import SecretStore
+from autokestra_engine.language._model import RetryPolicy, TaskSpec
+from autokestra_engine.language._plugin_registry import PluginRegistry
+from autokestra_engine.persistence._recorder import (
+    EngineOwner,
+    ExecutionRecorder,
+    NewExecution,
+    NewTask,
+)
+from autokestra_engine.run._executor import PluginExecutor
+from autokestra_engine.run._worker import EngineEvent, ExecutionContext, TaskRunner, WorkerPool
 from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import open_reader, open_writer
+from autokestra_obs_schema import State, open_reader, open_writer
 
 OWNER = EngineOwner("engine-test", os.getpid(), "localhost")
 
@@ -33,11 +37,11 @@ class Harness:
         self.db = tmp_path / "db" / "autokestra.db"
         self.writer = open_writer(self.db)
         self.collector = LogCollector(self.writer, max_age_s=0.05)
-        self.store = ExecutionStore(self.writer)
+        self.recorder = ExecutionRecorder(self.writer)
         self.registry = PluginRegistry.discover([])
         self.executor = PluginExecutor(self.registry, workdir=tmp_path, grace_ms=500)
         self.runner = TaskRunner(
-            store=self.store,
+            recorder=self.recorder,
             executor=self.executor,
             registry=self.registry,
             default_timeout_ms=60_000,
@@ -46,7 +50,7 @@ class Harness:
 
     def context(self, *tasks: TaskSpec, eid: str = "e1") -> ExecutionContext:
         """Create and start an execution holding ``tasks``; return its context."""
-        self.store.create_execution(
+        self.recorder.create_execution(
             NewExecution(
                 execution_id=eid,
                 workflow_id="wf",
@@ -57,7 +61,7 @@ class Harness:
                 owner=OWNER,
             )
         )
-        self.store.start_execution(eid, OWNER)
+        self.recorder.start_execution(eid, OWNER)
         return ExecutionContext(
             execution_id=eid,
             inputs={},

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autokestra_obs_schema import Writer, open_writer
+from autokestra_obs_schema import State, Writer
+from autokestra_obs_schema.testing import insert_executions, temp_writer
 
 
 @pytest.fixture
@@ -17,13 +18,6 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def writer(db_path: Path) -> Iterator[Writer]:
-    w = open_writer(db_path)
-    with w.transaction() as conn:
-        for eid in ("exec-1", "exec-2"):
-            conn.execute(
-                "INSERT INTO executions (execution_id, workflow_id, state, created_at,"
-                " updated_at) VALUES (?, 'wf', 'PENDING', 0, 0)",
-                (eid,),
-            )
-    yield w
-    w.close()
+    with temp_writer(db_path) as w:
+        insert_executions(w, "exec-1", "exec-2", state=State.PENDING)
+        yield w

@@ -11,7 +11,7 @@ from autokestra_obs_cli import cli
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "cli"
 #: Commands documented on a page of their own; the rest live in index.md.
-PAGES = {
+PAGES: dict[tuple[str, ...], str] = {
     ("execution", "logs"): "logs.md",
     ("execution", "inspect"): "inspect.md",
     ("audit", "verify"): "inspect.md",

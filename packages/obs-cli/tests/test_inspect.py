@@ -15,9 +15,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from autokestra_obs_cli import cli
-from autokestra_obs_schema import open_writer
-from autokestra_obs_store._inspect_fixtures import (
-    MASK,
+from autokestra_obs_schema import SECRET_MASK, open_writer
+from autokestra_obs_store.testing import (
     T0,
     ExecutionRecord,
     cancelled_execution,
@@ -200,7 +199,7 @@ class TestTaskMode:
     def test_task_error_and_masked_inputs(self, db: tuple[Path, dict[str, str]]) -> None:
         """--task shows masked inputs and the error with its stderr tail."""
         out = _inspect(db, db[1]["success"], "--task", "load").stdout
-        assert f'env: {{"PGPASSWORD": "{MASK}"}}' in out
+        assert f'env: {{"PGPASSWORD": "{SECRET_MASK}"}}' in out
         out = _inspect(db, db[1]["failure"], "--task", "build").stdout
         assert "Error:\n    exit_code: 2" in out
         assert "      cc: error: missing.c: No such file" in out

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from autokestra_obs_cli import cli
 from autokestra_obs_schema import open_writer
-from autokestra_obs_store._inspect_fixtures import (
+from autokestra_obs_store.testing import (
     cancelled_execution,
     failure_execution,
     success_execution,
@@ -92,7 +92,7 @@ class TestAuditVerify:
         """After `logs cleanup` removed whole trails, `audit verify --all` and `inspect
         --verify` still exit 0 and say why there is nothing to check."""
         from autokestra_obs_store import purge
-        from autokestra_obs_store._inspect_fixtures import T0
+        from autokestra_obs_store.testing import T0
 
         path, ids = _db(tmp_path)
         writer = open_writer(path)

@@ -8,9 +8,9 @@ import click
 from click.testing import CliRunner
 
 from autokestra_obs_cli import cli
-from autokestra_obs_cli._inspect import inspect_command
+from autokestra_obs_cli._cmd_inspect import inspect_command
 from autokestra_obs_schema import open_writer
-from autokestra_obs_store._inspect_fixtures import success_execution, write_execution
+from autokestra_obs_store.testing import success_execution, write_execution
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "cli" / "inspect.md"
 

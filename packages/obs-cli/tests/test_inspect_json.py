@@ -12,9 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from autokestra_obs_cli import cli
-from autokestra_obs_schema import open_writer
-from autokestra_obs_store._inspect_fixtures import (
-    MASK,
+from autokestra_obs_schema import SECRET_MASK, open_writer
+from autokestra_obs_store.testing import (
     cancelled_execution,
     failure_execution,
     retry_execution,
@@ -278,7 +277,7 @@ class TestContent:
         assert flaky["attempts"][0]["error"]["stderr_tail"] == ["connection refused"]
         _, document = _json(db, "success")
         load = next(t for t in document["tasks"] if t["task_id"] == "load")
-        assert load["inputs"]["env"]["PGPASSWORD"] == MASK
+        assert load["inputs"]["env"]["PGPASSWORD"] == SECRET_MASK
 
     def test_live_execution(self, db: tuple[Path, dict[str, str]]) -> None:
         """A running execution is in_progress with elapsed durations and running lanes."""
@@ -306,36 +305,3 @@ class TestContent:
         assert [t["task_id"] for t in document["tasks"]] == ["build"]
         assert [x["task_id"] for x in document["timeline"]["lanes"]] == ["build"]
         assert validate(document, SCHEMA) == []
-
-
-LITERAL = "Lit3ral-Tok3n-Qw9"
-
-
-class TestLiteralSecretInSource:
-    def test_literal_secret_input_is_masked_in_the_workflow_source(self, tmp_path: Path) -> None:
-        """A `secret: true` input written literally in the workflow file is stored masked in
-        the task inputs; --json masks it in execution.workflow_source too, templates stay."""
-        path = tmp_path / "literal.db"
-        writer = open_writer(path)
-        record = success_execution(seed=31)
-        record.tasks[0].inputs = {"text": "hello", "token": MASK, "key": MASK}
-        record.workflow_source = (
-            "id: etl\ntasks:\n  - id: fetch\n    type: acme/text.redact-check\n"
-            f'    inputs: {{text: "hello", token: "{LITERAL}"}}\n'
-            "  - id: other\n    inputs:\n"
-            "      key: '{{ secrets.API_KEY }}'\n"
-            "      token: |\n"
-            f"        {LITERAL}\n"
-            f"        second {LITERAL}\n"
-            "      text: plain\n"
-        )
-        eid = write_execution(writer, record)
-        writer.close()
-        result = CliRunner().invoke(cli, ["--db", str(path), "execution", "inspect", eid, "--json"])
-        assert result.exit_code == 0, result.output
-        assert LITERAL not in result.stdout
-        source = json.loads(result.stdout)["execution"]["workflow_source"]
-        assert f'token: "{MASK}"' in source
-        assert "key: '{{ secrets.API_KEY }}'" in source
-        assert "text: plain" in source
-        assert f"        {MASK}\n        {MASK}\n" in source

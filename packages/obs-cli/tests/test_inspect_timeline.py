@@ -15,7 +15,7 @@ from autokestra_obs_cli import cli
 from autokestra_obs_cli._inspect_timeline import render_bar
 from autokestra_obs_schema import open_writer
 from autokestra_obs_store import Segment
-from autokestra_obs_store._inspect_fixtures import (
+from autokestra_obs_store.testing import (
     failure_execution,
     retry_execution,
     running_execution,

@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autokestra_obs_cli import cli
-from autokestra_obs_cli._logs_render import IsoClock, record_json, record_object
+from autokestra_obs_cli._logs_render import IsoClock
 from autokestra_obs_schema import iso_from_ms, now_ms, open_writer
-from autokestra_obs_store import LogRecord
+from autokestra_obs_store import LogRecord, log_record_document, log_record_json
 
 Row = tuple[str | None, int | None, int, str, str, str, str | None]
 
@@ -375,13 +375,14 @@ class TestJsonEncoding:
         metadata: dict[str, Any] | None,
         timestamp: int,
     ) -> None:
-        """The hand-assembled encoder prints what json.dumps prints, for any content."""
+        """The hand-assembled encoder, fed the CLI's cached clock, prints what json.dumps of
+        the record's document prints, for any content."""
         stored = None if metadata is None else json.dumps(metadata, ensure_ascii=False)
         record = LogRecord(
             (7, "e-\u00e9", task, attempt, timestamp, "WARN", "src\x1b", message, stored)
         )
-        encoded = record_json(record, IsoClock())
-        assert encoded == json.dumps(record_object(record, IsoClock()))
+        encoded = log_record_json(record, IsoClock().iso)
+        assert encoded == json.dumps(log_record_document(record, iso_from_ms))
         assert encoded.isascii()
 
 

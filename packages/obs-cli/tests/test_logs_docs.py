@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from autokestra_obs_cli import cli
-from autokestra_obs_store import INVALID_LEVEL_MESSAGE, INVALID_TIME_MESSAGE
+from autokestra_obs_schema import INVALID_LEVEL_MESSAGE
+from autokestra_obs_store import INVALID_TIME_MESSAGE
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "cli" / "logs.md"
 

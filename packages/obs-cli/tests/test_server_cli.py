@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from autokestra_engine import EngineConfig
 from autokestra_obs_cli import cli
-from autokestra_obs_cli._server import StoreMaintenance, _EscapedStderr
+from autokestra_obs_cli._cmd_server import StoreMaintenance, _EscapedStderr
 from autokestra_obs_schema import now_ms, open_writer
 
 

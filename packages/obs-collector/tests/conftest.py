@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import Writer, migrate
+from autokestra_obs_schema import Writer
+from autokestra_obs_schema.testing import insert_executions, migrated_writer
 
 EXECUTIONS = ("exec-1", "exec-2", "exec-3")
 
@@ -21,16 +22,8 @@ def make_writer(path: Path) -> Writer:
     Routine checkpoints are pushed out of the way: they reset the busy timeout some tests
     shorten on purpose.
     """
-    writer = Writer(path, checkpoint_interval_s=3600)
-    with writer.locked() as conn:
-        migrate(conn)
-    with writer.transaction() as conn:
-        for eid in EXECUTIONS:
-            conn.execute(
-                "INSERT INTO executions (execution_id, workflow_id, state, created_at,"
-                " updated_at) VALUES (?, 'wf', 'RUNNING', 0, 0)",
-                (eid,),
-            )
+    writer = migrated_writer(path, checkpoint_interval_s=3600)
+    insert_executions(writer, *EXECUTIONS)
     return writer
 
 

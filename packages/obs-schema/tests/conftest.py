@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autokestra_obs_schema import Writer, open_writer
+from autokestra_obs_schema import Writer
+from autokestra_obs_schema.testing import temp_writer
 
 
 @pytest.fixture
@@ -19,16 +20,5 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def writer(db_path: Path) -> Iterator[Writer]:
     """A migrated database with its writer, closed after the test."""
-    w = open_writer(db_path)
-    yield w
-    w.close()
-
-
-def insert_execution(writer: Writer, execution_id: str = "exec-1", state: str = "RUNNING") -> None:
-    """Insert one execution row (logs and audit events need it: foreign keys are on)."""
-    with writer.transaction() as conn:
-        conn.execute(
-            "INSERT INTO executions (execution_id, workflow_id, state, created_at, updated_at)"
-            " VALUES (?, 'wf', ?, 1000, 1000)",
-            (execution_id, state),
-        )
+    with temp_writer(db_path) as w:
+        yield w

@@ -17,8 +17,7 @@ from autokestra_obs_schema import (
     connect,
     open_reader,
 )
-
-from .conftest import insert_execution
+from autokestra_obs_schema.testing import insert_executions
 
 
 def _pragma(conn: object, name: str) -> object:
@@ -58,7 +57,7 @@ class TestConnectionPolicy:
 
     def test_files_are_private(self, writer: Writer, db_path: Path) -> None:
         """The db, -wal and -shm files are 0600 and their folder 0700."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         for suffix in ("", "-wal", "-shm"):
             path = Path(f"{db_path}{suffix}")
             assert path.exists(), path

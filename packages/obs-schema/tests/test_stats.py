@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from autokestra_obs_schema import Writer, connect, storage_stats
-
-from .conftest import insert_execution
+from autokestra_obs_schema.testing import insert_executions
 
 
 class TestStorageStats:
     def test_counts_and_bytes_grow_with_data(self, writer: Writer) -> None:
         """Rows are exact counts and bytes follow the pages the table really uses."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         conn = connect(writer.path, readonly=True)
         empty = storage_stats(conn, writer.path)
         with writer.transaction() as w:
@@ -30,7 +29,7 @@ class TestStorageStats:
 
     def test_oversized_lists_tables_over_threshold(self, writer: Writer) -> None:
         """A lowered threshold reports the tables above it, largest first."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         conn = connect(writer.path, readonly=True)
         stats = storage_stats(conn, writer.path)
         conn.close()

@@ -9,8 +9,7 @@ import apsw
 import pytest
 
 from autokestra_obs_schema import StorageError, StorageFull, Writer, connect
-
-from .conftest import insert_execution
+from autokestra_obs_schema.testing import insert_executions
 
 
 def _count(writer: Writer, table: str = "execution_logs") -> int:
@@ -38,14 +37,14 @@ def _log(conn: apsw.Connection, message: str, execution_id: str = "exec-1") -> N
 class TestTransactions:
     def test_commit_is_visible_to_other_connections(self, writer: Writer) -> None:
         """A committed transaction is seen by a separate reader."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         with writer.transaction() as conn:
             _log(conn, "one")
         assert _count(writer) == 1
 
     def test_error_rolls_back_everything(self, writer: Writer) -> None:
         """An exception inside the block leaves nothing of it behind."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         with pytest.raises(RuntimeError), writer.transaction() as conn:
             _log(conn, "one")
             raise RuntimeError("boom")
@@ -54,7 +53,7 @@ class TestTransactions:
 
     def test_constraint_violation_becomes_storage_error(self, writer: Writer) -> None:
         """apsw errors surface as StorageError with the transaction rolled back."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         with pytest.raises(StorageError), writer.transaction() as conn:
             _log(conn, "one")
             _log(conn, "orphan", execution_id="no-such-execution")  # foreign key
@@ -62,7 +61,7 @@ class TestTransactions:
 
     def test_transaction_is_immediate(self, writer: Writer) -> None:
         """The write lock is taken at BEGIN: another writer cannot start meanwhile."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         other = connect(writer.path)
         other.set_busy_timeout(50)
         with writer.transaction(), pytest.raises(apsw.BusyError):
@@ -73,7 +72,7 @@ class TestTransactions:
 
     def test_nested_transaction_joins_outer(self, writer: Writer) -> None:
         """A nested block commits or rolls back with its outer transaction."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         with pytest.raises(RuntimeError), writer.transaction() as conn:
             with writer.transaction() as inner:
                 _log(inner, "inner")
@@ -91,7 +90,7 @@ class TestTransactions:
 
     def test_threads_are_serialized(self, writer: Writer) -> None:
         """Eight threads writing at once lose nothing and never interleave a transaction."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         errors: list[BaseException] = []
 
         def work(n: int) -> None:
@@ -128,7 +127,7 @@ class TestTransactions:
 class TestStorageFull:
     def test_disk_full_surfaces_as_storage_full_with_nothing_written(self, writer: Writer) -> None:
         """A full database raises StorageFull and leaves none of the transaction."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         with writer.transaction() as conn:
             _log(conn, "before")
         pages = writer.connection.execute("PRAGMA page_count").fetchall()[0][0]
@@ -146,7 +145,7 @@ class TestStorageFull:
 
     def test_message_names_the_cause_not_cannot_rollback(self, writer: Writer) -> None:
         """The error says the disk is full, never apsw's 'cannot rollback'."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         pages = writer.connection.execute("PRAGMA page_count").fetchall()[0][0]
         writer.connection.execute(f"PRAGMA max_page_count = {int(str(pages)) + 1}")
         with pytest.raises(StorageFull) as caught, writer.transaction() as conn:
@@ -165,7 +164,7 @@ class TestCheckpoint:
                 from autokestra_obs_schema import migrate
 
                 migrate(conn)
-            insert_execution(w)
+            insert_executions(w, at_ms=1000)
             for i in range(200):
                 with w.transaction() as conn:
                     _log(conn, "z" * 2000 + str(i))
@@ -182,7 +181,7 @@ class TestCheckpoint:
                 from autokestra_obs_schema import migrate
 
                 migrate(conn)
-            insert_execution(w)
+            insert_executions(w, at_ms=1000)
             for i in range(400):
                 with w.transaction() as conn:
                     _log(conn, "w" * 4000 + str(i))
@@ -194,7 +193,7 @@ class TestCheckpoint:
         self, writer: Writer
     ) -> None:
         """A reader mid-transaction makes checkpoint() return False, not hang."""
-        insert_execution(writer)
+        insert_executions(writer, at_ms=1000)
         reader = connect(writer.path, readonly=True)
         reader.execute("BEGIN")
         reader.execute("SELECT COUNT(*) FROM executions").fetchall()

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from autokestra_obs_schema import Writer, open_reader, open_writer
+from autokestra_obs_schema import Writer, open_reader
+from autokestra_obs_schema.testing import temp_writer
 from autokestra_obs_store import LogStore
 
 
 @pytest.fixture
 def writer(tmp_path: Path) -> Iterator[Writer]:
     """A migrated database in the test's folder and its writer."""
-    w = open_writer(tmp_path / "store.db")
-    yield w
-    w.close()
+    with temp_writer(tmp_path / "store.db") as w:
+        yield w
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from autokestra_obs_schema import Writer
-from autokestra_obs_store import ExecutionNotFound, LogFilter, LogRecord, LogStore
+from autokestra_obs_schema import ExecutionNotFound, Writer
+from autokestra_obs_store import LogFilter, LogRecord, LogStore
 
 INSERT = (
     "INSERT INTO execution_logs (execution_id, task_id, attempt, timestamp, level, source,"

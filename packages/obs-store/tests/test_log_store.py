@@ -10,9 +10,8 @@ from typing import Any
 import apsw
 import pytest
 
-from autokestra_obs_schema import Writer, open_reader
+from autokestra_obs_schema import ExecutionNotFound, Writer, open_reader
 from autokestra_obs_store import (
-    ExecutionNotFound,
     InvalidFilter,
     LogFilter,
     LogRecord,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from autokestra_obs_schema import StorageError, Writer, audit_digest, open_writer
-from autokestra_obs_schema.faults import fault_loop, inject_faults, unfaulted_reader
+from autokestra_obs_schema.testing import fault_loop, inject_faults, unfaulted_reader
 from autokestra_obs_store import purge
 
 KINDS = ["ioerr", "full"]

@@ -17,7 +17,8 @@ from autokestra_obs_store import (
     TaskView,
     Timeline,
 )
-from autokestra_obs_store._inspect_fixtures import (
+from autokestra_obs_store._timeline import build_timeline
+from autokestra_obs_store.testing import (
     T0,
     ExecutionRecord,
     cancelled_execution,
@@ -28,7 +29,6 @@ from autokestra_obs_store._inspect_fixtures import (
     wide_execution,
     write_execution,
 )
-from autokestra_obs_store._timeline import build_timeline
 
 
 def _timeline(db: tuple[Writer, Path], record: ExecutionRecord, now: int = T0 + 10_000) -> Timeline:

@@ -9,7 +9,7 @@ import pytest
 
 from autokestra_obs_schema import Writer, open_reader
 from autokestra_obs_store import ExecutionInspector, Violation, purge
-from autokestra_obs_store._inspect_fixtures import (
+from autokestra_obs_store.testing import (
     T0,
     ExecutionRecord,
     cancelled_execution,

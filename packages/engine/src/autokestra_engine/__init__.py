@@ -1,25 +1,23 @@
 """autokestra_engine: YAML workflows, DAG scheduler, worker pool and plugin processes.
 
-from autokestra_engine import PluginRegistry, load_workflow
+The package's parts, lowest first (each imports only from those before it):
+``_config`` and ``_secret_store`` (what the operator provides), ``language/`` (the workflow
+and plugin definitions: model, parser, templates, secret analysis), ``persistence/`` (the
+write path: ids, transitions, recorder), ``run/`` (executor, worker, scheduler, engine),
+``operations/`` (recovery, workflow registry, server) and ``_runtime`` (the process's parts).
 
-registry = PluginRegistry.discover([])
-workflow = load_workflow(Path("examples/workflows/hello.yaml"), registry)
+    from autokestra_engine import EngineRuntime, load_config, load_workflow
+
+    with EngineRuntime(load_config(None, os.environ)) as runtime:
+        workflow = load_workflow(Path("examples/workflows/hello.yaml"), runtime.registry)
+        outcome = runtime.engine.run(runtime.engine.create_execution(workflow, {}))
 """
 
-from ._config import DEFAULT_DB_PATH, EngineConfig, load_config, parse_size_bytes
-from ._dsl import (
-    SecretInputValues,
-    check_secrets,
-    load_workflow,
-    parse_workflow,
-    secret_input_values,
-    secret_references,
-)
-from ._engine import Engine, referenced_secrets, request_cancel
-from ._executor import AttemptRequest, AttemptResult, PluginExecutor
-from ._ids import new_engine_id, new_execution_id, uuid7
-from ._inputs import bind_inputs
-from ._model import (
+from ._config import ConfigError, EngineConfig, load_config, parse_size_bytes
+from ._runtime import EngineRuntime
+from ._secret_store import SecretsError, SecretStore
+from .language._inputs import bind_inputs
+from .language._model import (
     INPUT_TYPES,
     ActionSpec,
     InputDecl,
@@ -29,29 +27,26 @@ from ._model import (
     Trigger,
     Workflow,
 )
-from ._persistence import (
-    CancelOutcome,
-    EngineOwner,
-    ExecutionAlreadyFinished,
-    ExecutionNotFound,
-    ExecutionOwned,
-    ExecutionRow,
-    ExecutionStore,
-    load_execution,
-)
-from ._plugins import PluginInfo, PluginRegistry, load_manifest
-from ._problems import (
-    ConfigError,
+from .language._plugin_registry import PluginInfo, PluginRegistry, load_manifest
+from .language._problems import (
     PluginError,
     Problem,
     SecretNotQueueable,
-    SecretsError,
     TemplateError,
     UnknownAction,
     WorkflowInvalid,
 )
-from ._recovery import LostExecution, recover_lost_executions
-from ._registry import (
+from .language._secret_analysis import (
+    SecretInputValues,
+    check_secrets,
+    secret_input_values,
+    secret_references,
+)
+from .language._templates import ResolvedInputs, TemplateContext, resolve_task_inputs
+from .language._workflow_parser import load_workflow, parse_workflow
+from .operations._recovery import LostExecution, recover_lost_executions
+from .operations._server_loop import Maintenance, Server, ServerTimings
+from .operations._workflow_registry import (
     RegisteredWorkflow,
     RegistryError,
     WorkflowNotRegistered,
@@ -62,24 +57,21 @@ from ._registry import (
     next_fire_ms,
     validate_schedule,
 )
-from ._scheduler import CANCEL_POLL_S, Dag
-from ._secrets import SecretStore
-from ._server import Maintenance, Server, ServerTimings
-from ._states import (
-    TERMINAL_STATES,
-    TRANSITIONS,
-    IllegalTransition,
-    Reason,
-    State,
-    check_transition,
+from .persistence._ids import new_engine_id, new_execution_id, uuid7
+from .persistence._recorder import (
+    CancelOutcome,
+    EngineOwner,
+    ExecutionAlreadyFinished,
+    ExecutionOwned,
+    ExecutionRecorder,
+    ExecutionRow,
+    load_execution,
 )
-from ._templates import (
-    SECRET_MASK,
-    ResolvedInputs,
-    TemplateContext,
-    resolve_task_inputs,
-)
-from ._worker import CancelToken, EngineEvent, WorkerPool
+from .persistence._transitions import TRANSITIONS, IllegalTransition, check_transition
+from .run._engine import Engine, RunOutcome, referenced_secrets, request_cancel
+from .run._executor import AttemptRequest, AttemptResult, PluginExecutor
+from .run._scheduler import CANCEL_POLL_S, Dag
+from .run._worker import CancelToken, EngineEvent, WorkerPool
 
 __all__ = [
     "ActionSpec",
@@ -89,17 +81,16 @@ __all__ = [
     "CancelOutcome",
     "CancelToken",
     "ConfigError",
-    "DEFAULT_DB_PATH",
     "Dag",
     "Engine",
     "EngineConfig",
     "EngineEvent",
     "EngineOwner",
+    "EngineRuntime",
     "ExecutionAlreadyFinished",
-    "ExecutionNotFound",
     "ExecutionOwned",
+    "ExecutionRecorder",
     "ExecutionRow",
-    "ExecutionStore",
     "INPUT_TYPES",
     "IllegalTransition",
     "InputDecl",
@@ -111,20 +102,17 @@ __all__ = [
     "PluginInfo",
     "PluginRegistry",
     "Problem",
-    "Reason",
     "RegisteredWorkflow",
     "RegistryError",
     "ResolvedInputs",
     "RetryPolicy",
-    "SECRET_MASK",
+    "RunOutcome",
     "SecretInputValues",
     "SecretNotQueueable",
     "SecretStore",
     "SecretsError",
     "Server",
     "ServerTimings",
-    "State",
-    "TERMINAL_STATES",
     "TRANSITIONS",
     "TaskSpec",
     "TemplateContext",

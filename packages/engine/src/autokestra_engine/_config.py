@@ -19,11 +19,8 @@ from typing import Any
 
 import yaml
 
-from autokestra_obs_schema import parse_duration_ms
+from autokestra_obs_schema import DEFAULT_DB_PATH, AutokestraError, parse_duration_ms
 
-from ._problems import ConfigError
-
-DEFAULT_DB_PATH = Path(".autokestra") / "autokestra.db"
 DEFAULT_PLUGIN_DIR = Path("plugins")
 GIB = 1024**3
 
@@ -63,6 +60,10 @@ _SIZE_UNITS = {
     "GiB": 1024**3,
     "TiB": 1024**4,
 }
+
+
+class ConfigError(AutokestraError):
+    """A configuration value (file or environment) that is missing, malformed or out of range."""
 
 
 def default_max_concurrent_tasks() -> int:

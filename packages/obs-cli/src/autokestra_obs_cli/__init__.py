@@ -4,7 +4,7 @@ $ workflow --help
 """
 
 from ._context import AppContext, pass_app
-from ._errors import CliError, domain_errors, register_domain_error
+from ._errors import CliError, domain_errors
 from ._escape import escape_control
 from ._format import format_bytes, format_duration_ms
 from ._main import cli, execution, main
@@ -20,5 +20,4 @@ __all__ = [
     "format_duration_ms",
     "main",
     "pass_app",
-    "register_domain_error",
 ]

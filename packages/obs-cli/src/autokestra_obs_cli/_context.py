@@ -1,7 +1,11 @@
-"""The application context every command receives: paths, consoles and lazy connections.
+"""The application context every command receives: paths, configuration, consoles, connections.
 
 The root group builds one :class:`AppContext` into ``ctx.obj``; commands take it with
-``@pass_app``. Connections open on first use and close when the command ends.
+``@pass_app``. It is the one place the configuration is resolved: the database path
+(``--db`` > ``AUTOKESTRA_DB`` > the config file's ``storage.path`` > the default) and the
+engine configuration, the config file parsed at most once per command and only when a command
+needs it (``execution logs --db X`` never imports the engine or YAML). Connections open on
+first use and close when the command ends.
 
     @click.command()
     @pass_app
@@ -15,16 +19,20 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import apsw
 import click
 from rich.console import Console
 
-from autokestra_obs_schema import Writer, open_reader, open_writer
+from autokestra_obs_schema import DEFAULT_DB_PATH, Writer, open_reader, open_writer
 
-from ._errors import domain_errors
+from ._errors import CliError, domain_errors
 
-DEFAULT_DB_PATH = Path(".autokestra") / "autokestra.db"
+if TYPE_CHECKING:
+    from autokestra_engine import EngineConfig
+
+#: The config file read when ``--config`` is not given, if it exists.
 DEFAULT_CONFIG_PATH = Path("autokestra.yaml")
 
 
@@ -76,17 +84,32 @@ class AppContext:
         Raises:
             CliError: the config file had to be read and is invalid.
         """
-        resolved = self._open.get("db_path")
-        if isinstance(resolved, Path):
-            return resolved
-        path = self.db_option
-        if path is None and self.config_path is not None:
-            from ._config_cli import configured_db_path
+        if self.db_option is not None:
+            return self.db_option
+        if self.config_path is None:
+            return DEFAULT_DB_PATH
+        return self.engine_config().db_path
 
-            path = configured_db_path(self.config_path)
-        path = path if path is not None else DEFAULT_DB_PATH
-        self._open["db_path"] = path
-        return path
+    def engine_config(self) -> EngineConfig:
+        """The engine configuration: defaults < config file < ``AUTOKESTRA_*`` < ``--db``.
+
+        Resolved once per command by the engine's ``load_config`` (the engine is imported
+        here, on first use, not at start-up).
+
+        Raises:
+            CliError: the config file or an ``AUTOKESTRA_*`` variable is invalid.
+        """
+        from autokestra_engine import ConfigError, EngineConfig, load_config
+
+        config = self._open.get("config")
+        if isinstance(config, EngineConfig):
+            return config
+        try:
+            config = load_config(self.config_path, os.environ, cli_db=self.db_option)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from exc
+        self._open["config"] = config
+        return config
 
     def reader(self) -> apsw.Connection:
         """A read-only connection, opened once and closed when the command ends."""

@@ -1,8 +1,11 @@
 """CLI errors: the only place domain exceptions become exit codes and one-line messages.
 
-Domain packages raise their own exceptions (``ExecutionNotFound``, ``StorageError``); a
-command wraps its body in :func:`domain_errors` and the user sees ``Error: <message>`` on
-stderr with exit code 1, never a traceback.
+Every domain package raises subclasses of ``autokestra_obs_schema.AutokestraError`` (whose
+message is a one-line user-facing text); a command wraps its body in :func:`domain_errors` and
+the user sees ``Error: <message>`` on stderr with exit code 1, never a traceback.
+
+    with domain_errors():
+        report = purge(app.writer(), cutoff)
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from contextlib import contextmanager
 
 import click
 
-from autokestra_obs_schema import StorageError
+from autokestra_obs_schema import AutokestraError
 
 #: Exit code of a run interrupted by Ctrl+C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
@@ -24,21 +27,10 @@ class CliError(click.ClickException):
     exit_code = 1
 
 
-#: Domain exception types that map to a plain ``Error: <message>`` with exit code 1.
-#: Packages register theirs with :func:`register_domain_error` when the CLI imports them.
-_DOMAIN_ERRORS: list[type[Exception]] = [StorageError]
-
-
-def register_domain_error(kind: type[Exception]) -> None:
-    """Declare an exception type whose message is fit to show the user as is."""
-    if kind not in _DOMAIN_ERRORS:
-        _DOMAIN_ERRORS.append(kind)
-
-
 @contextmanager
 def domain_errors() -> Iterator[None]:
-    """Turn registered domain exceptions raised in the block into :class:`CliError`."""
+    """Turn any domain error (``AutokestraError``) raised in the block into :class:`CliError`."""
     try:
         yield
-    except tuple(_DOMAIN_ERRORS) as exc:
+    except AutokestraError as exc:
         raise CliError(str(exc)) from exc

@@ -17,11 +17,12 @@ from typing import Any
 
 from rich.text import Text
 
-from autokestra_obs_schema import iso_from_ms
+from autokestra_obs_schema import AuditEventType, State, iso_from_ms
 from autokestra_obs_store import AuditEvent, ExecutionOverview, TaskView
 
 from ._escape import escape_control
 from ._format import format_duration_ms
+from ._styles import state_style
 
 #: Rendered values longer than this are cut (CLI.md), unless --no-truncate.
 TRUNCATE_AT = 200
@@ -29,15 +30,17 @@ TRUNCATED = "... (truncated)"
 #: Above this many tasks the default view is a per-state summary (CLI.md).
 SUMMARY_THRESHOLD = 50
 
-STATE_STYLES = {
-    "SUCCESS": "green",
-    "FAILED": "red",
-    "RUNNING": "yellow",
-    "WAITING": "cyan",
-    "PENDING": "dim",
-    "CANCELLED": "magenta",
-}
-_STATE_ORDER = ("SUCCESS", "FAILED", "CANCELLED", "RUNNING", "WAITING", "PENDING")
+#: The order of the per-state counts of a large execution: finished first, then live.
+_STATE_ORDER = (
+    State.SUCCESS,
+    State.FAILED,
+    State.CANCELLED,
+    State.RUNNING,
+    State.WAITING,
+    State.PENDING,
+)
+#: Tasks listed under the counts of a large execution.
+_NOTABLE_STATES = frozenset({State.FAILED, State.RUNNING, State.WAITING})
 
 
 def render_value(value: Any, *, truncate: bool) -> str:
@@ -55,7 +58,7 @@ def _plain(text: str) -> str:
 
 
 def _state(state: str) -> Text:
-    return Text(state, style=STATE_STYLES.get(state, ""))
+    return Text(state, style=state_style(state))
 
 
 def _when(ms: int | None) -> str:
@@ -162,7 +165,7 @@ def task_table(tasks: Sequence[TaskView], origin: int) -> list[Text]:
             if index:
                 line.append("  ")
             padded = cell.ljust(width) if index < len(row) - 1 else cell
-            line.append(padded, style=STATE_STYLES.get(cell, "") if index == 2 else "")
+            line.append(padded, style=state_style(cell) if index == 2 else "")
         lines.append(line)
     return lines
 
@@ -226,7 +229,7 @@ def summary_lines(tasks: Sequence[TaskView], origin: int) -> list[Text]:
         line.append(_state(state))
         line.append(f" {counts[state]}")
     line.append(")")
-    notable = [t for t in tasks if t.state in ("FAILED", "RUNNING", "WAITING")]
+    notable = [t for t in tasks if t.state in _NOTABLE_STATES]
     lines = [line]
     if notable:
         lines.extend([Text(""), Text("Failed and running tasks", style="bold")])
@@ -274,39 +277,50 @@ def task_detail_lines(
         _field("Duration", duration),
         _field("Attempts", str(task.attempt_count)),
     ]
-    if task.attempts:
-        header = ("#", "STATE", "REASON", "DURATION", "EXIT", "STARTED", "ENDED")
-        rows = [
-            (
-                str(a.attempt),
-                a.state,
-                render_value(a.reason or "-", truncate=truncate).replace("\n", " "),
-                format_duration_ms(a.duration_ms) + (" elapsed" if a.running else ""),
-                "-" if a.exit_code is None else str(a.exit_code),
-                _when(a.started_at),
-                _when(a.ended_at),
-            )
-            for a in task.attempts
-        ]
-        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-        head = Text(
-            "    " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()
+    lines.extend(_attempt_lines(task, truncate=truncate))
+    lines.extend(_task_io_blocks(task, truncate=truncate))
+    return lines
+
+
+def _attempt_lines(task: TaskView, *, truncate: bool) -> list[Text]:
+    """The attempts table of ``--task``, then each failed attempt's error message."""
+    if not task.attempts:
+        return []
+    header = ("#", "STATE", "REASON", "DURATION", "EXIT", "STARTED", "ENDED")
+    rows = [
+        (
+            str(a.attempt),
+            a.state,
+            render_value(a.reason or "-", truncate=truncate).replace("\n", " "),
+            format_duration_ms(a.duration_ms) + (" elapsed" if a.running else ""),
+            "-" if a.exit_code is None else str(a.exit_code),
+            _when(a.started_at),
+            _when(a.ended_at),
         )
-        head.stylize("bold")
-        lines.append(head)
-        for row in rows:
-            line = Text("   ")
-            for index, (cell, width) in enumerate(zip(row, widths, strict=True)):
-                line.append(" " if index == 0 else "  ")
-                line.append(
-                    cell.ljust(width), style=STATE_STYLES.get(cell, "") if index == 1 else ""
-                )
-            lines.append(line)
-        for a in task.attempts:
-            if a.error is not None and isinstance(a.error, dict) and a.error.get("message"):
-                message = render_value(a.error["message"], truncate=truncate)
-                lines.extend(_indent_block(f"attempt {a.attempt} error: {message}", "    "))
-    lines.append(Text("  Inputs:"))
+        for a in task.attempts
+    ]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    head = Text(
+        "    " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()
+    )
+    head.stylize("bold")
+    lines = [head]
+    for row in rows:
+        line = Text("   ")
+        for index, (cell, width) in enumerate(zip(row, widths, strict=True)):
+            line.append(" " if index == 0 else "  ")
+            line.append(cell.ljust(width), style=state_style(cell) if index == 1 else "")
+        lines.append(line)
+    for a in task.attempts:
+        if a.error is not None and isinstance(a.error, dict) and a.error.get("message"):
+            message = render_value(a.error["message"], truncate=truncate)
+            lines.extend(_indent_block(f"attempt {a.attempt} error: {message}", "    "))
+    return lines
+
+
+def _task_io_blocks(task: TaskView, *, truncate: bool) -> list[Text]:
+    """``--task``'s inputs, outputs and error blocks ("(none)" when absent)."""
+    lines = [Text("  Inputs:")]
     lines.extend(
         _mapping_lines(task.inputs, "    ", truncate)
         if task.inputs is not None
@@ -345,7 +359,7 @@ def audit_lines(events: Sequence[AuditEvent], *, truncate: bool) -> list[Text]:
         line.append(event.event_type, style="bold")
         line.append(" " * (type_w - len(event.event_type)))
         metadata = dict(event.metadata)
-        if event.event_type == "STATE_CHANGE":
+        if event.event_type == AuditEventType.STATE_CHANGE:
             source = metadata.pop("from_state", "?")
             target = metadata.pop("to_state", "?")
             line.append("  ")

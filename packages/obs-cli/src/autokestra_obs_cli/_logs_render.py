@@ -1,4 +1,4 @@
-"""Rendering log records: one text line per entry, or one JSON object.
+"""Rendering log records as text lines (the JSON objects are obs-store's ``log_record_json``).
 
 Text: ``<ISO ts> <LEVEL padded to 5> [<source>] <task_id or -> <message>``; continuation
 lines of a multi-line message are indented to the column where the message starts. Every
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from json.encoder import encode_basestring_ascii
-from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -23,9 +21,7 @@ from autokestra_obs_schema import iso_from_ms
 from autokestra_obs_store import LogRecord
 
 from ._escape import escape_control
-
-#: rich styles by level (CLI.md: ERROR red, WARN yellow, INFO default, DEBUG dim).
-LEVEL_STYLES: dict[str, str] = {"ERROR": "red", "WARN": "yellow", "DEBUG": "dim"}
+from ._styles import LEVEL_STYLES
 
 
 class IsoClock:
@@ -98,52 +94,6 @@ class TextRenderer:
         for record in records:
             text.append(self.line(record), style=LEVEL_STYLES.get(record.level) or None)
         return text
-
-
-def _json_str(value: str | None) -> str:
-    return "null" if value is None else encode_basestring_ascii(value)
-
-
-def _json_int(value: int | None) -> str:
-    return "null" if value is None else str(int(value))
-
-
-def record_json(record: LogRecord, clock: IsoClock) -> str:
-    """The JSON object of one entry on one line (CLI.md's keys, in this order).
-
-    Assembled from the C string encoder of the json module rather than by ``json.dumps`` of a
-    dict: three times faster, and byte-for-byte what ``json.dumps`` would print (a test
-    checks). Strings are ASCII-escaped (``ensure_ascii``); timestamp is ISO-8601.
-    """
-    id_, execution_id, task_id, attempt, timestamp, level, source, message, stored = record
-    # Parsed and encoded again, not copied: the stored text need not be ASCII-only.
-    metadata = "null" if stored is None else json.dumps(record.metadata)
-    return (
-        f'{{"id": {_json_int(id_)}, '
-        f'"execution_id": {_json_str(execution_id)}, '
-        f'"task_id": {_json_str(task_id)}, '
-        f'"attempt": {_json_int(attempt)}, '
-        f'"timestamp": "{clock.iso(timestamp)}", '
-        f'"level": {_json_str(level)}, '
-        f'"source": {_json_str(source)}, '
-        f'"message": {_json_str(message)}, '
-        f'"metadata": {metadata}}}'
-    )
-
-
-def record_object(record: LogRecord, clock: IsoClock) -> dict[str, Any]:
-    """The entry as a dict with CLI.md's keys (what :func:`record_json` encodes)."""
-    return {
-        "id": record.id,
-        "execution_id": record.execution_id,
-        "task_id": record.task_id,
-        "attempt": record.attempt,
-        "timestamp": clock.iso(record.timestamp),
-        "level": record.level,
-        "source": record.source,
-        "message": record.message,
-        "metadata": record.metadata,
-    }
 
 
 def to_json(value: object) -> str:

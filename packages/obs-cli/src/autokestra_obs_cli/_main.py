@@ -13,27 +13,29 @@ from typing import Any
 
 import click
 
-from ._context import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, AppContext, color_wanted, make_console
+from autokestra_obs_schema import DEFAULT_DB_PATH
+
+from ._context import DEFAULT_CONFIG_PATH, AppContext, color_wanted, make_console
 from ._errors import EXIT_INTERRUPTED
 
 #: Subcommands by name -> "module:attribute", imported only when invoked (or listed by
 #: --help): `workflow execution logs` must not pay for importing the engine, YAML and cron.
 ROOT_COMMANDS: dict[str, str] = {
-    "apply": "._workflows:apply_command",
-    "audit": "._inspect_audit:audit_group",
-    "db": "._db:db",
-    "delete": "._workflows:delete_command",
-    "list": "._workflows:list_command",
-    "logs": "._cleanup:logs_group",
-    "run": "._run:run_command",
-    "server": "._server:server_group",
-    "validate": "._validate:validate_command",
+    "apply": "._cmd_workflows:apply_command",
+    "audit": "._cmd_audit_verify:audit_group",
+    "db": "._cmd_db:db_group",
+    "delete": "._cmd_workflows:delete_command",
+    "list": "._cmd_workflows:list_command",
+    "logs": "._cmd_logs_cleanup:log_maintenance_group",
+    "run": "._cmd_run:run_command",
+    "server": "._cmd_server:server_group",
+    "validate": "._cmd_validate:validate_command",
 }
 EXECUTION_COMMANDS: dict[str, str] = {
-    "cancel": "._executions:cancel_command",
-    "inspect": "._inspect:inspect_command",
-    "list": "._executions:execution_list_command",
-    "logs": "._logs:logs_command",
+    "cancel": "._cmd_execution_cancel:cancel_command",
+    "inspect": "._cmd_inspect:inspect_command",
+    "list": "._cmd_execution_list:execution_list_command",
+    "logs": "._cmd_logs:logs_command",
 }
 
 

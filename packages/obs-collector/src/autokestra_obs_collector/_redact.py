@@ -217,7 +217,7 @@ class Redactor:
 
     # One return per JSON shape, in the order that matters (the depth guard before containers):
     # a dispatch table would hide that order.
-    def _walk(self, value: Any, depth: int) -> Any:
+    def _walk(self, value: Any, depth: int) -> Any:  # noqa: PLR0911
         if isinstance(value, str):
             return self.redact(value)
         if depth > _MAX_DEPTH:

@@ -13,20 +13,26 @@ import apsw
 from ._connection import connect
 from ._migrations import migrate, require_current
 from ._reserve import StorageReserve
-from ._writer import Writer
+from ._writer import CHECKPOINT_INTERVAL_S, Writer
 
 #: Where the database lives when neither ``--db``, ``AUTOKESTRA_DB`` nor the config file's
 #: ``storage.path`` says otherwise (relative to the working directory).
 DEFAULT_DB_PATH = Path(".autokestra") / "autokestra.db"
 
 
-def open_writer(path: Path | str) -> Writer:
+def open_writer(
+    path: Path | str, *, checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S
+) -> Writer:
     """Open (creating if needed) the database for writing, migrated to the latest schema.
 
     Also creates the database's storage reserve (``<db>-reserve``, 1 MiB) when there is room
     for it: the space an engine frees to record how an execution ended on a full disk.
+
+    Args:
+        path: the database file.
+        checkpoint_interval_s: the writer's routine checkpoint interval.
     """
-    writer = Writer(path)
+    writer = Writer(path, checkpoint_interval_s=checkpoint_interval_s)
     try:
         with writer.locked() as conn:
             migrate(conn)

@@ -2,9 +2,31 @@
 
 Log queries and follow, execution inspection, retention and storage statistics, all on
 read-only connections except retention, which writes through the process's ``Writer``.
+The JSON documents (``*_document``) are the one serializer of the CLI's ``--json`` and the
+web console's API. Test helpers live in :mod:`autokestra_obs_store.testing`.
+
+    page = list_executions(open_reader(path), state=State.FAILED, limit=20)
+    print(json.dumps([execution_summary_document(s) for s in page]))
 """
 
-from ._errors import ExecutionNotFound, InvalidFilter
+from ._documents import (
+    execution_document,
+    execution_summary_document,
+    inspection_document,
+    log_record_document,
+    log_record_json,
+    task_document,
+    timeline_document,
+)
+from ._errors import InvalidFilter, TaskNotFound
+from ._execution_list import (
+    ExecutionCursor,
+    ExecutionOutcome,
+    ExecutionSummary,
+    all_execution_ids,
+    execution_outcome,
+    list_executions,
+)
 from ._follow import LogFollower
 from ._inspect import ExecutionInspector
 from ._inspect_model import (
@@ -14,22 +36,19 @@ from ._inspect_model import (
     ExecutionOverview,
     Inspection,
     Segment,
-    TaskNotFound,
     TaskTimeline,
     TaskView,
     Timeline,
     Violation,
 )
 from ._log_filter import (
-    INVALID_LEVEL_MESSAGE,
     INVALID_TIME_MESSAGE,
-    LOG_LEVELS,
     LogFilter,
     parse_duration,
     parse_levels,
     parse_since,
 )
-from ._log_store import TERMINAL_STATES, LogRecord, LogStore
+from ._log_store import LogRecord, LogStore
 from ._retention import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_RETENTION_DAYS,
@@ -49,15 +68,15 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
     "Dependency",
+    "ExecutionCursor",
     "ExecutionInspector",
-    "ExecutionNotFound",
+    "ExecutionOutcome",
     "ExecutionOverview",
-    "INVALID_LEVEL_MESSAGE",
+    "ExecutionSummary",
     "INVALID_TIME_MESSAGE",
     "Inspection",
     "InvalidFilter",
     "KEYED_STATUS",
-    "LOG_LEVELS",
     "LogFilter",
     "LogFollower",
     "LogRecord",
@@ -68,16 +87,25 @@ __all__ = [
     "RetentionPolicy",
     "Segment",
     "SizeWarning",
-    "TERMINAL_STATES",
     "TaskNotFound",
     "TaskTimeline",
     "TaskView",
     "Timeline",
     "UNKEYED_STATUS",
     "Violation",
+    "all_execution_ids",
     "check_sizes",
+    "execution_document",
+    "execution_outcome",
+    "execution_summary_document",
+    "inspection_document",
+    "list_executions",
+    "log_record_document",
+    "log_record_json",
     "parse_duration",
     "parse_levels",
     "parse_since",
     "purge",
+    "task_document",
+    "timeline_document",
 ]

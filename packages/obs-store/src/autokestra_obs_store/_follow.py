@@ -14,7 +14,7 @@ terminal finds nothing new (an execution already terminal at the start ends at o
     follower = LogFollower(store, execution_id, LogFilter(), poll_s=0.1)
     for record in follower:
         print(record.message)
-    print(follower.final_state)  # 'SUCCESS'
+    print(follower.final_state)  # State.SUCCESS
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 
+from autokestra_obs_schema import TERMINAL_STATES
+
 from ._log_filter import LogFilter
 from ._log_sql import PAGE_SIZE, Shape
-from ._log_store import TERMINAL_STATES, LogRecord, LogStore, _Query
+from ._log_store import LogRecord, LogStore, _Query
 
 #: Seconds between polls (CLI.md: every 100 ms).
 DEFAULT_POLL_S = 0.1

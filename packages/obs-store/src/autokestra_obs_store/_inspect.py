@@ -20,17 +20,21 @@ from typing import Any
 
 import apsw
 
-from autokestra_obs_schema import AuditKey, load_audit_key, now_ms
-
-from ._errors import ExecutionNotFound
-from ._inspect_model import (
+from autokestra_obs_schema import (
     TERMINAL_STATES,
+    AuditKey,
+    ExecutionNotFound,
+    load_audit_key,
+    now_ms,
+)
+
+from ._errors import TaskNotFound
+from ._inspect_model import (
     AttemptView,
     AuditEvent,
     Dependency,
     ExecutionOverview,
     Inspection,
-    TaskNotFound,
     TaskView,
     Timeline,
     Violation,
@@ -250,7 +254,7 @@ class ExecutionInspector:
     def tasks(self, execution_id: str) -> tuple[TaskView, ...]:
         """Return every task run in declaration order, with attempts and dependency states.
 
-        Inputs are as stored: secrets already masked as ``***SECRET***`` by the engine.
+        Inputs are as stored: secrets already masked as ``SECRET_MASK`` by the engine.
 
         Raises:
             ExecutionNotFound: no execution has this id.
@@ -301,7 +305,7 @@ class ExecutionInspector:
         """Return the execution's audit events in the order they were written.
 
         Args:
-            types: only these event types (e.g. ``{"STATE_CHANGE"}``); all when None.
+            types: only these event types (e.g. ``{AuditEventType.STATE_CHANGE}``); all when None.
 
         Raises:
             ExecutionNotFound: no execution has this id.

@@ -14,19 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-#: States after which nothing changes (DESIGN.md §3).
-TERMINAL_STATES = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
-#: Audit events that end an execution; exactly one per finished execution (DESIGN.md §5).
-TERMINAL_EVENTS = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"})
-
-
-class TaskNotFound(LookupError):
-    """The execution exists but has no task run with the requested id."""
-
-    def __init__(self, execution_id: str, task_id: str) -> None:
-        super().__init__(f"Task not found: {task_id} in execution {execution_id}")
-        self.execution_id = execution_id
-        self.task_id = task_id
+from autokestra_obs_schema import TERMINAL_STATES, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +143,7 @@ class Segment:
     @property
     def failed(self) -> bool:
         """True for a run segment whose attempt ended FAILED (drawn with a final ``x``)."""
-        return self.kind == "run" and self.state == "FAILED"
+        return self.kind == "run" and self.state == State.FAILED
 
 
 @dataclass(frozen=True, slots=True)

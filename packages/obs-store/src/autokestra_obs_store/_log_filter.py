@@ -11,15 +11,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from autokestra_obs_schema import ms_from_iso, now_ms, parse_duration_ms
+from autokestra_obs_schema import (
+    INVALID_LEVEL_MESSAGE,
+    LogLevel,
+    ms_from_iso,
+    now_ms,
+    parse_duration_ms,
+)
 
 from ._errors import InvalidFilter
 
-#: Every log level, in increasing severity (the CHECK constraint of execution_logs.level).
-LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARN", "ERROR")
+#: Every level's name as stored (plain strings: they are bound as SQL parameters).
+_LEVEL_NAMES = frozenset(level.value for level in LogLevel)
 
-#: CLI.md's message for a bad ``--level`` value.
-INVALID_LEVEL_MESSAGE = "Invalid log level. Must be one of: DEBUG, INFO, WARN, ERROR"
 #: CLI.md's message for a bad ``--since`` value (duration or timestamp).
 INVALID_TIME_MESSAGE = "Invalid time format. Examples: 5m, 2h, 1d"
 #: A --since timestamp: RFC 3339 (``T`` and ``Z`` in either case), seconds optional. Python's
@@ -63,7 +67,7 @@ class LogFilter:
     tail: int | None = None
 
     def __post_init__(self) -> None:
-        if self.levels is not None and (not self.levels or not self.levels.issubset(LOG_LEVELS)):
+        if self.levels is not None and (not self.levels or not self.levels.issubset(_LEVEL_NAMES)):
             raise InvalidFilter(INVALID_LEVEL_MESSAGE)
         if self.attempt is not None and self.attempt < 1:
             raise InvalidFilter("Invalid attempt: must be a positive integer")
@@ -92,7 +96,7 @@ def parse_levels(text: str) -> frozenset[str]:
         InvalidFilter: an empty list or an unknown level, with CLI.md's message.
     """
     items = [item.strip().upper() for item in text.split(",")]
-    if not items or any(item not in LOG_LEVELS for item in items):
+    if not items or any(item not in _LEVEL_NAMES for item in items):
         raise InvalidFilter(INVALID_LEVEL_MESSAGE)
     return frozenset(items)
 

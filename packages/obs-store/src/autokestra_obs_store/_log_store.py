@@ -6,7 +6,8 @@ OFFSET), one short statement per page, so memory does not grow with the log and 
 writer's checkpoints are never blocked for long.
 
     store = LogStore(open_reader(path))
-    for record in store.logs_for_execution(execution_id, LogFilter(levels=frozenset({"ERROR"}))):
+    errors = LogFilter(levels=frozenset({LogLevel.ERROR}))
+    for record in store.logs_for_execution(execution_id, errors):
         print(record.timestamp, record.message)
 """
 
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import apsw
 
-from ._errors import ExecutionNotFound
+from autokestra_obs_schema import ExecutionNotFound
+
 from ._log_filter import LogFilter, like_contains
 from ._log_sql import (
     MAX_INT64,
@@ -36,9 +38,6 @@ from ._log_sql import (
 
 if TYPE_CHECKING:
     from ._follow import LogFollower
-
-#: States after which an execution writes no more logs.
-TERMINAL_STATES: frozenset[str] = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
 
 
 def _column(index: int, doc: str) -> Any:
@@ -57,7 +56,7 @@ class LogRecord(tuple[int, str, str | None, int | None, int, str, str, str, str 
     bypassed through ``tuple.__new__``), a frozen dataclass about 3x. Records unpack like the
     row they are, the fastest way to read several columns::
 
-        record = LogRecord((7, "e1", "build", 1, 1764091921000, "INFO", "worker", "hi", None))
+        record = LogRecord((7, "e1", "build", 1, 1764091921000, LogLevel.INFO, "w", "hi", None))
         record.message, record.metadata  # ('hi', None)
         id_, execution_id, task_id, attempt, timestamp, level, source, message, _ = record
     """

@@ -18,6 +18,7 @@ purge killed at any point leaves only whole batches done: running it again finis
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -28,6 +29,8 @@ import apsw
 
 from autokestra_obs_schema import (
     RETENTION_GUARD_FUNCTION,
+    TERMINAL_STATES,
+    AutokestraError,
     Writer,
     connect,
     now_ms,
@@ -50,12 +53,15 @@ MIN_PAUSE_S = 0.002
 DEFAULT_CHECKPOINT_EVERY = 1
 DAY_MS = 86_400_000
 
+#: The terminal states, bound as one JSON list (the SQL text never spells a state).
+_TERMINAL_STATES_JSON = json.dumps(sorted(TERMINAL_STATES))
+
 # Candidates: terminal executions with at least one expired row (one index seek each).
 _LOG_CANDIDATES = """
 SELECT e.execution_id FROM executions AS e
-WHERE e.state IN ('SUCCESS', 'FAILED', 'CANCELLED')
+WHERE e.state IN (SELECT value FROM json_each(:terminal))
 AND EXISTS (SELECT 1 FROM execution_logs AS l
-            WHERE l.execution_id = e.execution_id AND l.timestamp < ?)
+            WHERE l.execution_id = e.execution_id AND l.timestamp < :cutoff)
 ORDER BY e.execution_id
 """
 # An audit trail is a hash chain: deleting its older half would make every verification of
@@ -63,11 +69,11 @@ ORDER BY e.execution_id
 # (its last event, the terminal one, included); a trail straddling the cutoff stays whole.
 _AUDIT_CANDIDATES = """
 SELECT e.execution_id FROM executions AS e
-WHERE e.state IN ('SUCCESS', 'FAILED', 'CANCELLED')
+WHERE e.state IN (SELECT value FROM json_each(:terminal))
 AND EXISTS (SELECT 1 FROM execution_audit_events AS a
-            WHERE a.execution_id = e.execution_id AND a.timestamp < ?)
+            WHERE a.execution_id = e.execution_id AND a.timestamp < :cutoff)
 AND NOT EXISTS (SELECT 1 FROM execution_audit_events AS a
-                WHERE a.execution_id = e.execution_id AND a.timestamp >= ?)
+                WHERE a.execution_id = e.execution_id AND a.timestamp >= :cutoff)
 ORDER BY e.execution_id
 """
 
@@ -112,7 +118,7 @@ _DECREMENT_COUNT = (
 )
 
 
-class RetentionConfigError(ValueError):
+class RetentionConfigError(AutokestraError, ValueError):
     """The retention window setting is not a whole number of days in range."""
 
 
@@ -203,7 +209,7 @@ ProgressCallback = Callable[[PurgeReport], None]
 
 
 def _candidates(conn: apsw.Connection, query: str, cutoff_ms: int) -> list[str]:
-    params = (cutoff_ms, cutoff_ms) if query is _AUDIT_CANDIDATES else (cutoff_ms,)
+    params = {"cutoff": cutoff_ms, "terminal": _TERMINAL_STATES_JSON}
     return [str(row[0]) for row in conn.execute(query, params).fetchall()]
 
 
@@ -369,25 +375,51 @@ def purge(
                 checkpoint_ms = checkpointer.after_batch()
                 if pause_factor > 0:
                     time.sleep(max(MIN_PAUSE_S, held_s * pause_factor))
-                logs, audits = (deleted, 0) if table.counts_logs else (0, deleted)
-                report = replace(
+                report = _with_batch(
                     report,
-                    log_rows=report.log_rows + logs,
-                    audit_rows=report.audit_rows + audits,
-                    bytes_freed=report.bytes_freed + size,
-                    batches=report.batches + 1,
-                    longest_batch_ms=max(report.longest_batch_ms, held_ms),
-                    last_batch_ms=held_ms,
-                    checkpoints=report.checkpoints + (checkpoint_ms is not None),
-                    longest_checkpoint_ms=max(report.longest_checkpoint_ms, checkpoint_ms or 0.0),
+                    (deleted, 0) if table.counts_logs else (0, deleted),
+                    size=size,
+                    held_ms=held_ms,
+                    checkpoint_ms=checkpoint_ms,
                     elapsed_ms=(time.perf_counter() - started) * 1000,
                 )
                 if progress is not None:
                     progress(report)
     finally:
         checkpointer.close()
-        with writer.locked() as conn, suppress(apsw.Error):
-            # Without the function the audit table's DELETE trigger refuses every delete
-            # again, so the permission lasts exactly as long as this purge.
-            conn.create_scalar_function(RETENTION_GUARD_FUNCTION, None, 1)
+        _drop_guard(writer)
     return replace(report, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
+def _with_batch(
+    report: PurgeReport,
+    rows: tuple[int, int],
+    *,
+    size: int,
+    held_ms: float,
+    checkpoint_ms: float | None,
+    elapsed_ms: float,
+) -> PurgeReport:
+    """The totals after one more committed batch of ``rows`` (log rows, audit rows)."""
+    return replace(
+        report,
+        log_rows=report.log_rows + rows[0],
+        audit_rows=report.audit_rows + rows[1],
+        bytes_freed=report.bytes_freed + size,
+        batches=report.batches + 1,
+        longest_batch_ms=max(report.longest_batch_ms, held_ms),
+        last_batch_ms=held_ms,
+        checkpoints=report.checkpoints + (checkpoint_ms is not None),
+        longest_checkpoint_ms=max(report.longest_checkpoint_ms, checkpoint_ms or 0.0),
+        elapsed_ms=elapsed_ms,
+    )
+
+
+def _drop_guard(writer: Writer) -> None:
+    """Withdraw the purge's permission to delete audit events.
+
+    Without the function the audit table's DELETE trigger refuses every delete again, so the
+    permission lasts exactly as long as the purge.
+    """
+    with writer.locked() as conn, suppress(apsw.Error):
+        conn.create_scalar_function(RETENTION_GUARD_FUNCTION, None, 1)

@@ -15,6 +15,9 @@ between attempts as waiting, and, for a live task, waiting or running up to "now
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+
+from autokestra_obs_schema import State
 
 from ._inspect_model import ExecutionOverview, Segment, TaskTimeline, TaskView, Timeline
 
@@ -53,7 +56,7 @@ def _segments(task: TaskView, origin: int, horizon: int) -> tuple[Segment, ...]:
                 _offset(origin, attempt.started_at),
                 _offset(origin, ended if ended is not None else max(horizon, attempt.started_at)),
                 attempt.attempt,
-                attempt.state if ended is not None else "RUNNING",
+                attempt.state if ended is not None else State.RUNNING,
             )
         )
         cursor = ended
@@ -66,7 +69,9 @@ def _segments(task: TaskView, origin: int, horizon: int) -> tuple[Segment, ...]:
     # engine records the task's end a millisecond or so after the attempt's).
     if task.finished:
         started = [a for a in task.attempts if a.started_at is not None]
-        waited = not started or (task.state == "CANCELLED" and started[-1].state == "FAILED")
+        waited = not started or (
+            task.state == State.CANCELLED and started[-1].state == State.FAILED
+        )
         if not waited or task.ended_at is None:
             return tuple(segments)
         stop = task.ended_at
@@ -106,6 +111,32 @@ def _critical_path(lanes: Sequence[TaskTimeline], needs: dict[str, list[str]]) -
     return path
 
 
+def _draft_lane(task: TaskView, origin: int, horizon: int) -> TaskTimeline:
+    """One task's lane, before the critical path is known (``critical`` is False)."""
+    segments = _segments(task, origin, horizon)
+    start = task.started_at
+    if start is None:
+        first_run = next((s for s in segments if s.kind == "run"), None)
+        start = origin + first_run.start_ms if first_run is not None else None
+    if task.ended_at is not None:
+        end_ms: int | None = _offset(origin, task.ended_at)
+    elif segments:
+        end_ms = segments[-1].end_ms
+    else:
+        end_ms = None
+    return TaskTimeline(
+        task_id=task.task_id,
+        state=task.state,
+        queued_ms=_offset(origin, task.queued_at) if task.queued_at is not None else None,
+        start_ms=_offset(origin, start) if start is not None else None,
+        end_ms=end_ms,
+        duration_ms=task.duration_ms,
+        segments=segments,
+        critical=False,
+        running=not task.finished and task.started_at is not None,
+    )
+
+
 def build_timeline(execution: ExecutionOverview, tasks: Sequence[TaskView]) -> Timeline:
     """Compute the timeline model of an execution from its rows.
 
@@ -120,50 +151,11 @@ def build_timeline(execution: ExecutionOverview, tasks: Sequence[TaskView]) -> T
     live = execution.in_progress
     horizon = execution.observed_at if live or execution.ended_at is None else execution.ended_at
     horizon = max(horizon, origin)
-    drafts: list[TaskTimeline] = []
-    for task in tasks:
-        segments = _segments(task, origin, horizon)
-        running = not task.finished and task.started_at is not None
-        start = task.started_at
-        if start is None:
-            first_run = next((s for s in segments if s.kind == "run"), None)
-            start = origin + first_run.start_ms if first_run is not None else None
-        if task.ended_at is not None:
-            end_ms: int | None = _offset(origin, task.ended_at)
-        elif segments:
-            end_ms = segments[-1].end_ms
-        else:
-            end_ms = None
-        drafts.append(
-            TaskTimeline(
-                task_id=task.task_id,
-                state=task.state,
-                queued_ms=_offset(origin, task.queued_at) if task.queued_at is not None else None,
-                start_ms=_offset(origin, start) if start is not None else None,
-                end_ms=end_ms,
-                duration_ms=task.duration_ms,
-                segments=segments,
-                critical=False,
-                running=running,
-            )
-        )
+    drafts = [_draft_lane(task, origin, horizon) for task in tasks]
     needs = {task.task_id: [dep.task_id for dep in task.needs] for task in tasks}
     path = _critical_path(drafts, needs)
     on_path = set(path)
-    lanes = tuple(
-        TaskTimeline(
-            task_id=lane.task_id,
-            state=lane.state,
-            queued_ms=lane.queued_ms,
-            start_ms=lane.start_ms,
-            end_ms=lane.end_ms,
-            duration_ms=lane.duration_ms,
-            segments=lane.segments,
-            critical=lane.task_id in on_path,
-            running=lane.running,
-        )
-        for lane in drafts
-    )
+    lanes = tuple(replace(lane, critical=lane.task_id in on_path) for lane in drafts)
     last_end = max((lane.end_ms for lane in lanes if lane.end_ms is not None), default=0)
     span = max(horizon - origin, last_end)
     return Timeline(

@@ -5,7 +5,7 @@ obs-store reads the table itself and recomputes each link with the schema's own
 event order, is reported; an intact trail gives ``None``.
 
     rows = conn.execute("SELECT id, event_type, timestamp, metadata, prev_hash, hash ...")
-    violation = find_violation(execution_id, "SUCCESS", rows)
+    violation = find_violation(execution_id, State.SUCCESS, rows)
 
 With the database's audit key (DESIGN.md §6.8) the check also authenticates content: each
 event's ``keyed_hash`` (HMAC-SHA256 of what the plain digest covers), the chain head stored
@@ -35,14 +35,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from autokestra_obs_schema import (
+    TERMINAL_EVENT_TYPES,
+    TERMINAL_STATES,
+    AuditEventType,
     AuditKey,
+    State,
     audit_digest,
     iso_from_ms,
     keyed_audit_digest,
     keyed_chain_head,
 )
 
-from ._inspect_model import TERMINAL_EVENTS, TERMINAL_STATES, Violation
+from ._inspect_model import Violation
 
 #: What a verdict says when content was authenticated with the audit key.
 KEYED_STATUS = "keyed: content authenticated with the audit key"
@@ -50,13 +54,13 @@ KEYED_STATUS = "keyed: content authenticated with the audit key"
 UNKEYED_STATUS = "unkeyed: links checked, content not authenticated"
 DAY_MS = 86_400_000
 
-_STATES = frozenset({"PENDING", "RUNNING", "WAITING", "SUCCESS", "FAILED", "CANCELLED"})
+_STATES = frozenset(State)
 #: The state each terminal event leaves the execution in.
 _TERMINAL_IMPLIES = {
-    "COMPLETED": "SUCCESS",
-    "FAILED": "FAILED",
-    "TIMEOUT": "FAILED",
-    "CANCELLED": "CANCELLED",
+    AuditEventType.COMPLETED: State.SUCCESS,
+    AuditEventType.FAILED: State.FAILED,
+    AuditEventType.TIMEOUT: State.FAILED,
+    AuditEventType.CANCELLED: State.CANCELLED,
 }
 
 
@@ -91,11 +95,11 @@ def _transition(
     event_id: int, event_type: str, metadata: dict[str, Any], state: str
 ) -> tuple[str, str] | Violation:
     """The (from, to) transition an event implies from ``state``, or why it cannot."""
-    if event_type == "CREATED":
+    if event_type == AuditEventType.CREATED:
         return Violation("transition", event_id, f"Audit event #{event_id}: CREATED recorded twice")
-    if event_type == "STARTED":
-        return (state, "RUNNING")
-    if event_type == "STATE_CHANGE":
+    if event_type == AuditEventType.STARTED:
+        return (state, State.RUNNING)
+    if event_type == AuditEventType.STATE_CHANGE:
         source, target = metadata.get("from_state"), metadata.get("to_state")
         if source not in _STATES or target not in _STATES:
             return Violation(
@@ -104,10 +108,76 @@ def _transition(
                 f"Audit event #{event_id}: STATE_CHANGE without a valid from_state/to_state",
             )
         return (str(source), str(target))
-    return (state, _TERMINAL_IMPLIES[event_type])
+    return (state, _TERMINAL_IMPLIES[AuditEventType(event_type)])
 
 
-def _check_sequence(state_now: str, rows: list[tuple[Any, ...]]) -> Violation | None:
+def _check_terminal(
+    event_id: int, event_type: str, terminal_id: int | None, restatement: bool
+) -> Violation | None:
+    """A second terminal event, or a new transition after the terminal one, is a violation."""
+    if event_type in TERMINAL_EVENT_TYPES:
+        if terminal_id is None:
+            return None
+        return Violation(
+            "terminal",
+            event_id,
+            f"Audit event #{event_id}: a second terminal event ({event_type}) after "
+            f"event #{terminal_id}",
+        )
+    if terminal_id is not None and not restatement:
+        return Violation(
+            "terminal",
+            event_id,
+            f"Audit event #{event_id}: {event_type} after the terminal event #{terminal_id}",
+        )
+    return None
+
+
+def _check_step(
+    event_id: int, event_type: str, step: tuple[str, str], state: str
+) -> Violation | None:
+    """A transition must start from the current state and lead somewhere else."""
+    source, target = step
+    if source != state:
+        return Violation(
+            "transition",
+            event_id,
+            f"Audit event #{event_id}: {event_type} from {source}, but the execution was {state}",
+        )
+    if state in TERMINAL_STATES or source == target:
+        return Violation(
+            "transition",
+            event_id,
+            f"Audit event #{event_id}: illegal transition {source} -> {target}",
+        )
+    return None
+
+
+def _check_end(
+    state_now: str, implied: str, terminal_id: int | None, last_id: int
+) -> Violation | None:
+    """A finished execution has its terminal event, and its state is the one implied."""
+    if state_now in TERMINAL_STATES and terminal_id is None:
+        return Violation(
+            "terminal",
+            None,
+            f"The execution is {state_now} but has no terminal audit event "
+            "(COMPLETED, FAILED, CANCELLED or TIMEOUT)",
+        )
+    if implied != state_now:
+        return Violation(
+            "state",
+            last_id,
+            f"The execution is {state_now} but its last audit event implies {implied}",
+        )
+    return None
+
+
+# One return per rule of the trail's grammar, checked in order: the first broken rule is the
+# violation reported.
+def _check_sequence(  # noqa: PLR0911
+    state_now: str, rows: list[tuple[Any, ...]]
+) -> Violation | None:
     if not rows:
         # Retention removes a finished execution's trail whole, once all of it is older than
         # the cutoff (obs-store's _retention.py): _check_missing_trail decided whether that
@@ -116,68 +186,32 @@ def _check_sequence(state_now: str, rows: list[tuple[Any, ...]]) -> Violation | 
             return None
         return Violation("first_event", None, "No audit events: CREATED is missing")
     first_id, first_type = rows[0][0], rows[0][1]
-    if first_type != "CREATED":
+    if first_type != AuditEventType.CREATED:
         return Violation(
             "first_event", first_id, f"Audit event #{first_id} is {first_type}, not CREATED"
         )
-    state = "PENDING"
-    previous: tuple[str, str] = ("", "PENDING")
+    state: str = State.PENDING
+    previous: tuple[str, str] = ("", State.PENDING)
     terminal_id: int | None = None
     for event_id, event_type, _, metadata_text, *_ in rows[1:]:
-        metadata = json.loads(metadata_text)
-        step = _transition(event_id, event_type, metadata, state)
+        step = _transition(event_id, event_type, json.loads(metadata_text), state)
         if isinstance(step, Violation):
             return step
-        source, target = step
         restatement = step == previous or (
-            event_type != "STATE_CHANGE" and state == target and previous[1] == target
+            event_type != AuditEventType.STATE_CHANGE and state == step[1] == previous[1]
         )
-        if event_type in TERMINAL_EVENTS:
-            if terminal_id is not None:
-                return Violation(
-                    "terminal",
-                    event_id,
-                    f"Audit event #{event_id}: a second terminal event ({event_type}) after "
-                    f"event #{terminal_id}",
-                )
+        problem = _check_terminal(event_id, event_type, terminal_id, restatement)
+        if problem is not None:
+            return problem
+        if event_type in TERMINAL_EVENT_TYPES:
             terminal_id = event_id
-        elif terminal_id is not None and not restatement:
-            return Violation(
-                "terminal",
-                event_id,
-                f"Audit event #{event_id}: {event_type} after the terminal event #{terminal_id}",
-            )
-        if restatement:
-            previous = step
-            continue
-        if source != state:
-            return Violation(
-                "transition",
-                event_id,
-                f"Audit event #{event_id}: {event_type} from {source}, but the execution "
-                f"was {state}",
-            )
-        if state in TERMINAL_STATES or source == target:
-            return Violation(
-                "transition",
-                event_id,
-                f"Audit event #{event_id}: illegal transition {source} -> {target}",
-            )
-        state, previous = target, step
-    if state_now in TERMINAL_STATES and terminal_id is None:
-        return Violation(
-            "terminal",
-            None,
-            f"The execution is {state_now} but has no terminal audit event "
-            "(COMPLETED, FAILED, CANCELLED or TIMEOUT)",
-        )
-    if state != state_now:
-        return Violation(
-            "state",
-            rows[-1][0],
-            f"The execution is {state_now} but its last audit event implies {state}",
-        )
-    return None
+        if not restatement:
+            problem = _check_step(event_id, event_type, step, state)
+            if problem is not None:
+                return problem
+            state = step[1]
+        previous = step
+    return _check_end(state_now, state, terminal_id, rows[-1][0])
 
 
 def find_violation(

@@ -4,6 +4,10 @@ import json
 import os
 import sys
 
+# The level names are spelled here rather than imported from autokestra_obs_schema.LogLevel:
+# this script runs as a plugin child process under `python -I -S` (no site-packages, so the
+# package is not even importable), and a task's start-up cost is one bare interpreter. The
+# manifest's `enum` is checked against LogLevel by test_plugins, so the lists cannot drift.
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 
 

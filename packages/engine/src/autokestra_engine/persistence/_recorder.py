@@ -1,0 +1,539 @@
+"""Every write the engine makes to the database, each in one transaction of the process's Writer.
+
+Execution transitions are durable (``synchronous=FULL``) and write their audit events inside
+the same transaction, so a state the database shows always has its audit trail. Task-run and
+attempt rows commit with NORMAL durability: the next durable commit of the execution syncs
+them too. Values stored here (inputs, outputs, errors, messages) must already be masked and
+redacted by the caller.
+
+    recorder = ExecutionRecorder(writer)
+    recorder.create_execution(NewExecution(...))
+    recorder.start_execution(execution_id, owner)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+
+from autokestra_obs_audit import AuditLogger
+from autokestra_obs_schema import (
+    AuditEventType,
+    AutokestraError,
+    ExecutionNotFound,
+    Reason,
+    State,
+    Writer,
+    now_ms,
+)
+
+from ._transitions import check_transition
+
+
+class ExecutionAlreadyFinished(AutokestraError):
+    """The execution is terminal: it can no longer be cancelled or run."""
+
+    def __init__(self, execution_id: str, state: State) -> None:
+        self.execution_id = execution_id
+        self.state = state
+        super().__init__(f"Execution {execution_id} is already {state}")
+
+
+class ExecutionOwned(AutokestraError):
+    """Another engine process has claimed this execution."""
+
+    def __init__(self, execution_id: str, engine_id: str) -> None:
+        self.execution_id = execution_id
+        self.engine_id = engine_id
+        super().__init__(f"Execution {execution_id} is owned by engine {engine_id}")
+
+
+def to_json(value: object) -> str:
+    """The JSON text stored in a JSON column (compact, UTF-8, key order kept)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOwner:
+    """Identity of the engine process running an execution (crash recovery reads it)."""
+
+    engine_id: str
+    pid: int
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """One task run to create with its execution."""
+
+    task_id: str
+    type: str
+    needs: tuple[str, ...]
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewExecution:
+    """Everything stored when an execution is created."""
+
+    execution_id: str
+    workflow_id: str
+    trigger_type: str
+    inputs: Mapping[str, Any]
+    workflow_source: str
+    tasks: Sequence[NewTask]
+    owner: EngineOwner | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRow:
+    """The columns of an ``executions`` row the engine acts on."""
+
+    execution_id: str
+    workflow_id: str
+    state: State
+    trigger_type: str
+    reason_code: str | None
+    created_at: int
+    started_at: int | None
+    ended_at: int | None
+    cancel_requested_at: int | None
+    cancelled_by: str | None
+    cancel_reason: str | None
+    inputs: dict[str, Any]
+    workflow_source: str
+    engine_id: str | None
+    message: str | None = None
+
+    @property
+    def duration_ms(self) -> int | None:
+        """Wall time from start (or creation, if it never started) to end; None while open."""
+        if self.ended_at is None:
+            return None
+        return self.ended_at - (self.started_at or self.created_at)
+
+
+_SELECT_EXECUTION = (
+    "SELECT execution_id, workflow_id, state, trigger_type, reason_code, created_at, started_at,"
+    " ended_at, cancel_requested_at, cancelled_by, cancel_reason, inputs, workflow_source,"
+    " engine_id, message FROM executions WHERE execution_id = ?"
+)
+
+
+def load_execution(conn: apsw.Connection, execution_id: str) -> ExecutionRow | None:
+    """Read one execution through any connection (the writer's or a read-only one)."""
+    rows: list[tuple[Any, ...]] = conn.execute(_SELECT_EXECUTION, (execution_id,)).fetchall()
+    if not rows:
+        return None
+    row = rows[0]
+    return ExecutionRow(
+        execution_id=str(row[0]),
+        workflow_id=str(row[1]),
+        state=State(row[2]),
+        trigger_type=str(row[3]),
+        reason_code=row[4],
+        created_at=int(row[5]),
+        started_at=row[6],
+        ended_at=row[7],
+        cancel_requested_at=row[8],
+        cancelled_by=row[9],
+        cancel_reason=row[10],
+        inputs=json.loads(row[11]) if row[11] else {},
+        workflow_source=str(row[12] or ""),
+        engine_id=row[13],
+        message=None if row[14] is None else str(row[14]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    """What :meth:`ExecutionRecorder.request_cancel` did."""
+
+    state: State
+    recorded: bool
+    """False when an earlier request was already recorded (the first one wins)."""
+    cancelled_now: bool
+    """True when the execution was queued with no engine and was cancelled at once."""
+    pending_task_count: int = 0
+
+
+class ExecutionRecorder:
+    """The engine's write path: executions, task runs, attempts, cancel requests.
+
+    Args:
+        writer: the process's one :class:`~autokestra_obs_schema.Writer`.
+        audit: the audit logger (a fresh :class:`AuditLogger` by default).
+        clock: Unix-ms clock, injectable so tests can pin timestamps.
+    """
+
+    def __init__(
+        self,
+        writer: Writer,
+        *,
+        audit: AuditLogger | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.writer = writer
+        self._audit = audit if audit is not None else AuditLogger()
+        self._clock = clock
+
+    # -- executions -------------------------------------------------------------------------
+
+    def create_execution(self, new: NewExecution) -> int:
+        """Insert the execution (PENDING), its task runs and its CREATED audit event.
+
+        Returns:
+            The creation timestamp (Unix ms).
+        """
+        at = self._clock()
+        owner = new.owner
+        with self.writer.transaction(durable=True) as conn:
+            conn.execute(
+                "INSERT INTO executions (execution_id, workflow_id, state, trigger_type,"
+                " created_at, updated_at, inputs, workflow_source, engine_id, engine_pid,"
+                " engine_host, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new.execution_id,
+                    new.workflow_id,
+                    State.PENDING,
+                    new.trigger_type,
+                    at,
+                    at,
+                    to_json(dict(new.inputs)),
+                    new.workflow_source,
+                    owner.engine_id if owner else None,
+                    owner.pid if owner else None,
+                    owner.host if owner else None,
+                    at if owner else None,
+                ),
+            )
+            for task in new.tasks:
+                conn.execute(
+                    "INSERT INTO task_runs (execution_id, task_id, position, type, state, needs,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        new.execution_id,
+                        task.task_id,
+                        task.position,
+                        task.type,
+                        State.PENDING,
+                        to_json(list(task.needs)),
+                        at,
+                    ),
+                )
+            self._audit.emit(
+                conn,
+                new.execution_id,
+                AuditEventType.CREATED,
+                {"workflow_id": new.workflow_id, "trigger_type": new.trigger_type},
+                timestamp=at,
+            )
+        return at
+
+    def start_execution(self, execution_id: str, owner: EngineOwner) -> ExecutionRow:
+        """Claim a PENDING execution for ``owner`` and move it to RUNNING (STARTED audit).
+
+        Replaying it on an execution this owner already runs is a no-op; a terminal
+        execution is returned as is so the caller can report its final state.
+
+        Raises:
+            ExecutionNotFound: no such execution.
+            ExecutionOwned: another engine owns it.
+        """
+        with self.writer.transaction(durable=True) as conn:
+            row = load_execution(conn, execution_id)
+            if row is None:
+                raise ExecutionNotFound(execution_id)
+            if row.state.terminal:
+                return row
+            if row.engine_id is not None and row.engine_id != owner.engine_id:
+                raise ExecutionOwned(execution_id, row.engine_id)
+            if not check_transition(row.state, State.RUNNING, subject=f"execution {execution_id}"):
+                return row
+            at = self._clock()
+            conn.execute(
+                "UPDATE executions SET state = ?, reason_code = NULL, started_at = ?,"
+                " updated_at = ?, engine_id = ?, engine_pid = ?, engine_host = ?,"
+                " heartbeat_at = ? WHERE execution_id = ?",
+                (State.RUNNING, at, at, owner.engine_id, owner.pid, owner.host, at, execution_id),
+            )
+            self._audit.emit(conn, execution_id, AuditEventType.STARTED, {}, timestamp=at)
+            self._audit.emit(
+                conn,
+                execution_id,
+                AuditEventType.STATE_CHANGE,
+                {"from_state": row.state.value, "to_state": State.RUNNING.value},
+                timestamp=at,
+            )
+            started = load_execution(conn, execution_id)
+        assert started is not None  # written in this very transaction
+        return started
+
+    def finish_execution(
+        self,
+        execution_id: str,
+        state: State,
+        *,
+        terminal_event: AuditEventType,
+        terminal_metadata: Mapping[str, Any],
+        reason: str | None = None,
+        message: str | None = None,
+        failed_task_id: str | None = None,
+    ) -> bool:
+        """Move the execution to a terminal state with STATE_CHANGE + its terminal audit event.
+
+        Returns:
+            ``False`` when the execution already is in ``state`` (replay: nothing written).
+
+        Raises:
+            ExecutionNotFound: no such execution.
+            IllegalTransition: it is already in another terminal state.
+        """
+        with self.writer.transaction(durable=True) as conn:
+            row = load_execution(conn, execution_id)
+            if row is None:
+                raise ExecutionNotFound(execution_id)
+            if not check_transition(row.state, state, subject=f"execution {execution_id}"):
+                return False
+            at = self._clock()
+            conn.execute(
+                "UPDATE executions SET state = ?, reason_code = ?, message = ?,"
+                " failed_task_id = ?, ended_at = ?, updated_at = ? WHERE execution_id = ?",
+                (str(state), reason, message, failed_task_id, at, at, execution_id),
+            )
+            change: dict[str, Any] = {"from_state": str(row.state), "to_state": str(state)}
+            if reason is not None:
+                change["reason"] = reason
+            self._audit.emit(conn, execution_id, AuditEventType.STATE_CHANGE, change, timestamp=at)
+            metadata = dict(terminal_metadata)
+            if terminal_event is not AuditEventType.TIMEOUT and "duration_ms" not in metadata:
+                metadata["duration_ms"] = at - (row.started_at or row.created_at)
+            self._audit.emit(conn, execution_id, terminal_event, metadata, timestamp=at)
+        return True
+
+    def heartbeat(self, execution_id: str, engine_id: str) -> None:
+        """Record that the owning engine is alive (NORMAL durability: it is advisory)."""
+        at = self._clock()
+        with self.writer.transaction() as conn:
+            conn.execute(
+                "UPDATE executions SET heartbeat_at = ? WHERE execution_id = ? AND engine_id = ?",
+                (at, execution_id, engine_id),
+            )
+
+    def request_cancel(self, execution_id: str, *, by: str, reason: str | None) -> CancelOutcome:
+        """Record a cancellation request; works from any process.
+
+        The engine running the execution polls these columns and cancels. An execution still
+        queued with no engine (``run --detach``) has nobody to notice, so it is cancelled here.
+
+        Raises:
+            ExecutionNotFound: no such execution.
+            ExecutionAlreadyFinished: it is already SUCCESS, FAILED or CANCELLED.
+        """
+        with self.writer.transaction(durable=True) as conn:
+            row = load_execution(conn, execution_id)
+            if row is None:
+                raise ExecutionNotFound(execution_id)
+            if row.state.terminal:
+                raise ExecutionAlreadyFinished(execution_id, row.state)
+            at = self._clock()
+            recorded = row.cancel_requested_at is None
+            if recorded:
+                conn.execute(
+                    "UPDATE executions SET cancel_requested_at = ?, cancelled_by = ?,"
+                    " cancel_reason = ?, updated_at = ? WHERE execution_id = ?",
+                    (at, by, reason, at, execution_id),
+                )
+            if not (row.state is State.PENDING and row.engine_id is None):
+                return CancelOutcome(row.state, recorded, cancelled_now=False)
+            who = by if recorded else (row.cancelled_by or by)
+            why = reason if recorded else row.cancel_reason
+            pending = self.cancel_open_tasks(execution_id, Reason.CANCELLED_BY_USER)
+            self.finish_execution(
+                execution_id,
+                State.CANCELLED,
+                terminal_event=AuditEventType.CANCELLED,
+                terminal_metadata={
+                    "cancelled_by": who,
+                    "reason": why,
+                    "pending_task_count": pending,
+                },
+                reason=Reason.CANCELLED_BY_USER,
+                message=f"Cancelled by {who}" + (f": {why}" if why else ""),
+            )
+        return CancelOutcome(
+            State.CANCELLED, recorded, cancelled_now=True, pending_task_count=pending
+        )
+
+    # -- task runs --------------------------------------------------------------------------
+
+    def _task_state(self, conn: apsw.Connection, execution_id: str, task_id: str) -> State:
+        rows: list[tuple[Any, ...]] = conn.execute(
+            "SELECT state FROM task_runs WHERE execution_id = ? AND task_id = ?",
+            (execution_id, task_id),
+        ).fetchall()
+        if not rows:
+            raise KeyError(f"task run {execution_id}/{task_id}")
+        return State(rows[0][0])
+
+    def task_queued(self, execution_id: str, task_id: str) -> None:
+        """Stamp the moment the scheduler handed the task to the worker pool."""
+        with self.writer.transaction() as conn:
+            conn.execute(
+                "UPDATE task_runs SET queued_at = ? WHERE execution_id = ? AND task_id = ?",
+                (self._clock(), execution_id, task_id),
+            )
+
+    def start_attempt(
+        self,
+        execution_id: str,
+        task_id: str,
+        attempt: int,
+        *,
+        masked_inputs: Mapping[str, Any] | None,
+    ) -> int:
+        """Move the task run to RUNNING and insert the attempt row (state RUNNING).
+
+        The masked inputs are stored once, at the first attempt. Returns the start time.
+        """
+        at = self._clock()
+        with self.writer.transaction() as conn:
+            current = self._task_state(conn, execution_id, task_id)
+            check_transition(current, State.RUNNING, subject=f"task {task_id}")
+            conn.execute(
+                "UPDATE task_runs SET state = ?, reason_code = NULL, attempt_count = ?,"
+                " started_at = COALESCE(started_at, ?), inputs = COALESCE(inputs, ?)"
+                " WHERE execution_id = ? AND task_id = ?",
+                (
+                    State.RUNNING,
+                    attempt,
+                    at,
+                    None if masked_inputs is None else to_json(dict(masked_inputs)),
+                    execution_id,
+                    task_id,
+                ),
+            )
+            conn.execute(
+                "INSERT INTO task_attempts (execution_id, task_id, attempt, state, started_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (execution_id, task_id, attempt, State.RUNNING, at),
+            )
+        return at
+
+    def attempt_spawned(
+        self, execution_id: str, task_id: str, attempt: int, *, pid: int, pgid: int
+    ) -> None:
+        """Record the attempt's process and process group (to kill orphans after a crash)."""
+        with self.writer.transaction() as conn:
+            conn.execute(
+                "UPDATE task_attempts SET pid = ?, pgid = ?"
+                " WHERE execution_id = ? AND task_id = ? AND attempt = ?",
+                (pid, pgid, execution_id, task_id, attempt),
+            )
+
+    def end_attempt(
+        self,
+        execution_id: str,
+        task_id: str,
+        attempt: int,
+        state: State,
+        *,
+        reason: str | None,
+        duration_ms: int,
+        exit_code: int | None = None,
+        error: Mapping[str, Any] | None = None,
+        pid: int | None = None,
+        pgid: int | None = None,
+    ) -> None:
+        """Close the attempt row: final state, why it ended, duration, exit code, error."""
+        at = self._clock()
+        with self.writer.transaction() as conn:
+            conn.execute(
+                "UPDATE task_attempts SET state = ?, reason = ?, ended_at = ?, duration_ms = ?,"
+                " exit_code = ?, error = ?, pid = COALESCE(pid, ?), pgid = COALESCE(pgid, ?)"
+                " WHERE execution_id = ? AND task_id = ? AND attempt = ?",
+                (
+                    str(state),
+                    reason,
+                    at,
+                    duration_ms,
+                    exit_code,
+                    None if error is None else to_json(dict(error)),
+                    pid,
+                    pgid,
+                    execution_id,
+                    task_id,
+                    attempt,
+                ),
+            )
+
+    def task_waiting(self, execution_id: str, task_id: str, reason: str) -> bool:
+        """Move a RUNNING task run to WAITING(reason) between attempts."""
+        with self.writer.transaction() as conn:
+            current = self._task_state(conn, execution_id, task_id)
+            if not check_transition(current, State.WAITING, subject=f"task {task_id}"):
+                return False
+            conn.execute(
+                "UPDATE task_runs SET state = ?, reason_code = ?"
+                " WHERE execution_id = ? AND task_id = ?",
+                (State.WAITING, reason, execution_id, task_id),
+            )
+        return True
+
+    def finish_task(
+        self,
+        execution_id: str,
+        task_id: str,
+        state: State,
+        *,
+        reason: str | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        error: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Move the task run to a terminal state with its outputs or error and duration.
+
+        ``duration_ms`` is from the first attempt's start to now (retry waits included), or
+        NULL for a task that never started.
+        """
+        at = self._clock()
+        with self.writer.transaction() as conn:
+            current = self._task_state(conn, execution_id, task_id)
+            if not check_transition(current, state, subject=f"task {task_id}"):
+                return False
+            conn.execute(
+                "UPDATE task_runs SET state = ?, reason_code = ?, outputs = ?, error = ?,"
+                " ended_at = ?, duration_ms = CASE WHEN started_at IS NULL THEN NULL"
+                " ELSE ? - started_at END WHERE execution_id = ? AND task_id = ?",
+                (
+                    str(state),
+                    reason,
+                    None if outputs is None else to_json(dict(outputs)),
+                    None if error is None else to_json(dict(error)),
+                    at,
+                    at,
+                    execution_id,
+                    task_id,
+                ),
+            )
+        return True
+
+    def cancel_open_tasks(self, execution_id: str, reason: str) -> int:
+        """CANCEL every task run still PENDING or WAITING; returns how many there were."""
+        at = self._clock()
+        with self.writer.transaction() as conn:
+            rows = conn.execute(
+                "SELECT task_id FROM task_runs WHERE execution_id = ? AND state IN (?, ?)",
+                (execution_id, State.PENDING, State.WAITING),
+            ).fetchall()
+            for (task_id,) in rows:
+                conn.execute(
+                    "UPDATE task_runs SET state = ?, reason_code = ?, ended_at = ?,"
+                    " duration_ms = CASE WHEN started_at IS NULL THEN NULL"
+                    " ELSE ? - started_at END WHERE execution_id = ? AND task_id = ?",
+                    (State.CANCELLED, reason, at, at, execution_id, task_id),
+                )
+        return len(rows)

@@ -1,0 +1,458 @@
+"""The scheduler: drives one execution's DAG from RUNNING to its single terminal state.
+
+It runs in the calling thread and, every 50 ms at most: takes the tasks whose upstreams all
+succeeded and offers them to the worker pool (the pool may refuse: backpressure); collects
+finished tasks and cancels the dependants of failed ones (UPSTREAM_FAILED) while independent
+branches go on; polls the ``executions`` row for a cancellation request (from any process);
+enforces the workflow timeout; and refreshes the engine heartbeat.
+
+    run = ExecutionRun(...)
+    final_state = run.run()
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+
+from autokestra_obs_schema import AuditEventType, LogLevel, Reason, State
+
+from ..language._model import TaskSpec, Workflow
+from ..persistence._recorder import ExecutionAlreadyFinished, ExecutionRecorder
+from ._worker import ExecutionContext, TaskOutcome, TaskRunner, WorkerPool, human_ms
+
+SCHEDULER = "scheduler"
+#: How often the executions row is read for a cancellation request (DESIGN: noticed < 250 ms).
+CANCEL_POLL_S = 0.1
+#: How often the owning engine refreshes ``heartbeat_at``.
+HEARTBEAT_S = 5.0
+#: Longest the loop sleeps waiting for a task to finish before re-checking everything.
+TICK_S = 0.05
+#: After an engine error, how long running attempts get to be stopped before giving up.
+ABORT_WAIT_S = 30.0
+
+
+class Dag:
+    """The dependency graph of a workflow's tasks (validated acyclic by the DSL loader)."""
+
+    def __init__(self, tasks: Sequence[TaskSpec]) -> None:
+        self.order = [task.id for task in tasks]
+        self.needs: dict[str, tuple[str, ...]] = {task.id: tuple(task.needs) for task in tasks}
+        self.dependants: dict[str, list[str]] = {task.id: [] for task in tasks}
+        for task in tasks:
+            for need in task.needs:
+                self.dependants[need].append(task.id)
+
+    def runnable(self, states: Mapping[str, State], dispatched: Iterable[str]) -> list[str]:
+        """PENDING tasks not yet dispatched whose upstreams all succeeded, in file order."""
+        taken = set(dispatched)
+        return [
+            task_id
+            for task_id in self.order
+            if states[task_id] is State.PENDING
+            and task_id not in taken
+            and all(states[need] is State.SUCCESS for need in self.needs[task_id])
+        ]
+
+    def downstream(self, task_id: str) -> list[str]:
+        """Every task that depends on ``task_id``, directly or not, in file order."""
+        seen: set[str] = set()
+        stack = list(self.dependants[task_id])
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.dependants[current])
+        return [task_id for task_id in self.order if task_id in seen]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequest:
+    """A cancellation request read from the executions row."""
+
+    requested_at: int
+    by: str
+    reason: str | None
+
+
+def read_cancel_request(conn: apsw.Connection, execution_id: str) -> CancelRequest | None:
+    """The recorded cancellation request of an execution, if any."""
+    rows: list[tuple[Any, ...]] = conn.execute(
+        "SELECT cancel_requested_at, cancelled_by, cancel_reason FROM executions"
+        " WHERE execution_id = ?",
+        (execution_id,),
+    ).fetchall()
+    if not rows or rows[0][0] is None:
+        return None
+    requested_at, by, reason = rows[0]
+    return CancelRequest(int(requested_at), str(by or "system"), reason)
+
+
+def cancel_reason_code(by: str) -> str:
+    """``CANCELLED_BY_USER`` for ``user:<login>``, ``CANCELLED_BY_SYSTEM`` otherwise."""
+    return Reason.CANCELLED_BY_USER if by.startswith("user:") else Reason.CANCELLED_BY_SYSTEM
+
+
+class ExecutionRun:
+    """Runs one started execution to the end (one instance per execution)."""
+
+    def __init__(
+        self,
+        *,
+        workflow: Workflow,
+        context: ExecutionContext,
+        recorder: ExecutionRecorder,
+        runner: TaskRunner,
+        pool: WorkerPool,
+        reader: apsw.Connection,
+        engine_id: str,
+        started_at_ms: int,
+        interrupt: threading.Event | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self._workflow = workflow
+        self._ctx = context
+        self._recorder = recorder
+        self._runner = runner
+        self._pool = pool
+        self._reader = reader
+        self._engine_id = engine_id
+        self._started_at = started_at_ms
+        self._interrupt = interrupt
+        self._clock = clock or (lambda: time.time_ns() // 1_000_000)
+        self._dag = Dag(workflow.tasks)
+        self._tasks = {task.id: task for task in workflow.tasks}
+        self.states: dict[str, State] = {task.id: State.PENDING for task in workflow.tasks}
+        self._dispatched: set[str] = set()
+        self._done: queue.Queue[TaskOutcome] = queue.Queue()
+        self._failed_task: TaskOutcome | None = None
+        self._pending_at_cancel = 0
+        self._timeout_elapsed_ms = 0
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> State:
+        """Block until the execution is terminal; returns its final state.
+
+        Raises:
+            StorageError: the database failed and the execution could not even be recorded
+                as FAILED (its running tasks are stopped first).
+        """
+        try:
+            self._loop()
+        except Exception as exc:  # a broken engine must still stop its plugin processes
+            return self._abort(exc)
+        return self._finish()
+
+    def _loop(self) -> None:
+        eid = self._ctx.execution_id
+        deadline = (
+            None
+            if self._workflow.timeout_ms is None
+            else self._started_at + self._workflow.timeout_ms
+        )
+        next_poll = 0.0
+        next_beat = time.monotonic() + HEARTBEAT_S
+        while True:
+            now = time.monotonic()
+            if not self._ctx.cancel.is_set():
+                if self._interrupt is not None and self._interrupt.is_set():
+                    self._record_interrupt()
+                    next_poll = 0.0
+                if now >= next_poll:
+                    next_poll = now + CANCEL_POLL_S
+                    request = read_cancel_request(self._reader, eid)
+                    if request is not None:
+                        self._begin_cancel(request)
+                if deadline is not None and not self._ctx.cancel.is_set():
+                    now_ms = self._clock()
+                    if now_ms >= deadline:
+                        self._begin_timeout(now_ms - self._started_at)
+            if now >= next_beat:
+                next_beat = now + HEARTBEAT_S
+                self._recorder.heartbeat(eid, self._engine_id)
+            if not self._ctx.cancel.is_set():
+                self._dispatch()
+            if not self._dispatched and not self._runnable_left():
+                return
+            self._drain(TICK_S)
+
+    def _drain(self, timeout: float) -> None:
+        """Collect every finished task, waiting up to ``timeout`` for the first one."""
+        try:
+            outcome = self._done.get(timeout=timeout)
+        except queue.Empty:
+            return
+        self._collect(outcome)
+        while True:
+            try:
+                self._collect(self._done.get_nowait())
+            except queue.Empty:
+                return
+
+    def _abort(self, exc: Exception) -> State:
+        """The loop itself failed: stop every task, then record the execution FAILED."""
+        message = self._ctx.redactor.redact(f"Engine error: {type(exc).__name__}: {exc}")
+        self._ctx.log(LogLevel.ERROR, message, source=SCHEDULER)
+        self._ctx.cancel.trigger(Reason.ENGINE_ERROR, by="system", reason="engine error")
+        deadline = time.monotonic() + ABORT_WAIT_S
+        while self._dispatched and time.monotonic() < deadline:
+            self._drain(TICK_S)
+        self._ctx.collector.flush_execution(self._ctx.execution_id)
+        try:
+            self._recorder.cancel_open_tasks(self._ctx.execution_id, Reason.ENGINE_ERROR)
+            self._recorder.finish_execution(
+                self._ctx.execution_id,
+                State.FAILED,
+                terminal_event=AuditEventType.FAILED,
+                terminal_metadata={"error_message": message, "reason": Reason.ENGINE_ERROR.value},
+                reason=Reason.ENGINE_ERROR,
+                message=message,
+            )
+        except Exception:
+            raise exc from None
+        self._ctx.emit(None, State.FAILED, reason=Reason.ENGINE_ERROR)
+        return State.FAILED
+
+    def _runnable_left(self) -> bool:
+        if self._ctx.cancel.is_set():
+            return False
+        return bool(self._dag.runnable(self.states, self._dispatched))
+
+    def _dispatch(self) -> None:
+        for task_id in self._dag.runnable(self.states, self._dispatched):
+            task = self._tasks[task_id]
+            if not self._pool.try_submit(self._job(task)):
+                return  # queue full: try again on the next tick
+            self._dispatched.add(task_id)
+            self._recorder.task_queued(self._ctx.execution_id, task_id)
+
+    def _job(self, task: TaskSpec) -> Callable[[], None]:
+        def job() -> None:
+            try:
+                outcome = self._runner.run(self._ctx, task)
+            except BaseException as exc:
+                # Whatever ends the job (SystemExit included: rich raises it on a closed
+                # stdout pipe), the loop must get an outcome, or it waits for this task
+                # forever and the execution hangs RUNNING.
+                outcome = self._engine_error(task, exc)
+            self._done.put(outcome)
+
+        return job
+
+    def _engine_error(self, task: TaskSpec, exc: BaseException) -> TaskOutcome:
+        message = self._ctx.redactor.redact(f"engine error: {type(exc).__name__}: {exc}")
+        self._ctx.log(LogLevel.ERROR, message, task_id=task.id, source=SCHEDULER)
+        try:
+            self._recorder.finish_task(
+                self._ctx.execution_id,
+                task.id,
+                State.FAILED,
+                reason=Reason.ENGINE_ERROR,
+                error={"message": message, "type": type(exc).__name__},
+            )
+        except Exception as again:
+            self._ctx.log(LogLevel.ERROR, f"could not record task failure: {again}")
+        return TaskOutcome(task.id, State.FAILED, Reason.ENGINE_ERROR, message)
+
+    def _collect(self, outcome: TaskOutcome) -> None:
+        self._dispatched.discard(outcome.task_id)
+        self.states[outcome.task_id] = outcome.state
+        if outcome.state is State.FAILED:
+            if self._failed_task is None:
+                self._failed_task = outcome
+            self._propagate_failure(outcome.task_id)
+
+    def _propagate_failure(self, failed_id: str) -> None:
+        for task_id in self._dag.downstream(failed_id):
+            if self.states[task_id] is not State.PENDING or task_id in self._dispatched:
+                continue
+            self.states[task_id] = State.CANCELLED
+            self._recorder.finish_task(
+                self._ctx.execution_id, task_id, State.CANCELLED, reason=Reason.UPSTREAM_FAILED
+            )
+            self._ctx.emit(task_id, State.CANCELLED, reason=Reason.UPSTREAM_FAILED)
+            self._ctx.log(
+                LogLevel.WARN,
+                f"Task {task_id} cancelled: upstream task {failed_id} failed",
+                task_id=task_id,
+                source=SCHEDULER,
+                metadata={"reason": Reason.UPSTREAM_FAILED.value, "upstream_task_id": failed_id},
+            )
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def _record_interrupt(self) -> None:
+        """Ctrl+C of a foreground run: a system cancellation, recorded like any other."""
+        try:
+            self._recorder.request_cancel(self._ctx.execution_id, by="system", reason="interrupted")
+        except ExecutionAlreadyFinished:
+            return
+        request = read_cancel_request(self._recorder.writer.connection, self._ctx.execution_id)
+        if request is not None:
+            self._begin_cancel(request)
+
+    def _stop_open_tasks(self, reason_code: str) -> int:
+        """Cancel tasks never handed to the pool; returns how many tasks had not started."""
+        not_started = [task_id for task_id, state in self.states.items() if state is State.PENDING]
+        for task_id in not_started:
+            if task_id in self._dispatched:
+                continue  # queued in the pool: its worker cancels it without starting
+            self.states[task_id] = State.CANCELLED
+            self._recorder.finish_task(
+                self._ctx.execution_id, task_id, State.CANCELLED, reason=reason_code
+            )
+            self._ctx.emit(task_id, State.CANCELLED, reason=reason_code)
+        return sum(1 for task_id in not_started if not self._has_started(task_id))
+
+    def _has_started(self, task_id: str) -> bool:
+        rows = self._reader.execute(
+            "SELECT attempt_count FROM task_runs WHERE execution_id = ? AND task_id = ?",
+            (self._ctx.execution_id, task_id),
+        ).fetchall()
+        return bool(rows and rows[0][0])
+
+    def _running_tasks(self) -> list[str]:
+        return sorted(self._dispatched, key=self._dag.order.index)
+
+    def _begin_cancel(self, request: CancelRequest) -> None:
+        code = cancel_reason_code(request.by)
+        if not self._ctx.cancel.trigger(code, by=request.by, reason=request.reason):
+            return
+        why = f": {request.reason}" if request.reason else ""
+        self._ctx.log(
+            LogLevel.WARN,
+            f"Cancellation requested by {request.by}{why}",
+            source=SCHEDULER,
+            metadata={"cancelled_by": request.by, "reason": request.reason},
+        )
+        for task_id in self._running_tasks():
+            self._ctx.log(
+                LogLevel.WARN,
+                f"Cancelling task {task_id}: requested by {request.by}{why}",
+                task_id=task_id,
+                metadata={"cancelled_by": request.by, "reason": request.reason},
+            )
+        self._pending_at_cancel = self._stop_open_tasks(code)
+
+    def _begin_timeout(self, elapsed_ms: int) -> None:
+        limit = self._workflow.timeout_ms or 0
+        if not self._ctx.cancel.trigger(Reason.TIMEOUT, by="system", reason="timeout"):
+            return
+        self._timeout_elapsed_ms = elapsed_ms
+        self._ctx.log(
+            LogLevel.ERROR,
+            f"Execution timed out: limit {human_ms(limit)}, elapsed {human_ms(elapsed_ms)}",
+            source=SCHEDULER,
+            metadata={"timeout_ms": limit, "elapsed_ms": elapsed_ms},
+        )
+        for task_id in self._running_tasks():
+            self._ctx.log(
+                LogLevel.WARN,
+                f"Cancelling task {task_id}: execution timed out",
+                task_id=task_id,
+                metadata={"reason": Reason.TIMEOUT.value},
+            )
+        self._stop_open_tasks(Reason.TIMEOUT)
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def _finish(self) -> State:
+        eid = self._ctx.execution_id
+        elapsed = self._clock() - self._started_at
+        state, event, reason, message, metadata, failed_task_id = self._verdict(elapsed)
+        message = self._ctx.redactor.redact(message) if message else None
+        metadata = self._ctx.redactor.redact_value(metadata)
+        # Log and flush before the terminal commit: a follower that sees the execution
+        # terminal and drains the logs then has every entry, the summary included.
+        self._ctx.log(
+            LogLevel.INFO,
+            f"Execution state RUNNING -> {state}" + (f" ({reason})" if reason else ""),
+            source=SCHEDULER,
+            metadata={"from_state": State.RUNNING.value, "to_state": state.value, "reason": reason},
+        )
+        level = {
+            State.SUCCESS: LogLevel.INFO,
+            State.FAILED: LogLevel.ERROR,
+            State.CANCELLED: LogLevel.WARN,
+        }[state]
+        verb = {State.SUCCESS: "completed", State.FAILED: "failed", State.CANCELLED: "cancelled"}
+        summary = f"Execution {verb[state]} in {human_ms(elapsed)}" + (
+            f": {message}" if message else ""
+        )
+        self._ctx.log(
+            level,
+            summary,
+            source=SCHEDULER,
+            metadata={
+                "state": str(state),
+                "duration_ms": elapsed,
+                "reason": reason,
+                "failed_task_id": failed_task_id,
+                "task_states": {task_id: str(s) for task_id, s in self.states.items()},
+            },
+        )
+        self._ctx.collector.flush_execution(eid)
+        self._recorder.finish_execution(
+            eid,
+            state,
+            terminal_event=event,
+            terminal_metadata=metadata,
+            reason=reason,
+            message=message,
+            failed_task_id=failed_task_id,
+        )
+        self._ctx.emit(None, state, reason=reason)
+        return state
+
+    def _verdict(
+        self, elapsed: int
+    ) -> tuple[State, AuditEventType, str | None, str | None, dict[str, Any], str | None]:
+        """(state, terminal event, reason, message, event metadata, failed task) of the end.
+
+        A timeout wins over a cancellation (its token reason is TIMEOUT), a cancellation
+        over a failed task; otherwise the execution succeeded.
+        """
+        token = self._ctx.cancel
+        task_count = len(self.states)
+        state: State
+        event: AuditEventType
+        metadata: dict[str, Any]
+        if token.is_set() and token.reason_code == Reason.TIMEOUT:
+            limit = self._workflow.timeout_ms or 0
+            state, event, reason = State.FAILED, AuditEventType.TIMEOUT, Reason.TIMEOUT.value
+            message = f"Execution timed out: limit {human_ms(limit)}, elapsed {human_ms(elapsed)}"
+            metadata = {"timeout_ms": limit, "elapsed_ms": elapsed}
+            failed_task_id = None
+        elif token.is_set():
+            state, event, reason = State.CANCELLED, AuditEventType.CANCELLED, token.reason_code
+            who = token.cancelled_by or "system"
+            message = f"Cancelled by {who}" + (f": {token.reason}" if token.reason else "")
+            metadata = {
+                "cancelled_by": who,
+                "reason": token.reason,
+                "pending_task_count": self._pending_at_cancel,
+            }
+            failed_task_id = None
+        elif self._failed_task is not None:
+            failed = self._failed_task
+            state, event, reason = State.FAILED, AuditEventType.FAILED, Reason.TASK_FAILED.value
+            message = f"Task {failed.task_id} failed: {failed.error_message or failed.reason}"
+            metadata = {
+                "error_message": message,
+                "failed_task_id": failed.task_id,
+                "reason": failed.reason,
+            }
+            failed_task_id = failed.task_id
+        else:
+            state, event, reason = State.SUCCESS, AuditEventType.COMPLETED, None
+            message = None
+            metadata = {"task_count": task_count}
+            failed_task_id = None
+        return state, event, reason, message, metadata, failed_task_id

@@ -1,0 +1,71 @@
+"""autokestra_obs_store's public API, pinned: adding or removing a name is a deliberate act."""
+
+from __future__ import annotations
+
+import autokestra_obs_store
+
+PUBLIC_NAMES = [
+    "AttemptView",
+    "AuditEvent",
+    "AuditVerdict",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_RETENTION_DAYS",
+    "Dependency",
+    "ExecutionCursor",
+    "ExecutionInspector",
+    "ExecutionOutcome",
+    "ExecutionOverview",
+    "ExecutionSummary",
+    "INVALID_TIME_MESSAGE",
+    "Inspection",
+    "InvalidFilter",
+    "KEYED_STATUS",
+    "LogFilter",
+    "LogFollower",
+    "LogRecord",
+    "LogStore",
+    "PurgeReport",
+    "RETENTION_ENV",
+    "RetentionConfigError",
+    "RetentionPolicy",
+    "Segment",
+    "SizeWarning",
+    "TaskNotFound",
+    "TaskTimeline",
+    "TaskView",
+    "Timeline",
+    "UNKEYED_STATUS",
+    "Violation",
+    "all_execution_ids",
+    "check_sizes",
+    "execution_document",
+    "execution_outcome",
+    "execution_summary_document",
+    "inspection_document",
+    "list_executions",
+    "log_record_document",
+    "log_record_json",
+    "parse_duration",
+    "parse_levels",
+    "parse_since",
+    "purge",
+    "task_document",
+    "timeline_document",
+]
+
+
+class TestPublicApi:
+    def test_all_is_exactly_the_pinned_names(self) -> None:
+        """__all__ lists exactly the pinned names, sorted."""
+        assert autokestra_obs_store.__all__ == PUBLIC_NAMES
+
+    def test_every_name_resolves(self) -> None:
+        """Every exported name is an attribute of the package."""
+        for name in PUBLIC_NAMES:
+            assert getattr(autokestra_obs_store, name) is not None
+
+    def test_testing_module_is_public(self) -> None:
+        """The test helpers are importable as autokestra_obs_store.testing."""
+        from autokestra_obs_store import testing
+
+        assert callable(testing.write_execution)
