@@ -12,7 +12,7 @@ import pytest
 
 from autokestra_obs_audit import AuditLogger
 from autokestra_obs_schema import AuditEventType, load_or_create_audit_key, open_writer
-from autokestra_obs_schema.faults import fault_loop, inject_faults, unfaulted_reader
+from autokestra_obs_schema.testing import fault_loop, inject_faults, unfaulted_reader
 
 KINDS = ["ioerr", "full"]
 STATES = ("PENDING", "RUNNING", "WAITING")

@@ -16,7 +16,7 @@ from autokestra_obs_collector import LogCollector
 from autokestra_obs_collector._rows import Row, write_drop_summary, write_rows
 from autokestra_obs_collector.testing import ManualClock
 from autokestra_obs_schema import Writer
-from autokestra_obs_schema.faults import fault_loop, inject_faults, unfaulted_reader
+from autokestra_obs_schema.testing import fault_loop, inject_faults, unfaulted_reader
 
 from .conftest import make_writer
 

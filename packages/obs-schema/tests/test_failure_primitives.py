@@ -30,8 +30,7 @@ from autokestra_obs_schema import (
 )
 from autokestra_obs_schema._migrations import _DROPPED_TABLE, ROW_COUNT_SQL
 from autokestra_obs_schema._steps import STEPS
-
-from .conftest import insert_execution
+from autokestra_obs_schema.testing import insert_executions
 
 
 def _mode(path: Path) -> int:
@@ -55,7 +54,7 @@ class TestPaths:
         (tmp_path / "link").symlink_to(real)
         path = tmp_path / "link" / "state" / "autokestra.db"
         writer = open_writer(path)
-        insert_execution(writer)
+        insert_executions(writer)
         writer.close()
         assert (real / "state" / "autokestra.db").is_file()
         reader = open_reader(path)
@@ -214,7 +213,7 @@ class TestGuardedRollback:
 
     def test_rows_to_delete_need_confirmation(self, writer: Writer) -> None:
         """A rollback that would delete rows names them and changes nothing unconfirmed."""
-        insert_execution(writer)
+        insert_executions(writer)
         with writer.locked() as conn:
             version = current_version(conn)
             impact = rollback_impact(conn, steps=version)

@@ -19,14 +19,13 @@ from autokestra_obs_schema import (
     current_version,
     migrate,
 )
-from autokestra_obs_schema.faults import (
+from autokestra_obs_schema.testing import (
     FaultInjector,
     fault_loop,
     inject_faults,
+    insert_executions,
     unfaulted_reader,
 )
-
-from .conftest import insert_execution
 
 KINDS = ["ioerr", "full"]
 
@@ -114,7 +113,7 @@ class TestWriterFaults:
             try:
                 with writer.locked() as conn:
                     migrate(conn)
-                insert_execution(writer)
+                insert_executions(writer)
                 expected = {"rows": 0}
 
                 def attempt() -> None:
@@ -173,9 +172,9 @@ class TestInjector:
                 faults.arm(1, "full", persistent=True)
                 for _ in range(3):
                     with pytest.raises(StorageError), writer.transaction() as conn:
-                        insert_execution(writer, execution_id=f"e{faults.fired}")
+                        insert_executions(writer, f"e{faults.fired}")
                 faults.disarm()
-                insert_execution(writer, "after")
+                insert_executions(writer, "after")
             finally:
                 writer.close()
         assert faults.fired >= 3

@@ -107,6 +107,7 @@ class LogCollector:
         put_timeout_s: float = 5.0,
         retry_initial_s: float = 0.05,
         retry_max_s: float = 2.0,
+        mask_token_shapes: bool = True,
     ) -> None:
         """Start a collector and its flush thread.
 
@@ -121,6 +122,10 @@ class LogCollector:
             put_timeout_s: how long ``log()`` waits for room before dropping an entry.
             retry_initial_s: first backoff after a failed write (doubles each failure).
             retry_max_s: the longest backoff.
+            mask_token_shapes: mask credential shapes (PEM private keys, AWS key ids, GitHub
+                tokens, JWTs) in entries of executions without a redactor of their own
+                (config ``logging.mask_token_shapes``); a redactor set with
+                :meth:`set_redactor` decides for its execution.
         """
         if max_batch < 1 or max_buffer < 1 or max_txn_entries < 1:
             raise ValueError("max_batch, max_buffer and max_txn_entries must be positive")
@@ -145,6 +150,7 @@ class LogCollector:
         self._stop = threading.Event()  # interrupts backoff waits at shutdown
         self._buffer: deque[Row] = deque()
         self._redactors: dict[str, Redactor] = {}
+        self._default_redactor = Redactor() if mask_token_shapes else None
         self._last_ts = 0
         self._logged = 0  # sequence number of the last buffered entry
         self._done = 0  # entries written or refused, in buffer order
@@ -216,7 +222,7 @@ class LogCollector:
                 level_name = parse_level(level)
             if message.__class__ is not str:
                 message = str(message)
-            redactor = self._redactors.get(execution_id)
+            redactor = self._redactors.get(execution_id, self._default_redactor)
             if redactor is not None:
                 message = redactor.redact(message)
                 if metadata is not None:
