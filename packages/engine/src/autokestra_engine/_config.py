@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,13 @@ GIB = 1024**3
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "storage": ("path",),
     "execution": ("max_concurrent_tasks", "default_task_timeout", "shutdown_grace"),
-    "logging": ("retention_days", "buffer_max_entries", "buffer_max_age", "table_size_warning"),
+    "logging": (
+        "retention_days",
+        "buffer_max_entries",
+        "buffer_max_age",
+        "table_size_warning",
+        "mask_token_shapes",
+    ),
     "plugins": ("path",),
     "secrets": ("file",),
     "limits": ("workflow_bytes", "max_tasks"),
@@ -90,6 +96,9 @@ class EngineConfig:
         config_path: the config file that was read, if any.
         workflow_bytes: ``limits.workflow_bytes``, the largest workflow file accepted.
         max_tasks: ``limits.max_tasks``, the most tasks a workflow may have.
+        mask_token_shapes: ``logging.mask_token_shapes``: mask values shaped like known
+            credentials (PEM private keys, AWS key ids, GitHub tokens, JWTs) even when
+            nobody declared them secret.
     """
 
     db_path: Path = DEFAULT_DB_PATH
@@ -105,6 +114,7 @@ class EngineConfig:
     config_path: Path | None = None
     workflow_bytes: int = 1024 * 1024
     max_tasks: int = 5000
+    mask_token_shapes: bool = True
 
 
 def parse_size_bytes(text: str) -> int:
@@ -166,6 +176,17 @@ def _positive_int(name: str, value: Any) -> int:
     if not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def _duration(name: str, value: Any) -> int:
@@ -262,15 +283,26 @@ def load_config(
         values["buffer_max_age_ms"] = _duration(found[0], found[1])
     if (found := pick("logging", "table_size_warning")) is not None:
         values["table_size_warning_bytes"] = _size(found[0], found[1])
-    if (found := pick("limits", "workflow_bytes")) is not None:
-        values["workflow_bytes"] = _size(found[0], found[1])
-    if (found := pick("limits", "max_tasks")) is not None:
-        values["max_tasks"] = _positive_int(found[0], found[1])
+    values.update(_guard_settings(pick))
     plugin_paths = _plugin_paths(env, sections, base)
     values["plugin_paths"] = plugin_paths
     if (found := pick("secrets", "file")) is not None:
         values["secrets_file"] = _path(found[0], found[1], found[2])
     return EngineConfig(**{**config.__dict__, **values})
+
+
+def _guard_settings(
+    pick: Callable[[str, str], tuple[str, Any, Path | None] | None],
+) -> dict[str, Any]:
+    """``limits.*`` and ``logging.mask_token_shapes``: what protects against bad input."""
+    values: dict[str, Any] = {}
+    if (found := pick("logging", "mask_token_shapes")) is not None:
+        values["mask_token_shapes"] = _bool(found[0], found[1])
+    if (found := pick("limits", "workflow_bytes")) is not None:
+        values["workflow_bytes"] = _size(found[0], found[1])
+    if (found := pick("limits", "max_tasks")) is not None:
+        values["max_tasks"] = _positive_int(found[0], found[1])
+    return values
 
 
 def _plugin_paths(

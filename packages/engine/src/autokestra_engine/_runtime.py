@@ -143,6 +143,7 @@ class EngineRuntime:
                     self.writer,
                     max_batch=self.config.buffer_max_entries,
                     max_age_s=self.config.buffer_max_age_ms / 1000,
+                    mask_token_shapes=self.config.mask_token_shapes,
                 ),
             )
             return self._collector

@@ -203,7 +203,7 @@ class Engine:
         if detached and declared:
             raise SecretNotQueueable(where + declared.refusal("queued"))
         secret_values = self._initial_secrets(workflow, declared)
-        redactor = Redactor(secret_values)
+        redactor = Redactor(secret_values, mask_token_shapes=self.config.mask_token_shapes)
         stored = stored_form(workflow, values, declared, redactor)
         if detached and (changed := stored.changed(workflow, values)):
             # A secret's value written elsewhere in the file or given as an input: storing
@@ -367,6 +367,7 @@ class Engine:
             collector=self.collector,
             base_secrets=set(base_secrets),
             on_event=on_event,
+            mask_token_shapes=self.config.mask_token_shapes,
         )
         try:
             self._log_start(context, workflow)

@@ -103,8 +103,10 @@ class ExecutionContext:
         collector: LogCollector,
         base_secrets: set[str],
         on_event: EventCallback | None,
+        mask_token_shapes: bool = True,
     ) -> None:
         self.execution_id = execution_id
+        self._mask_token_shapes = mask_token_shapes
         self.inputs = dict(inputs)
         self.secrets = secrets
         self.collector = collector
@@ -113,7 +115,7 @@ class ExecutionContext:
         self._lock = threading.Lock()
         self._outputs: dict[str, dict[str, Any]] = {}
         self._secret_values: set[str] = set(base_secrets)
-        self.redactor = Redactor(self._secret_values)
+        self.redactor = Redactor(self._secret_values, mask_token_shapes=mask_token_shapes)
         collector.set_redactor(execution_id, self.redactor)
 
     def add_secret_values(self, values: set[str]) -> None:
@@ -123,7 +125,7 @@ class ExecutionContext:
             if not new:
                 return
             self._secret_values |= new
-            self.redactor = Redactor(self._secret_values)
+            self.redactor = Redactor(self._secret_values, mask_token_shapes=self._mask_token_shapes)
             self.collector.set_redactor(self.execution_id, self.redactor)
 
     def set_outputs(self, task_id: str, outputs: Mapping[str, Any]) -> None:
