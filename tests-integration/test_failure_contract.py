@@ -283,3 +283,32 @@ class TestTaskTimestamps:
         )
         assert bad == []
         assert rows(tmp_path / "ak.db", "SELECT count(*) FROM task_runs")[0][0] == 36
+
+
+class TestServerOnReadOnlyDatabase:
+    def test_server_start_exits_at_once_naming_the_path(self, tmp_path: Path) -> None:
+        """§6.15: `server start` on a database it cannot write: exit 1 at once, the path named."""
+        import shutil
+
+        setpriv = shutil.which("setpriv")
+        if setpriv is None or os.geteuid() != 0:
+            pytest.skip("needs root and setpriv to run as a user who cannot write the file")
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o755)
+        tmp_path.chmod(0o755)
+        assert cli(folder, "--db", "ak.db", "db", "migrate").returncode == 0
+        (folder / "ak.db").chmod(0o444)
+        as_nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        result = subprocess.run(
+            [*as_nobody, WORKFLOW, "--db", str(folder / "ak.db"), "server", "start"],
+            cwd=folder,
+            env={**os.environ, "NO_COLOR": "1"},
+            capture_output=True,
+            text=True,
+            timeout=60,  # "at once": a server that idles would hit this
+            check=False,
+        )
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("Error: ")
+        assert str(folder / "ak.db") in result.stderr

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import Writer, open_writer
+from autokestra_obs_schema import StorageError, Writer, open_writer
 
 from ._config import EngineConfig
 from ._secret_store import SecretStore
@@ -53,6 +53,23 @@ def _with_overrides(
         searched = [*first, *(p for p in config.plugin_paths if p not in first)]
         config = dataclasses.replace(config, plugin_paths=searched)
     return config
+
+
+def _open_writable(path: Path) -> Writer:
+    """``open_writer``, refusing at once a database this process can only read.
+
+    SQLite opens a file it may not write read-only without a word, and an up-to-date schema
+    needs no write to migrate: ``server start`` would then idle, failing only at its first
+    execution (DESIGN.md §6.15).
+
+    Raises:
+        StorageError: the database (or its folder) cannot be written.
+    """
+    writer = open_writer(path)
+    if writer.connection.readonly("main"):
+        writer.close()
+        raise StorageError(f"Cannot write the database {path}: it is read-only")
+    return writer
 
 
 def workflow_limits(config: EngineConfig) -> WorkflowLimits:
@@ -130,7 +147,7 @@ class EngineRuntime:
     def writer(self) -> Writer:
         """The process's one Writer on ``config.db_path`` (created and migrated if needed)."""
         with self._lock:
-            self._writer = self._open(self._writer, lambda: open_writer(self.config.db_path))
+            self._writer = self._open(self._writer, lambda: _open_writable(self.config.db_path))
             return self._writer
 
     @property
