@@ -120,7 +120,12 @@ def load_yaml(text: str, max_depth: int = 64) -> tuple[Any, list[Problem]]:
     Raises:
         NestingTooDeep: collections nested deeper than ``max_depth`` levels.
     """
-    loader = _Loader(text, max_depth)
+    try:
+        # The reader checks every character when it is created: a control character such
+        # as \x1f raises here, before any parsing.
+        loader = _Loader(text, max_depth)
+    except yaml.YAMLError as exc:
+        return None, [Problem("yaml", str(exc).replace("\n", " "))]
     try:
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
@@ -148,6 +153,10 @@ def expanded_size(value: Any, limit: int) -> int:
         if key in memo:
             return memo[key]
         total = 1
+        if isinstance(node, dict | list):
+            # While its children are sized a node counts as over the limit: an alias to an
+            # ancestor (`&a [*a]`) is an infinite document, not an infinite recursion.
+            memo[key] = limit + 1
         if isinstance(node, dict):
             children: Iterable[Any] = node.values()
         elif isinstance(node, list):
