@@ -74,10 +74,10 @@ def _rehash(db: Path, eid: str) -> None:
         ).fetchall()
     finally:
         conn.close()
-    prev = None
-    updates = []
+    prev: str | None = None
+    updates: list[tuple[str, tuple[object, ...]]] = []
     for event_id, event_type, timestamp, metadata in found:
-        digest = audit_digest(prev, eid, str(event_type), int(timestamp), str(metadata))
+        digest = audit_digest(prev, eid, str(event_type), int(str(timestamp)), str(metadata))
         sql = "UPDATE execution_audit_events SET prev_hash = ?, hash = ? WHERE id = ?"
         updates.append((sql, (prev, digest, event_id)))
         prev = digest

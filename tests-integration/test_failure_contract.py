@@ -90,6 +90,27 @@ class TestHostileText:
         self._assert_escaped(result)
         assert len(result.stderr.strip().splitlines()) == 1  # one line, CLI.md
 
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["execution", "logs", "{id}", "--task"],
+            ["execution", "inspect", "{id}", "--task"],
+            ["execution", "list", "--state"],
+            ["execution", "list", "--workflow"],
+            ["execution", "cancel", "{id}", "--reason"],
+        ],
+    )
+    def test_hostile_option_value(
+        self, db_with_run: tuple[Path, str], args: list[str], tmp_path: Path
+    ) -> None:
+        """A hostile option value never reaches the terminal raw, whatever the outcome."""
+        _, execution_id = db_with_run
+        argv = [arg.replace("{id}", execution_id) for arg in args]
+        result = cli(tmp_path, "--db", "ak.db", *argv, HOSTILE)
+        for stream in (result.stdout, result.stderr):
+            for raw in RAW:
+                assert raw not in stream, (raw, stream)
+
     @pytest.mark.parametrize("command", [["validate"], ["run"], ["apply"]])
     def test_hostile_file_path(self, tmp_path: Path, command: list[str]) -> None:
         """A missing workflow file with a hostile name: escaped in the error."""
