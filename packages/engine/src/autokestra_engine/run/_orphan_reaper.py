@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 
 #: The environment variable that marks every process started for one engine.
 TOKEN_ENV = "AUTOKESTRA_ENGINE_TOKEN"
@@ -50,6 +51,9 @@ class OrphanReaper:
         self._lock = threading.Lock()
         self._pipe: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._finalizer: weakref.finalize[[int, subprocess.Popen[bytes]], OrphanReaper] | None = (
+            None
+        )
         self._closed = False
 
     @property
@@ -66,17 +70,16 @@ class OrphanReaper:
         self._send(f"-{pgid}\n")
 
     def close(self) -> None:
-        """Close the pipe: the reaper sweeps (finding nothing) and exits; it is then reaped."""
+        """Close the pipe: the reaper sweeps (finding nothing) and exits; it is then reaped.
+
+        Also done when the object is garbage-collected or the interpreter exits, so an
+        executor nobody closed never leaves its reaper running.
+        """
         with self._lock:
             self._closed = True
-            pipe, process = self._pipe, self._process
-            self._pipe = None
-        if pipe is not None:
-            with contextlib.suppress(OSError):
-                os.close(pipe)
-        if process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=SWEEP_S + 2)
+            finalizer = self._finalizer
+        if finalizer is not None:
+            finalizer()
 
     def _send(self, line: str) -> None:
         with self._lock:
@@ -107,7 +110,16 @@ class OrphanReaper:
         finally:
             os.close(read_end)
         self._pipe = write_end
+        self._finalizer = weakref.finalize(self, _stop_reaper, write_end, self._process)
         return True
+
+
+def _stop_reaper(pipe: int, process: subprocess.Popen[bytes]) -> None:
+    """Close the engine's end of the pipe and reap the reaper once it has swept."""
+    with contextlib.suppress(OSError):
+        os.close(pipe)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=SWEEP_S + 2)
 
 
 # -- the reaper process -------------------------------------------------------------------
