@@ -44,10 +44,14 @@ class TestKeyedEmit:
                     "SELECT event_type, timestamp, metadata, prev_hash, hash, keyed_hash"
                     " FROM execution_audit_events WHERE execution_id = 'exec-1' ORDER BY id"
                 ).fetchall()
-            etype, ts, meta, prev, plain, keyed = rows[-1]
-            assert plain == audit_digest(prev, "exec-1", etype, ts, meta)  # plain chain intact
-            assert keyed == keyed_audit_digest(key.secret, prev, "exec-1", etype, ts, meta)
-            assert head == keyed_chain_head(key.secret, "exec-1", n, ts, keyed)
+            etype, ts, meta, prev, plain, keyed = (
+                None if value is None else str(value) for value in rows[-1]
+            )
+            assert etype is not None and ts is not None and meta is not None
+            assert keyed is not None
+            assert plain == audit_digest(prev, "exec-1", etype, int(ts), meta)  # plain chain intact
+            assert keyed == keyed_audit_digest(key.secret, prev, "exec-1", etype, int(ts), meta)
+            assert head == keyed_chain_head(key.secret, "exec-1", n, int(ts), keyed)
 
     def test_the_key_record_is_written_once(self, writer: Writer, db_path: Path) -> None:
         """The first keyed event records the key id and the time keying began."""
