@@ -16,9 +16,21 @@ from autokestra_obs_collector import LogCollector
 from autokestra_obs_collector._rows import Row, write_drop_summary, write_rows
 from autokestra_obs_collector.testing import ManualClock
 from autokestra_obs_schema import Writer
-from autokestra_obs_schema.testing import fault_loop, inject_faults, unfaulted_reader
+from autokestra_obs_schema.testing import (
+    fault_loop,
+    inject_faults,
+    insert_executions,
+    migrated_writer,
+    unfaulted_reader,
+)
 
-from .conftest import make_writer
+
+def make_writer(path: Path) -> Writer:
+    """A migrated database with exec-1 (checkpoints only when the loop's faults allow)."""
+    writer = migrated_writer(path, checkpoint_interval_s=3600)
+    insert_executions(writer, "exec-1")
+    return writer
+
 
 KINDS = ["ioerr", "full"]
 
@@ -36,7 +48,7 @@ def _state(path: Path) -> tuple[int, int, int, int]:
         ).fetchall()[0]
     finally:
         conn.close()
-    return int(rows[0]), int(counts[0]), int(rows[1]), int(counts[1])
+    return tuple(int(str(value)) for value in (rows[0], counts[0], rows[1], counts[1]))  # type: ignore[return-value]  # four ints
 
 
 def _batch(start: int, size: int) -> list[Row]:

@@ -24,6 +24,7 @@ class TestPublicApi:
             "rollback_impact",
             "RESERVE_BYTES",
             "StorageReserve",
+            "uuid7_ms",
             "State",
             "Reason",
             "LogLevel",

@@ -24,6 +24,7 @@ from autokestra_obs_schema import (
     keyed_audit_digest,
     keyed_chain_head,
     now_ms,
+    uuid7_ms,
 )
 
 from ._events import InvalidAuditMetadata, NotInTransaction, validate_metadata
@@ -41,6 +42,8 @@ _HEAD = "UPDATE executions SET audit_event_count = ?, audit_head = ? WHERE execu
 _KEY_RECORD = (
     "INSERT OR IGNORE INTO audit_key (id, key_id, keyed_since, check_hash) VALUES (1, ?, ?, ?)"
 )
+_CREATED_AT = "SELECT created_at FROM executions WHERE execution_id = ?"
+_CREATED_AT = "SELECT created_at FROM executions WHERE execution_id = ?"
 
 
 class AuditLogger:
@@ -115,5 +118,27 @@ class AuditLogger:
             count = int(str(conn.execute(_COUNT, (execution_id,)).fetchall()[0][0]))
             head = keyed_chain_head(self._key.secret, execution_id, count, when, str(keyed))
             conn.execute(_HEAD, (count, head, execution_id))
-            conn.execute(_KEY_RECORD, (self._key.key_id, when, self._key.record_check(when)))
+            since = self._keyed_since(conn, execution_id, kind, when)
+            conn.execute(_KEY_RECORD, (self._key.key_id, since, self._key.record_check(since)))
         return event_id
+
+    @staticmethod
+    def _keyed_since(
+        conn: apsw.Connection, execution_id: str, kind: AuditEventType, when: int
+    ) -> int:
+        """When keying began, for the ``audit_key`` record (only its first write counts).
+
+        An execution born keyed (this is its CREATED event) counts from its birth: its row's
+        ``created_at`` and the time in its UUIDv7 id come a moment before the event, and the
+        verifier requires every execution born at or after this time to be keyed.
+        """
+        if kind is not AuditEventType.CREATED:
+            return when
+        times = [when]
+        rows = conn.execute(_CREATED_AT, (execution_id,)).fetchall()
+        if rows and isinstance(rows[0][0], int):
+            times.append(rows[0][0])
+        born = uuid7_ms(execution_id)
+        if born is not None:
+            times.append(born)
+        return min(times)

@@ -45,7 +45,7 @@ from ._open import DEFAULT_DB_PATH, open_reader, open_writer
 from ._reserve import RESERVE_BYTES, StorageReserve
 from ._stats import TABLE_SIZE_WARNING_BYTES, StorageStats, TableStats, storage_stats
 from ._steps import LATEST_VERSION, RETENTION_GUARD_FUNCTION, STEPS, MigrationStep
-from ._time import iso_from_ms, ms_from_iso, now_ms
+from ._time import iso_from_ms, ms_from_iso, now_ms, uuid7_ms
 from ._vocabulary import (
     INVALID_LEVEL_MESSAGE,
     SECRET_MASK,
@@ -123,4 +123,5 @@ __all__ = [
     "status",
     "storage_stats",
     "translate_error",
+    "uuid7_ms",
 ]

@@ -29,7 +29,6 @@ that restates the transition the previous event implied (an engine may record bo
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,7 @@ from autokestra_obs_schema import (
     iso_from_ms,
     keyed_audit_digest,
     keyed_chain_head,
+    uuid7_ms,
 )
 
 from ._inspect_model import Violation
@@ -277,17 +277,6 @@ class AuditVerdict:
         return KEYED_STATUS if self.keyed else UNKEYED_STATUS
 
 
-def _uuid7_ms(execution_id: str) -> int | None:
-    """The creation time embedded in a UUIDv7 execution id (not editable like a column)."""
-    try:
-        value = uuid.UUID(execution_id)
-    except ValueError:
-        return None
-    if value.version != 7:
-        return None
-    return value.int >> 80
-
-
 def _check_missing_trail(
     execution_id: str, trail: AuditTrail, now: int, retention_days: int
 ) -> Violation | None:
@@ -332,7 +321,7 @@ def _check_keyed(execution_id: str, trail: AuditTrail, key: AuditKey) -> Violati
     if problem is not None:
         return problem
     keyed_since = record[1]
-    born = _uuid7_ms(execution_id)
+    born = uuid7_ms(execution_id)
     # An execution created after keying began is keyed from its first event: one that
     # looks unkeyed had its keyed hashes stripped (created_at alone could be edited, the
     # time inside a UUIDv7 id cannot without it becoming another execution).
