@@ -209,14 +209,14 @@ class ExecutionRun:
 
     def _abort(self, exc: Exception) -> State:
         """The loop itself failed: stop every task, then record the execution FAILED."""
+        if isinstance(exc, StorageError):
+            return self._record_storage_failure(exc)
         message = self._ctx.redactor.redact(f"Engine error: {type(exc).__name__}: {exc}")
         self._ctx.log(LogLevel.ERROR, message, source=SCHEDULER)
         self._ctx.cancel.trigger(Reason.ENGINE_ERROR, by="system", reason="engine error")
         deadline = time.monotonic() + ABORT_WAIT_S
         while self._dispatched and time.monotonic() < deadline:
             self._drain(TICK_S)
-        if isinstance(exc, StorageError):
-            return self._record_storage_failure(exc)
         self._ctx.collector.flush_execution(self._ctx.execution_id)
         try:
             self._recorder.cancel_open_tasks(self._ctx.execution_id, Reason.ENGINE_ERROR)
