@@ -223,19 +223,31 @@ class TestConfigAndColour:
         assert result.returncode == 1
         assert "unknown section 'nonsense'" in result.stderr
 
-    def test_empty_no_color_keeps_colour(self, tmp_path: Path) -> None:
-        """§6.12: NO_COLOR= (empty) does not turn colour off; NO_COLOR=1 does."""
-        code = (
-            "import os, sys; from autokestra_obs_cli._context import color_wanted;"
-            "sys.stdout.isatty = lambda: True; print(color_wanted(False))"
-        )
-        python = str(Path(WORKFLOW).parent / "python")
-        for value, expected in (("", "True"), ("1", "False")):
-            env = {**os.environ, "NO_COLOR": value}
-            out = subprocess.run(
-                [python, "-c", code], env=env, capture_output=True, text=True, check=True
-            )
-            assert out.stdout.strip() == expected
+    def test_empty_no_color_keeps_colour(self, db_with_run: tuple[Path, str]) -> None:
+        """§6.12: on a TTY, NO_COLOR= (empty) keeps colour; NO_COLOR=1 turns it off."""
+        import pty
+
+        db, _ = db_with_run
+        seen: dict[str, str] = {}
+        for value in ("", "1"):
+            leader, follower = pty.openpty()
+            try:
+                env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOKESTRA")}
+                subprocess.run(
+                    [WORKFLOW, "--db", str(db), "execution", "list"],
+                    env={**env, "NO_COLOR": value, "TERM": "xterm-256color"},
+                    stdout=follower,
+                    stderr=subprocess.DEVNULL,
+                    timeout=60,
+                    check=True,
+                )
+                seen[value] = os.read(leader, 65536).decode("utf-8", "replace")
+            finally:
+                os.close(leader)
+                os.close(follower)
+        assert "SUCCESS" in seen[""] and "SUCCESS" in seen["1"]
+        assert "\x1b[" in seen[""]
+        assert "\x1b[" not in seen["1"]
 
 
 class TestNumbersAndRollback:
