@@ -156,9 +156,12 @@ class TestAuditKey:
 
 
 class TestReserve:
-    def test_open_writer_creates_the_reserve(self, writer: Writer) -> None:
+    def test_ensure_creates_the_reserve(self, writer: Writer) -> None:
         """A 1 MiB, fully written, private reserve file sits next to the db."""
         reserve = StorageReserve(writer.path)
+        before = reserve.present  # only an engine holds one (open_writer does not)
+        assert not before
+        assert reserve.ensure()
         assert reserve.present
         assert reserve.path == Path(f"{writer.path}-reserve")
         assert reserve.path.stat().st_size == RESERVE_BYTES
@@ -168,6 +171,7 @@ class TestReserve:
     def test_release_then_ensure(self, writer: Writer) -> None:
         """release() frees it once; ensure() recreates it; both are idempotent."""
         reserve = StorageReserve(writer.path)
+        assert reserve.ensure()
         assert reserve.release()
         present_after_release = reserve.present
         assert not present_after_release
