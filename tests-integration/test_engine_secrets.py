@@ -301,7 +301,7 @@ class TestSecretInputsInClear:
             holder.execute("COMMIT")
             holder.close()
         assert run.returncode == 0, run.stderr
-        assert set(raw) == {"ak.db", "ak.db-wal", "ak.db-shm", "ak.db-reserve"}
+        assert set(raw) == {"ak.db", "ak.db-wal", "ak.db-shm"}
         assert len(raw["ak.db-wal"]) > 0
         eid = run.stdout.split()[1]
         outputs = [

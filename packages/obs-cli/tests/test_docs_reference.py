@@ -15,6 +15,8 @@ PAGES: dict[tuple[str, ...], str] = {
     ("execution", "logs"): "logs.md",
     ("execution", "inspect"): "inspect.md",
     ("audit", "verify"): "inspect.md",
+    ("logs", "search"): "search.md",
+    ("execution", "export"): "export.md",
 }
 
 

@@ -202,6 +202,7 @@ _SCRIPT = textwrap.dedent(
 
     db, limit, lines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     writer = open_writer(db)
+    StorageReserve(db).ensure()  # as the engine does when it opens its database
     with writer.transaction() as conn:
         conn.execute(
             "INSERT INTO executions (execution_id, workflow_id, state, created_at, updated_at)"

@@ -18,11 +18,13 @@ class TestPublicApi:
             "LineSplitter",
             "LogCollector",
             "LogEntry",
+            "LogOutcome",
             "MIN_SECRET_LENGTH",
             "OutputCapture",
             "Piece",
             "Redactor",
             "Sink",
+            "TOKEN_SHAPES",
             "level_of",
             "secret_forms",
         ]

@@ -28,7 +28,7 @@ from autokestra_obs_schema import (
     rollback,
     rollback_impact,
 )
-from autokestra_obs_schema._migrations import _DROPPED_TABLE, ROW_COUNT_SQL
+from autokestra_obs_schema._migrations import _DROPPED_TABLE, DERIVED_TABLES, ROW_COUNT_SQL
 from autokestra_obs_schema._steps import STEPS
 from autokestra_obs_schema.testing import insert_executions
 
@@ -156,9 +156,12 @@ class TestAuditKey:
 
 
 class TestReserve:
-    def test_open_writer_creates_the_reserve(self, writer: Writer) -> None:
+    def test_ensure_creates_the_reserve(self, writer: Writer) -> None:
         """A 1 MiB, fully written, private reserve file sits next to the db."""
         reserve = StorageReserve(writer.path)
+        before = reserve.present  # only an engine holds one (open_writer does not)
+        assert not before
+        assert reserve.ensure()
         assert reserve.present
         assert reserve.path == Path(f"{writer.path}-reserve")
         assert reserve.path.stat().st_size == RESERVE_BYTES
@@ -168,6 +171,7 @@ class TestReserve:
     def test_release_then_ensure(self, writer: Writer) -> None:
         """release() frees it once; ensure() recreates it; both are idempotent."""
         reserve = StorageReserve(writer.path)
+        assert reserve.ensure()
         assert reserve.release()
         present_after_release = reserve.present
         assert not present_after_release
@@ -241,4 +245,4 @@ class TestGuardedRollback:
         """Each table a step's down drops has its fixed count statement."""
         dropped = {t for step in STEPS for t in _DROPPED_TABLE.findall(step.down)}
         assert dropped
-        assert dropped <= set(ROW_COUNT_SQL)
+        assert dropped <= set(ROW_COUNT_SQL) | DERIVED_TABLES

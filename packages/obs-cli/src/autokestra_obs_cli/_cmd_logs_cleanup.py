@@ -19,7 +19,6 @@ from autokestra_obs_store import PurgeReport, purge
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
 from ._format import format_bytes, format_duration_ms
-from ._settings import configured_retention_days
 
 #: Seconds between progress lines on stderr (a short cleanup prints none).
 PROGRESS_INTERVAL_S = 2.0
@@ -46,10 +45,11 @@ class _Progress:
 
 @click.group("logs")
 def log_maintenance_group() -> None:
-    """Log maintenance: retention.
+    """Logs across executions: full-text search and retention.
 
     \b
-    Example:
+    Examples:
+      workflow logs search connection refused --since 7d
       workflow logs cleanup --older-than 30d --dry-run
     """
 
@@ -82,6 +82,10 @@ def logs_cleanup_command(app: AppContext, older_than: str | None, dry_run: bool)
             raise CliError("Invalid time format. Examples: 5m, 2h, 1d") from exc
         window = older_than
     else:
+        # Imported here: the engine's config loader is heavy, and `logs search` (same group)
+        # must not pay for it.
+        from ._settings import configured_retention_days
+
         days = configured_retention_days(app)
         window_ms, window = days * DAY_MS, f"{days}d"
     if not app.db_path.exists():
@@ -101,3 +105,9 @@ def logs_cleanup_command(app: AppContext, older_than: str | None, dry_run: bool)
             f"Deleted {report.log_rows} log entries and {report.audit_rows} audit events "
             f"({size} freed)"
         )
+
+
+# `workflow logs search` lives in its own module; the `logs` group is defined here.
+from ._cmd_logs_search import search_command  # noqa: E402 - registered after the group exists
+
+log_maintenance_group.add_command(search_command)

@@ -34,6 +34,7 @@ ROOT_COMMANDS: dict[str, str] = {
 }
 EXECUTION_COMMANDS: dict[str, str] = {
     "cancel": "._cmd_execution_cancel:cancel_command",
+    "export": "._cmd_execution_export:export_command",
     "inspect": "._cmd_inspect:inspect_command",
     "list": "._cmd_execution_list:execution_list_command",
     "logs": "._cmd_logs:logs_command",
@@ -180,7 +181,7 @@ def cli(ctx: click.Context, db_path: Path | None, config_path: Path | None, no_c
 
 @cli.group(cls=LazyGroup, lazy=EXECUTION_COMMANDS)
 def execution() -> None:
-    """Executions: list, cancel, read logs, inspect.
+    """Executions: list, cancel, read logs, inspect, export.
 
     \b
     Example:

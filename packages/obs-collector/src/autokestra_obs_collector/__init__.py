@@ -22,10 +22,10 @@ from ._capture import (
     Sink,
     level_of,
 )
-from ._collector import COLLECTOR_SOURCE, LogCollector
+from ._collector import COLLECTOR_SOURCE, LogCollector, LogOutcome
 from ._entry import LogEntry
 from ._lines import LineSplitter, Piece
-from ._redact import MIN_SECRET_LENGTH, Redactor, secret_forms
+from ._redact import MIN_SECRET_LENGTH, TOKEN_SHAPES, Redactor, secret_forms
 from ._stats import CollectorStats
 
 __all__ = [
@@ -37,11 +37,13 @@ __all__ = [
     "LineSplitter",
     "LogCollector",
     "LogEntry",
+    "LogOutcome",
     "MIN_SECRET_LENGTH",
     "OutputCapture",
     "Piece",
     "Redactor",
     "Sink",
+    "TOKEN_SHAPES",
     "level_of",
     "secret_forms",
 ]

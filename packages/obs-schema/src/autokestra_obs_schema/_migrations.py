@@ -146,6 +146,9 @@ ROW_COUNT_SQL: dict[str, str] = {
     "workflows": "SELECT count(*) FROM workflows",
     "audit_key": "SELECT count(*) FROM audit_key",
 }
+#: Tables derived from others (an index rebuilt from its content table): dropping them loses
+#: no row, so a rollback that only drops them needs no confirmation.
+DERIVED_TABLES = frozenset({"execution_logs_fts"})
 
 
 def _steps_to_undo(
@@ -184,6 +187,8 @@ def rollback_impact(
     counts: dict[str, int] = {}
     for step in _steps_to_undo(conn, steps, registry):
         for table in _DROPPED_TABLE.findall(step.down):
+            if table in DERIVED_TABLES:
+                continue
             rows = int(str(conn.execute(ROW_COUNT_SQL[table]).fetchall()[0][0]))
             if rows:
                 counts[table] = rows

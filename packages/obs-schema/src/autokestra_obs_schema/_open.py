@@ -12,7 +12,6 @@ import apsw
 
 from ._connection import connect
 from ._migrations import migrate, require_current
-from ._reserve import StorageReserve
 from ._writer import CHECKPOINT_INTERVAL_S, Writer
 
 #: Where the database lives when neither ``--db``, ``AUTOKESTRA_DB`` nor the config file's
@@ -25,9 +24,6 @@ def open_writer(
 ) -> Writer:
     """Open (creating if needed) the database for writing, migrated to the latest schema.
 
-    Also creates the database's storage reserve (``<db>-reserve``, 1 MiB) when there is room
-    for it: the space an engine frees to record how an execution ended on a full disk.
-
     Args:
         path: the database file.
         checkpoint_interval_s: the writer's routine checkpoint interval.
@@ -39,7 +35,6 @@ def open_writer(
     except BaseException:
         writer.close()
         raise
-    StorageReserve(writer.path).ensure()  # best effort: a full disk still opens
     return writer
 
 

@@ -20,6 +20,14 @@ _COUNT_QUERIES: dict[str, str] = {
     "execution_logs": "SELECT COUNT(*) FROM execution_logs",
     "execution_audit_events": "SELECT COUNT(*) FROM execution_audit_events",
     "workflows": "SELECT COUNT(*) FROM workflows",
+    # The full-text index: one entry per log row it covers (read through its content table).
+    "execution_logs_fts": "SELECT COUNT(*) FROM execution_logs_fts",
+}
+#: The b-trees FTS5 keeps for the full-text index (its "shadow" tables), whose bytes are
+#: the index's: the virtual table itself has no pages.
+_SEARCH_INDEX_SHADOWS = {
+    f"execution_logs_fts_{part}": "execution_logs_fts"
+    for part in ("data", "idx", "config", "docsize", "content")
 }
 
 #: Bytes of every b-tree that belongs to a table: the table itself and its indexes.
@@ -66,7 +74,8 @@ def storage_stats(conn: apsw.Connection, db_path: Path) -> StorageStats:
     present = _existing_tables(conn)
     sizes: dict[str, int] = {}
     for name, size in conn.execute(_BYTES_QUERY).fetchall():
-        sizes[str(name)] = size if isinstance(size, int) else 0
+        owner = _SEARCH_INDEX_SHADOWS.get(str(name), str(name))
+        sizes[owner] = sizes.get(owner, 0) + (size if isinstance(size, int) else 0)
     tables: dict[str, TableStats] = {}
     for name, query in _COUNT_QUERIES.items():
         if name in present:

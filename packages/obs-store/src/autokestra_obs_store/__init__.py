@@ -27,6 +27,7 @@ from ._execution_list import (
     execution_outcome,
     list_executions,
 )
+from ._export import ExportRefused, ExportReport, default_bundle_path, export_execution
 from ._follow import LogFollower
 from ._inspect import ExecutionInspector
 from ._inspect_model import (
@@ -49,7 +50,7 @@ from ._log_filter import (
     parse_levels,
     parse_since,
 )
-from ._log_store import LogRecord, LogStore
+from ._log_store import DEFAULT_SEARCH_LIMIT, LogRecord, LogStore
 from ._retention import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_RETENTION_DAYS,
@@ -58,6 +59,14 @@ from ._retention import (
     RetentionConfigError,
     RetentionPolicy,
     purge,
+)
+from ._search import (
+    MATCH_END,
+    MATCH_START,
+    InvalidSearchQuery,
+    SearchFilter,
+    SearchHit,
+    search_hit_document,
 )
 from ._size_watch import SizeWarning, check_sizes
 from ._verify import KEYED_STATUS, UNKEYED_STATUS, AuditVerdict
@@ -68,6 +77,7 @@ __all__ = [
     "AuditVerdict",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
+    "DEFAULT_SEARCH_LIMIT",
     "Dependency",
     "EngineGone",
     "ExecutionCursor",
@@ -75,19 +85,26 @@ __all__ = [
     "ExecutionOutcome",
     "ExecutionOverview",
     "ExecutionSummary",
+    "ExportRefused",
+    "ExportReport",
     "INVALID_TIME_MESSAGE",
     "Inspection",
     "InvalidFilter",
+    "InvalidSearchQuery",
     "KEYED_STATUS",
     "LogFilter",
     "LogFollower",
     "LogRecord",
     "LogStore",
+    "MATCH_END",
+    "MATCH_START",
     "PurgeReport",
     "RETENTION_ENV",
     "RetentionConfigError",
     "RetentionPolicy",
     "STALE_HEARTBEAT_MS",
+    "SearchFilter",
+    "SearchHit",
     "Segment",
     "SizeWarning",
     "TaskNotFound",
@@ -98,10 +115,12 @@ __all__ = [
     "Violation",
     "all_execution_ids",
     "check_sizes",
+    "default_bundle_path",
     "engine_gone",
     "execution_document",
     "execution_outcome",
     "execution_summary_document",
+    "export_execution",
     "inspection_document",
     "list_executions",
     "log_record_document",
@@ -110,6 +129,7 @@ __all__ = [
     "parse_levels",
     "parse_since",
     "purge",
+    "search_hit_document",
     "task_document",
     "timeline_document",
 ]

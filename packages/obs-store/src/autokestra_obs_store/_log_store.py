@@ -38,6 +38,10 @@ from ._log_sql import (
 
 if TYPE_CHECKING:
     from ._follow import LogFollower
+    from ._search import SearchFilter, SearchHit
+
+#: Hits ``LogStore.search`` returns when the caller gives no limit (CLI.md: 100).
+DEFAULT_SEARCH_LIMIT = 100
 
 
 def _column(index: int, doc: str) -> Any:
@@ -223,6 +227,34 @@ class LogStore:
         from ._follow import LogFollower
 
         return LogFollower(self, execution_id, filters, poll_s=poll_s, stop=stop, on_idle=on_idle)
+
+    def search(
+        self,
+        query: str,
+        filters: SearchFilter | None = None,
+        *,
+        limit: int = DEFAULT_SEARCH_LIMIT,
+        before_id: int | None = None,
+        highlight: bool = False,
+    ) -> Iterator[SearchHit]:
+        """Full-text search over every execution's log, newest first: see ``_search.py``.
+
+        Args:
+            query: FTS5 query syntax (every word must match, ``"phrase"``, ``prefix*``).
+            filters: workflow, task, level set, since, until.
+            limit: the most hits to return.
+            before_id: keyset cursor: only hits with a smaller log id (the next page).
+            highlight: fill each hit's ``highlighted`` message (see ``SearchHit.segments``).
+
+        Raises:
+            InvalidSearchQuery: FTS5 cannot parse the query (raised here, not on iteration).
+        """
+        from ._search import SearchFilter, search_hits
+
+        flt = filters if filters is not None else SearchFilter()
+        return search_hits(
+            self._conn, query, flt, limit=limit, before_id=before_id, highlight=highlight
+        )
 
     # -- execution state -------------------------------------------------------------
 
