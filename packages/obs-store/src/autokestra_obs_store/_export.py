@@ -84,6 +84,13 @@ _COPIES: tuple[tuple[str, str], ...] = (
         "INSERT INTO execution_audit_events (id, execution_id, event_type, timestamp, metadata,"
         " prev_hash, hash, keyed_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     ),
+    (
+        # Which key signed the trails, and since when (a key fingerprint and an HMAC, never
+        # the key): without it, a bundle verified beside its source's audit.key reads as a
+        # removed key record. The bound id only fits the loop's shape.
+        "SELECT id, key_id, keyed_since, check_hash FROM audit_key WHERE ? IS NOT NULL",
+        "INSERT INTO audit_key (id, key_id, keyed_since, check_hash) VALUES (?, ?, ?, ?)",
+    ),
 )
 _LOGS_COPY = 3
 _EXISTS_SQL = "SELECT 1 FROM executions WHERE execution_id = ?"
