@@ -301,7 +301,8 @@ class TestSecretInputsInClear:
             holder.execute("COMMIT")
             holder.close()
         assert run.returncode == 0, run.stderr
-        assert set(raw) == {"ak.db", "ak.db-wal", "ak.db-shm"}
+        # The engine's storage reserve (zeros, DESIGN.md §6.2) is scanned like the rest.
+        assert set(raw) == {"ak.db", "ak.db-wal", "ak.db-shm", "ak.db-reserve"}
         assert len(raw["ak.db-wal"]) > 0
         eid = run.stdout.split()[1]
         outputs = [

@@ -361,7 +361,10 @@ class TestVerifyAndQueries:
         db, ids = runs
         result = cli(db, "audit", "verify", "--all")
         assert result.returncode == 0, result.stdout + result.stderr
-        assert {line.split()[1] for line in result.stdout.splitlines()} == set(ids.values())
+        *verdicts, status = result.stdout.splitlines()
+        assert {line.split()[1] for line in verdicts} == set(ids.values())
+        # The engine keyed every event with the audit.key it created (DESIGN.md §6.8).
+        assert status == "keyed: content authenticated with the audit key"
 
     def test_tampered_real_trail(self, runs: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
         """An engine-written audit row edited with the triggers dropped fails --verify."""

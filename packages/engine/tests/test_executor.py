@@ -180,6 +180,8 @@ class TestProtocol:
             "AUTOKESTRA_TASK_ID",
             "AUTOKESTRA_ATTEMPT",
             "PYTHONUNBUFFERED",
+            # Marks the engine's plugin processes for its orphan reaper (not a secret).
+            "AUTOKESTRA_ENGINE_TOKEN",
         }
         # LC_CTYPE may be set by Python's own C-locale coercion inside the child.
         assert set(env) - allowed == protocol

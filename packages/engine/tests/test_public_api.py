@@ -15,6 +15,7 @@ PUBLIC_NAMES = [
     "CANCEL_POLL_S",
     "CancelOutcome",
     "CancelToken",
+    "CannotRecordExecution",
     "ConfigError",
     "Dag",
     "Engine",
@@ -64,6 +65,7 @@ PUBLIC_NAMES = [
     "WorkerPool",
     "Workflow",
     "WorkflowInvalid",
+    "WorkflowLimits",
     "WorkflowNotRegistered",
     "WorkflowRegistry",
     "bind_inputs",
@@ -89,6 +91,7 @@ PUBLIC_NAMES = [
     "secret_references",
     "uuid7",
     "validate_schedule",
+    "workflow_limits",
 ]
 
 VOCABULARY = (

@@ -283,7 +283,7 @@ class _FullDiskRecorder(ExecutionRecorder):
 
 class TestEngineError:
     def test_scheduler_failure_stops_tasks_and_fails_execution(self, harness: Harness) -> None:
-        """A storage error in the loop stops running plugins and ends FAILED/ENGINE_ERROR."""
+        """A full disk in the loop stops running plugins and ends FAILED/STORAGE_FULL (§6.2)."""
         eid = harness.create(
             "id: broken\ntasks:\n"
             "  - {id: first, type: core/shell.run, inputs: {command: sleep 30}}\n"
@@ -294,9 +294,9 @@ class TestEngineError:
         assert harness.engine.run(eid).state is State.FAILED
         assert time.monotonic() - started < 10
         assert harness.rows("SELECT state, reason_code FROM executions") == [
-            ("FAILED", "ENGINE_ERROR")
+            ("FAILED", "STORAGE_FULL")
         ]
-        assert harness.tasks(eid)["second"] == ("CANCELLED", "ENGINE_ERROR")
+        assert harness.tasks(eid)["second"] == ("CANCELLED", "STORAGE_FULL")
         assert harness.tasks(eid)["first"][0] == "CANCELLED"
         kind, meta = harness.audit(eid)[-1]
         assert kind == "FAILED" and "disk is full" in meta["error_message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from autokestra_obs_cli import cli
@@ -16,6 +17,9 @@ from autokestra_obs_store.testing import (
 )
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "cli" / "inspect.md"
+
+#: The last line of a verification without the audit key (DESIGN.md §6.8).
+UNKEYED = "unkeyed: links checked, content not authenticated"
 
 
 def _db(tmp_path: Path, *, tamper: bool = False) -> tuple[Path, list[str]]:
@@ -50,7 +54,10 @@ class TestAuditVerify:
         code, out, err = _verify(path, "--all")
         assert code == 0
         # Oldest first; the fixtures share a start time, so the id breaks the tie.
-        assert out.splitlines() == [f"OK      {eid}" for eid in sorted(ids)]
+        assert out.splitlines() == [
+            *(f"OK      {eid}" for eid in sorted(ids)),
+            UNKEYED,  # the fixtures are written without an audit key
+        ]
         assert err == "3 audit trails verified\n"
 
     def test_tampered_one_fails(self, tmp_path: Path) -> None:
@@ -73,7 +80,7 @@ class TestAuditVerify:
         path, ids = _db(tmp_path)
         code, out, _ = _verify(path, ids[1], ids[0])
         assert code == 0
-        assert out.splitlines() == [f"OK      {ids[1]}", f"OK      {ids[0]}"]
+        assert out.splitlines() == [f"OK      {ids[1]}", f"OK      {ids[0]}", UNKEYED]
 
     def test_unknown_id(self, tmp_path: Path) -> None:
         """An unknown id is `Execution not found`, exit 1."""
@@ -88,9 +95,16 @@ class TestAuditVerify:
         assert _verify(path)[0] == 2
         assert _verify(path, ids[0], "--all")[0] == 2
 
-    def test_trails_removed_by_retention_are_not_broken(self, tmp_path: Path) -> None:
+    def test_trails_removed_by_retention_are_not_broken(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """After `logs cleanup` removed whole trails, `audit verify --all` and `inspect
-        --verify` still exit 0 and say why there is nothing to check."""
+        --verify` still exit 0 and say why there is nothing to check.
+
+        The fixtures ended days ago: with a 1-day window retention may have removed them
+        (inside the window a missing trail is a deletion, DESIGN.md §6.8).
+        """
+        monkeypatch.setenv("AUTOKESTRA_LOG_RETENTION_DAYS", "1")
         from autokestra_obs_store import purge
         from autokestra_obs_store.testing import T0
 
@@ -98,19 +112,24 @@ class TestAuditVerify:
         writer = open_writer(path)
         try:
             assert purge(writer, T0 + 10 * 86_400_000).audit_rows > 0
+            # Retention removes trails only of executions that ended before its window: so
+            # did these (a trail missing within the window is a violation, DESIGN.md §6.8).
+            with writer.transaction() as conn:
+                conn.execute("UPDATE executions SET ended_at = ended_at - ?", (60 * 86_400_000,))
         finally:
             writer.close()
         code, out, _ = _verify(path, "--all")
         assert code == 0, out
         assert out.splitlines() == [
-            f"OK      {eid}  (no audit events: removed by retention)" for eid in sorted(ids)
+            *(f"OK      {eid}  (no audit events: removed by retention)" for eid in sorted(ids)),
+            UNKEYED,
         ]
         result = CliRunner().invoke(
             cli, ["--db", str(path), "execution", "inspect", ids[0], "--verify"]
         )
         assert result.exit_code == 0, result.output
         assert result.stdout == (
-            f"Audit trail of execution {ids[0]}: no events (removed by retention)\n"
+            f"Audit trail of execution {ids[0]}: no events (removed by retention)\n{UNKEYED}\n"
         )
 
     def test_documented(self) -> None:

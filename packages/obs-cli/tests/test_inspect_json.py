@@ -57,6 +57,7 @@ SCHEMA = _object(
                 "updated_at": TS_REQUIRED,
                 "duration_ms": INT_OR_NULL,
                 "log_entry_count": INT,
+                "logs_dropped": INT,
                 "cancel_requested_at": TS,
                 "cancelled_by": STR_OR_NULL,
                 "cancel_reason": STR_OR_NULL,
@@ -67,6 +68,7 @@ SCHEMA = _object(
                 "engine_host": STR_OR_NULL,
                 "heartbeat_at": TS,
                 "observed_at": TS_REQUIRED,
+                "engine_gone_since": TS,
             }
         ),
         "tasks": {

@@ -187,7 +187,7 @@ class TestMigrate:
         migrate(conn)
         _fill(conn)
         # Dropping the audit table needs no guard: its triggers are dropped first.
-        rollback(conn, steps=LATEST_VERSION - version)
+        rollback(conn, steps=LATEST_VERSION - version, confirm_data_loss=True)
         assert current_version(conn) == version
         if version >= 1:
             assert conn.execute("SELECT execution_id FROM executions").fetchall() == [("e1",)]

@@ -11,8 +11,20 @@ from autokestra_obs_schema import LATEST_VERSION, State, current_version, open_r
 
 class TestTestingHelpers:
     def test_public_names_pinned(self) -> None:
-        """The module exports exactly its three helpers."""
-        assert testing.__all__ == ["insert_executions", "migrated_writer", "temp_writer"]
+        """The module exports exactly its database helpers and the fault-injection VFS."""
+        assert testing.__all__ == [
+            "FAULT_KINDS",
+            "FAULT_VFS_NAME",
+            "FaultInjector",
+            "FaultyFile",
+            "FaultyVFS",
+            "fault_loop",
+            "inject_faults",
+            "insert_executions",
+            "migrated_writer",
+            "temp_writer",
+            "unfaulted_reader",
+        ]
 
     def test_temp_writer_migrates_and_closes(self, tmp_path: Path) -> None:
         """The database is at the latest schema inside the block; the writer is closed after."""

@@ -165,7 +165,7 @@ def _overview(started: int, ended: int | None, state: str, now: int) -> Executio
     return ExecutionOverview(
         execution_id="e", workflow_id="w", state=state, trigger_type="manual",
         reason_code=None, message=None, failed_task_id=None, created_at=started - 5,
-        started_at=started, ended_at=ended, updated_at=started, log_entry_count=0,
+        started_at=started, ended_at=ended, updated_at=started, log_entry_count=0, logs_dropped=0,
         cancel_requested_at=None, cancelled_by=None, cancel_reason=None, inputs=None,
         workflow_source=None, engine_id=None, engine_pid=None, engine_host=None,
         heartbeat_at=None, duration_ms=None, observed_at=now,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from autokestra_obs_schema import Writer, open_reader
-from autokestra_obs_store import ExecutionInspector, Violation
+from autokestra_obs_store import ExecutionInspector, Violation, purge
 from autokestra_obs_store.testing import (
     T0,
     ExecutionRecord,
@@ -202,14 +202,52 @@ class TestRetention:
         self, db: tuple[Writer, Path]
     ) -> None:
         """`logs cleanup` deletes a finished execution's whole trail: verify passes it."""
-        from autokestra_obs_store import purge
-
         writer, path = db
         eid = write_execution(writer, failure_execution(seed=5))
         report = purge(writer, T0 + 10 * 86_400_000)
         assert report.audit_rows > 0
         assert _event_ids(writer, eid) == []
-        assert _verify(path, eid) is None
+        # Seen 31 days after it ended: retention (30 days) may have removed the trail.
+        conn = open_reader(path)
+        try:
+            inspector = ExecutionInspector(conn, clock=lambda: T0 + 31 * 86_400_000)
+            assert inspector.verify(eid) is None
+        finally:
+            conn.close()
+
+    @pytest.mark.parametrize("days_after_end", [0, 1, 29])
+    def test_trail_missing_within_the_retention_window_is_a_violation(
+        self, db: tuple[Writer, Path], days_after_end: int
+    ) -> None:
+        """A trail deleted although retention cannot have removed it yet is always caught."""
+        writer, path = db
+        eid = write_execution(writer, failure_execution(seed=5))
+        with writer.transaction() as conn:
+            conn.execute("DROP TRIGGER audit_events_delete_guard")
+            conn.execute("DELETE FROM execution_audit_events WHERE execution_id = ?", (eid,))
+        conn = open_reader(path)
+        try:
+            now = T0 + days_after_end * 86_400_000
+            verdict = ExecutionInspector(conn, clock=lambda: now).verify_trail(eid)
+        finally:
+            conn.close()
+        assert verdict.violation is not None
+        assert verdict.violation.kind == "missing_trail"
+        assert "within the 30-day retention window: it was deleted" in str(verdict.violation)
+        assert verdict.status == "unkeyed: links checked, content not authenticated"
+
+    def test_the_window_is_the_configured_one(self, db: tuple[Writer, Path]) -> None:
+        """With a 1-day window, a trail missing 2 days after the end may be retention's."""
+        writer, path = db
+        eid = write_execution(writer, failure_execution(seed=5))
+        purge(writer, T0 + 10 * 86_400_000)
+        conn = open_reader(path)
+        try:
+            inspector = ExecutionInspector(conn, clock=lambda: T0 + 2 * 86_400_000)
+            assert inspector.verify_trail(eid, retention_days=1).ok
+            assert not inspector.verify_trail(eid, retention_days=3).ok
+        finally:
+            conn.close()
 
     def test_live_execution_without_created_is_a_violation(self, db: tuple[Writer, Path]) -> None:
         """A running execution always has CREATED; none at all is a violation."""

@@ -25,9 +25,10 @@ from autokestra_obs_collector import (
 )
 
 from ._config import ConfigError, EngineConfig, LauncherMode, load_config, parse_size_bytes
-from ._runtime import EngineRuntime
+from ._runtime import EngineRuntime, workflow_limits
 from ._secret_store import SecretsError, SecretStore
 from .language._inputs import bind_inputs
+from .language._limits import WorkflowLimits
 from .language._model import (
     INPUT_TYPES,
     ActionSpec,
@@ -71,6 +72,7 @@ from .operations._workflow_registry import (
 from .persistence._ids import new_engine_id, new_execution_id, uuid7
 from .persistence._recorder import (
     CancelOutcome,
+    CannotRecordExecution,
     EngineOwner,
     ExecutionAlreadyFinished,
     ExecutionOwned,
@@ -93,6 +95,7 @@ __all__ = [
     "CANCEL_POLL_S",
     "CancelOutcome",
     "CancelToken",
+    "CannotRecordExecution",
     "ConfigError",
     "Dag",
     "Engine",
@@ -142,6 +145,7 @@ __all__ = [
     "WorkerPool",
     "Workflow",
     "WorkflowInvalid",
+    "WorkflowLimits",
     "WorkflowNotRegistered",
     "WorkflowRegistry",
     "bind_inputs",
@@ -167,4 +171,5 @@ __all__ = [
     "secret_references",
     "uuid7",
     "validate_schedule",
+    "workflow_limits",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,10 +30,17 @@ GIB = 1024**3
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "storage": ("path",),
     "execution": ("max_concurrent_tasks", "default_task_timeout", "shutdown_grace", "launcher"),
-    "logging": ("retention_days", "buffer_max_entries", "buffer_max_age", "table_size_warning"),
+    "logging": (
+        "retention_days",
+        "buffer_max_entries",
+        "buffer_max_age",
+        "table_size_warning",
+        "mask_token_shapes",
+    ),
     "plugins": ("path",),
     "secrets": ("file",),
     "telemetry": ("otlp",),
+    "limits": ("workflow_bytes", "max_tasks"),
 }
 
 #: Environment variable -> (section, key) it overrides.
@@ -95,6 +102,11 @@ class EngineConfig:
         config_path: the config file that was read, if any.
         telemetry_otlp: the file's ``telemetry.otlp`` mapping, as written (obs-telemetry
             validates it; the ``OTEL_*`` variables win over it).
+        workflow_bytes: ``limits.workflow_bytes``, the largest workflow file accepted.
+        max_tasks: ``limits.max_tasks``, the most tasks a workflow may have.
+        mask_token_shapes: ``logging.mask_token_shapes``: mask values shaped like known
+            credentials (PEM private keys, AWS key ids, GitHub tokens, JWTs) even when
+            nobody declared them secret.
     """
 
     db_path: Path = DEFAULT_DB_PATH
@@ -110,6 +122,9 @@ class EngineConfig:
     launcher: LauncherMode = "fork"
     config_path: Path | None = None
     telemetry_otlp: Mapping[str, Any] = field(default_factory=dict)
+    workflow_bytes: int = 1024 * 1024
+    max_tasks: int = 5000
+    mask_token_shapes: bool = True
 
 
 def _launcher(name: str, value: Any) -> LauncherMode:
@@ -179,6 +194,17 @@ def _positive_int(name: str, value: Any) -> int:
     if not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def _duration(name: str, value: Any) -> int:
@@ -277,6 +303,7 @@ def load_config(
         values["buffer_max_age_ms"] = _duration(found[0], found[1])
     if (found := pick("logging", "table_size_warning")) is not None:
         values["table_size_warning_bytes"] = _size(found[0], found[1])
+    values.update(_guard_settings(pick))
     plugin_paths = _plugin_paths(env, sections, base)
     values["plugin_paths"] = plugin_paths
     if (found := pick("secrets", "file")) is not None:
@@ -293,6 +320,20 @@ def _telemetry_otlp(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError("telemetry.otlp must be a mapping (endpoint, headers, service_name)")
     return dict(value)
+
+
+def _guard_settings(
+    pick: Callable[[str, str], tuple[str, Any, Path | None] | None],
+) -> dict[str, Any]:
+    """``limits.*`` and ``logging.mask_token_shapes``: what protects against bad input."""
+    values: dict[str, Any] = {}
+    if (found := pick("logging", "mask_token_shapes")) is not None:
+        values["mask_token_shapes"] = _bool(found[0], found[1])
+    if (found := pick("limits", "workflow_bytes")) is not None:
+        values["workflow_bytes"] = _size(found[0], found[1])
+    if (found := pick("limits", "max_tasks")) is not None:
+        values["max_tasks"] = _positive_int(found[0], found[1])
+    return values
 
 
 def _plugin_paths(

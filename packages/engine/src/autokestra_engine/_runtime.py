@@ -25,10 +25,11 @@ from types import TracebackType
 from typing import TypeVar
 
 from autokestra_obs_collector import ExecutionObserver, LogCollector
-from autokestra_obs_schema import Writer, open_writer
+from autokestra_obs_schema import StorageError, Writer, open_writer
 
 from ._config import EngineConfig
 from ._secret_store import SecretStore
+from .language._limits import WorkflowLimits
 from .language._plugin_registry import PluginRegistry
 from .operations._recovery import LostExecution, recover_lost_executions
 from .operations._server_loop import LineSink, Maintenance, Server, ServerTimings
@@ -52,6 +53,28 @@ def _with_overrides(
         searched = [*first, *(p for p in config.plugin_paths if p not in first)]
         config = dataclasses.replace(config, plugin_paths=searched)
     return config
+
+
+def _open_writable(path: Path) -> Writer:
+    """``open_writer``, refusing at once a database this process can only read.
+
+    SQLite opens a file it may not write read-only without a word, and an up-to-date schema
+    needs no write to migrate: ``server start`` would then idle, failing only at its first
+    execution (DESIGN.md §6.15).
+
+    Raises:
+        StorageError: the database (or its folder) cannot be written.
+    """
+    writer = open_writer(path)
+    if writer.connection.readonly("main"):
+        writer.close()
+        raise StorageError(f"Cannot write the database {path}: it is read-only")
+    return writer
+
+
+def workflow_limits(config: EngineConfig) -> WorkflowLimits:
+    """The ``limits:`` of ``config`` that apply to workflow files (DESIGN.md §6.9)."""
+    return WorkflowLimits(workflow_bytes=config.workflow_bytes, max_tasks=config.max_tasks)
 
 
 class EngineRuntime:
@@ -128,7 +151,7 @@ class EngineRuntime:
     def writer(self) -> Writer:
         """The process's one Writer on ``config.db_path`` (created and migrated if needed)."""
         with self._lock:
-            self._writer = self._open(self._writer, lambda: open_writer(self.config.db_path))
+            self._writer = self._open(self._writer, lambda: _open_writable(self.config.db_path))
             return self._writer
 
     @property
@@ -141,6 +164,7 @@ class EngineRuntime:
                     self.writer,
                     max_batch=self.config.buffer_max_entries,
                     max_age_s=self.config.buffer_max_age_ms / 1000,
+                    mask_token_shapes=self.config.mask_token_shapes,
                 ),
             )
             return self._collector

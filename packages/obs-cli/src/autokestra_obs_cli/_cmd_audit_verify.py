@@ -45,8 +45,15 @@ def verify_command(app: AppContext, *, execution_ids: tuple[str, ...], every: bo
     """
     from rich.text import Text
 
-    from autokestra_obs_schema import ExecutionNotFound
-    from autokestra_obs_store import ExecutionInspector, all_execution_ids
+    from autokestra_obs_schema import AutokestraError, ExecutionNotFound
+    from autokestra_obs_store import (
+        KEYED_STATUS,
+        UNKEYED_STATUS,
+        ExecutionInspector,
+        all_execution_ids,
+    )
+
+    from ._settings import configured_retention_days
 
     if bool(execution_ids) == every:
         raise click.UsageError("Give one or more execution ids, or --all.")
@@ -55,15 +62,21 @@ def verify_command(app: AppContext, *, execution_ids: tuple[str, ...], every: bo
     if every:
         ids = all_execution_ids(conn)
     inspector = ExecutionInspector(conn)
+    retention_days = configured_retention_days(app)
     broken = 0
+    keyed = True
     for execution_id in ids:
         shown = escape_control(execution_id, keep_newlines=False)
         try:
-            violation = inspector.verify(execution_id)
+            verdict = inspector.verify_trail(execution_id, retention_days=retention_days)
         except ExecutionNotFound as exc:
             if every:
                 continue  # deleted between the listing and the check
             raise CliError(escape_control(str(exc), keep_newlines=False)) from exc
+        except AutokestraError as exc:  # an unusable audit key
+            raise CliError(str(exc)) from exc
+        keyed = keyed and verdict.keyed
+        violation = verdict.violation
         if violation is None:
             # A finished execution whose trail retention removed (whole) has no events left.
             purged = not inspector.audit_trail(execution_id)
@@ -73,6 +86,10 @@ def verify_command(app: AppContext, *, execution_ids: tuple[str, ...], every: bo
             broken += 1
             message = escape_control(str(violation), keep_newlines=False)
             app.out.print(Text(f"BROKEN  {shown}  {message}", style="red"))
+    # Say once what the verdicts are worth: with the key, content is authenticated; without
+    # it (a copied db, an export) only the links were checked (DESIGN.md §6.8).
+    if ids:
+        app.out.print(Text(KEYED_STATUS if keyed else UNKEYED_STATUS))
     if broken:
         raise CliError(f"Audit verification failed for {broken} of {len(ids)} executions")
     if every:

@@ -24,6 +24,7 @@ from autokestra_obs_schema import (
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
 from ._format import format_bytes
+from ._types import COUNT
 
 
 @click.group("db")
@@ -66,16 +67,21 @@ def db_migrate(app: AppContext) -> None:
     "--steps",
     default=1,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=COUNT,
     help="How many migrations to undo, newest first.",
 )
+@click.option("--yes", is_flag=True, help="Confirm a rollback that deletes rows.")
 @pass_app
-def db_rollback(app: AppContext, steps: int) -> None:
+def db_rollback(app: AppContext, steps: int, yes: bool) -> None:
     """Undo the newest schema migrations (their tables and data are dropped).
+
+    More steps than are applied is an error; a rollback that would delete rows changes
+    nothing unless `--yes` is given (it says how many rows, from which tables).
 
     \b
     Example:
       workflow db rollback --steps 2
+      workflow db rollback --steps 1 --yes
     """
     if not app.db_path.exists():
         raise CliError(f"No database at {app.db_path}")
@@ -83,7 +89,7 @@ def db_rollback(app: AppContext, steps: int) -> None:
         writer = Writer(app.db_path)
         try:
             with writer.locked() as conn:
-                undone = rollback(conn, steps=steps)
+                undone = rollback(conn, steps=steps, confirm_data_loss=yes)
                 version = status(conn).current
         finally:
             writer.close()
@@ -97,7 +103,7 @@ def db_rollback(app: AppContext, steps: int) -> None:
 @click.option(
     "--size-warning",
     default=None,
-    type=click.IntRange(min=1),
+    type=COUNT,
     help="Warn when a table (with its indexes) exceeds this many bytes "
     f"[default: logging.table_size_warning, else {TABLE_SIZE_WARNING_BYTES}].",
 )

@@ -21,6 +21,7 @@ from ._context import AppContext, pass_app
 from ._escape import escape_control
 from ._format import format_duration_ms
 from ._styles import state_style
+from ._types import COUNT
 
 _HEADERS = ("EXECUTION ID", "WORKFLOW", "STATE", "TRIGGER", "CREATED", "DURATION")
 #: The column coloured by state.
@@ -69,7 +70,7 @@ def _print_table(app: AppContext, rows: list[tuple[str, ...]]) -> None:
 )
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    type=COUNT,
     default=20,
     show_default=True,
     help="At most this many executions (newest first).",

@@ -18,7 +18,7 @@ import click
 from autokestra_obs_schema import AutokestraError, State
 
 from ._context import AppContext, pass_app
-from ._errors import CliError
+from ._errors import CliError, domain_errors
 from ._escape import escape_control
 
 if TYPE_CHECKING:
@@ -91,32 +91,39 @@ def inspect_command(
 
 
 def _verify(app: AppContext, inspector: ExecutionInspector, execution_id: str) -> None:
+    """Verify the trail; the last line says whether content was authenticated (§6.8)."""
     from rich.text import Text
 
-    violation = inspector.verify(execution_id)
-    if violation is not None:
+    from ._settings import configured_retention_days
+
+    with domain_errors():
+        verdict = inspector.verify_trail(
+            execution_id, retention_days=configured_retention_days(app)
+        )
+    if verdict.violation is not None:
         raise CliError(
             escape_control(
-                f"Audit verification failed for execution {execution_id}: {violation}",
+                f"Audit verification failed for execution {execution_id}: {verdict.violation}",
                 keep_newlines=False,
             )
         )
-    count = len(inspector.audit_trail(execution_id))
+    count = verdict.events
     shown = escape_control(execution_id, keep_newlines=False)
     if count == 0:
         # Only retention removes a finished execution's trail, and only as a whole.
         app.out.print(Text(f"Audit trail of execution {shown}: no events (removed by retention)"))
-        return
-    # A live execution has no terminal event yet: say so rather than claim one.
-    live = inspector.overview(execution_id).in_progress
-    terminal = "no terminal event yet (in progress)" if live else "one terminal event"
-    events = f"{count} event{'' if count == 1 else 's'}"
-    app.out.print(
-        Text(
-            f"Audit trail of execution {shown} verified: {events}, hash chain intact, "
-            f"{terminal}, legal transitions, state consistent"
+    else:
+        # A live execution has no terminal event yet: say so rather than claim one.
+        live = inspector.overview(execution_id).in_progress
+        terminal = "no terminal event yet (in progress)" if live else "one terminal event"
+        events = f"{count} event{'' if count == 1 else 's'}"
+        app.out.print(
+            Text(
+                f"Audit trail of execution {shown} verified: {events}, hash chain intact, "
+                f"{terminal}, legal transitions, state consistent"
+            )
         )
-    )
+    app.out.print(Text(verdict.status))
 
 
 def _human(

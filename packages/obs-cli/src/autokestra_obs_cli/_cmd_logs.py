@@ -31,6 +31,7 @@ from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
 from ._escape import escape_control
 from ._logs_render import IsoClock, TextRenderer, to_json
+from ._types import COUNT
 
 #: Records buffered before they are rendered and written (one write per page).
 _CHUNK = 1000
@@ -159,14 +160,11 @@ def _not_found(execution_id: str) -> CliError:
 )
 @click.option(
     "--attempt",
-    # Bound to SQLite's INTEGER: a larger number cannot be bound (a usage error, not a crash).
-    type=click.IntRange(min=1, max=2**63 - 1),
+    type=COUNT,
     metavar="N",
     help="Entries of attempt N of a task (usually with --task).",
 )
-@click.option(
-    "--tail", type=click.IntRange(min=1), metavar="N", help="Only the last N matching entries."
-)
+@click.option("--tail", type=COUNT, metavar="N", help="Only the last N matching entries.")
 @click.option(
     "-f",
     "--follow",
@@ -241,8 +239,11 @@ def logs_command(
         with domain_errors():
             for record in records:
                 output.add(record)
-    except KeyboardInterrupt:
-        # Leave valid JSON behind even when interrupted; the root group then exits 130.
+    except BrokenPipeError:
+        raise  # nobody reads any more: nothing to finish
+    except BaseException:
+        # Whatever ends the loop (Ctrl+C: exit 130; the engine gone: exit 1), print what was
+        # read and leave valid JSON behind before the error.
         output.finish()
         raise
     output.finish()

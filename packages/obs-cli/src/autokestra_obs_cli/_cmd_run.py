@@ -31,10 +31,10 @@ from rich.text import Text
 from autokestra_engine import (
     EngineEvent,
     EngineRuntime,
-    PluginRegistry,
     Workflow,
     WorkflowInvalid,
     load_workflow,
+    workflow_limits,
 )
 from autokestra_obs_schema import State, StorageError
 
@@ -169,9 +169,11 @@ def _report_problems(app: AppContext, file: Path, exc: WorkflowInvalid, what: st
     raise CliError(f"{file}: {what} ({count} problem{'s' if count != 1 else ''})") from exc
 
 
-def _load(file: Path, registry: PluginRegistry, app: AppContext) -> Workflow:
+def _load(file: Path, runtime: EngineRuntime, app: AppContext) -> Workflow:
+    with domain_errors():
+        registry = runtime.registry
     try:
-        return load_workflow(file, registry)
+        return load_workflow(file, registry, workflow_limits(runtime.config))
     except WorkflowInvalid as exc:
         _report_problems(app, file, exc, "invalid workflow")
 
@@ -193,7 +195,7 @@ def _sweep_lost_executions(app: AppContext, runtime: EngineRuntime) -> None:
 
 
 @click.command("run")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--input",
     "input_options",
@@ -229,9 +231,7 @@ def run_command(
     interrupted = threading.Event()
     received: list[int] = []
     try:
-        with domain_errors():
-            registry = runtime.registry
-        workflow = _load(file, registry, app)
+        workflow = _load(file, runtime, app)
         with domain_errors():
             engine = runtime.engine
         # Every engine process sweeps for executions a dead engine left RUNNING (DESIGN §3),
@@ -247,7 +247,9 @@ def run_command(
             return
         app.out.print(Text(f"Execution {execution_id} started"))
         progress = Progress(workflow, app.out, live=app.out.is_terminal)
-        with _stop_signals_set(interrupted, received):
+        # A storage failure the engine could not even record the end of arrives here as
+        # `Error: cannot record execution <id>: <reason>` (DESIGN.md §6.2), exit 1.
+        with domain_errors(), _stop_signals_set(interrupted, received):
             if app.out.is_terminal:
                 with Live(
                     console=app.out,

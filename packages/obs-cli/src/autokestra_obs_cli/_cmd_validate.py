@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from autokestra_engine import WorkflowInvalid, load_workflow
+from autokestra_engine import WorkflowInvalid, load_workflow, workflow_limits
 
 from ._context import AppContext, pass_app
 from ._engine_wiring import cli_engine_config, cli_registry, plugin_path_option
@@ -35,19 +35,20 @@ def validate_command(
       workflow validate examples/workflows/*.yaml
       workflow validate flow.yaml --plugin-path ./my-plugins
     """
-    registry = cli_registry(cli_engine_config(app, plugin_paths))
+    config = cli_engine_config(app, plugin_paths)
+    registry = cli_registry(config)
+    limits = workflow_limits(config)
     for manifest_problem in registry.problems:
         app.err.print(Text(escape_control(f"Warning: plugin not loaded: {manifest_problem}")))
     failed = False
     for file in files:
         name = escape_control(str(file))
         try:
-            load_workflow(file, registry)
+            load_workflow(file, registry, limits)
         except WorkflowInvalid as exc:
             failed = True
             for problem in exc.problems:
-                line = f"{name}: {escape_control(problem.path)}: {escape_control(problem.message)}"
-                app.err.print(Text(line))
+                app.err.print(Text(f"{name}: {escape_control(str(problem))}"))
             continue
         app.out.print(Text(f"OK {name}"))
     return 1 if failed else 0

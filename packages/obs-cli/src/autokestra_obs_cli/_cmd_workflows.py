@@ -22,6 +22,7 @@ from autokestra_engine import (
     describe_trigger,
     list_workflows,
     load_workflow,
+    workflow_limits,
 )
 from autokestra_obs_schema import iso_from_ms
 
@@ -36,7 +37,7 @@ def _load(app: AppContext, file: Path, plugin_paths: tuple[Path, ...]) -> Workfl
     with domain_errors():
         registry = cli_registry(config)
     try:
-        return load_workflow(file, registry)
+        return load_workflow(file, registry, workflow_limits(config))
     except WorkflowInvalid as exc:
         for problem in exc.problems:
             app.err.print(Text(escape_control(f"{file}: {problem}")))
@@ -47,7 +48,7 @@ def _load(app: AppContext, file: Path, plugin_paths: tuple[Path, ...]) -> Workfl
 
 
 @click.command("apply")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
 @plugin_path_option
 @pass_app
 def apply_command(app: AppContext, file: Path, plugin_paths: tuple[Path, ...]) -> None:

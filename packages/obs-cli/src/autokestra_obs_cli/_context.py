@@ -38,8 +38,12 @@ DEFAULT_CONFIG_PATH = Path("autokestra.yaml")
 
 
 def color_wanted(no_color_flag: bool) -> bool:
-    """Colour only on a TTY, and never with ``--no-color`` or ``NO_COLOR`` set (CLI.md)."""
-    if no_color_flag or os.environ.get("NO_COLOR") is not None:
+    """Colour only on a TTY, never with ``--no-color`` or a non-empty ``NO_COLOR``.
+
+    An empty ``NO_COLOR`` does not count (no-color.org, DESIGN.md §6.12): ``NO_COLOR=`` is how
+    a wrapper script clears it.
+    """
+    if no_color_flag or os.environ.get("NO_COLOR"):
         return False
     return sys.stdout.isatty()
 

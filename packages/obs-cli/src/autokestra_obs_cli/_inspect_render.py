@@ -81,11 +81,15 @@ def _field(label: str, value: str | Text, width: int = 13) -> Text:
 def overview_lines(execution: ExecutionOverview) -> list[Text]:
     """The execution's overview block (CLI.md: workflow, id, state, trigger, times, ...)."""
     lines = [Text(f"Execution {_plain(execution.execution_id)}")]
-    if execution.in_progress:
+    gone = execution.engine_gone_since
+    if execution.in_progress and gone is None:
         lines.append(Text("Execution in progress", style="yellow"))
     state = _state(execution.state)
     if execution.reason_code:
         state.append(f" ({_plain(execution.reason_code)})")
+    if gone is not None:
+        # Nothing will end it until an engine starts (DESIGN.md §6.4): never "in progress".
+        state.append(f" (engine gone since {iso_from_ms(gone)})")
     lines.append(_field("Workflow", _plain(execution.workflow_id)))
     lines.append(_field("State", state))
     lines.append(_field("Trigger", _plain(execution.trigger_type)))
@@ -96,7 +100,10 @@ def overview_lines(execution: ExecutionOverview) -> list[Text]:
     if execution.in_progress and execution.duration_ms is not None:
         duration += " elapsed"
     lines.append(_field("Duration", duration))
-    lines.append(_field("Log entries", str(execution.log_entry_count)))
+    entries = str(execution.log_entry_count)
+    if execution.logs_dropped:
+        entries += f" ({execution.logs_dropped} dropped)"
+    lines.append(_field("Log entries", entries))
     if execution.in_progress and execution.engine_pid is not None:
         # A live execution whose engine stopped beating is the first thing to suspect when
         # nothing moves; show who runs it and how fresh its heartbeat is.

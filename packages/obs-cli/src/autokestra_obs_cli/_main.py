@@ -17,6 +17,7 @@ from autokestra_obs_schema import DEFAULT_DB_PATH
 
 from ._context import DEFAULT_CONFIG_PATH, AppContext, color_wanted
 from ._errors import EXIT_INTERRUPTED
+from ._escape import escape_control
 from ._version import VERSION
 
 #: Subcommands by name -> "module:attribute", imported only when invoked (or listed by
@@ -44,6 +45,23 @@ EXECUTION_COMMANDS: dict[str, str] = {
 
 def _debug_enabled() -> bool:
     return os.environ.get("AUTOKESTRA_DEBUG", "") not in ("", "0")
+
+
+def _escape_click_error(exc: click.ClickException) -> click.ClickException:
+    """Make every piece of user text in ``exc`` visible-safe before click prints it.
+
+    The one exit point of every error (DESIGN.md §6.7): whatever a command or click itself
+    put in a message (a hostile id, a path with an ESC, a bidi override) is shown through the
+    one escaper, on one line. Escaping is idempotent (a backslash is left as is), so text a
+    command already escaped is unchanged.
+    """
+    # click declares these attributes Final for its own code; rewriting them in place keeps
+    # click's own rendering (usage line, hint) of every exception class intact.
+    setattr(exc, "message", escape_control(exc.message, keep_newlines=False))  # noqa: B010
+    if isinstance(exc, click.FileError):
+        safe = escape_control(exc.ui_filename, keep_newlines=False)
+        setattr(exc, "ui_filename", safe)  # noqa: B010
+    return exc
 
 
 def _silence_stdout() -> None:
@@ -100,7 +118,7 @@ class RootGroup(LazyGroup):
             click.echo("Interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except click.ClickException as exc:
-            exc.show()
+            _escape_click_error(exc).show()
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted", err=True)
@@ -108,7 +126,7 @@ class RootGroup(LazyGroup):
         except Exception as exc:
             if _debug_enabled():
                 raise
-            message = str(exc) or type(exc).__name__
+            message = escape_control(str(exc) or type(exc).__name__, keep_newlines=False)
             click.echo(f"Error: {message} (set AUTOKESTRA_DEBUG=1 for details)", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
@@ -145,15 +163,20 @@ def cli(ctx: click.Context, db_path: Path | None, config_path: Path | None, no_c
       workflow run examples/workflows/hello.yaml
       workflow execution logs <execution-id> --follow
     """
+    explicit_config = config_path is not None
     if config_path is None and DEFAULT_CONFIG_PATH.is_file():
         config_path = DEFAULT_CONFIG_PATH
     color = color_wanted(no_color)
-    ctx.obj = AppContext(
+    app = ctx.obj = AppContext(
         db_option=db_path,
         config_path=config_path,
         color=color,
         debug=_debug_enabled(),
     )
+    if explicit_config and not ctx.resilient_parsing:
+        # An explicit --config is always read and validated, whatever else is given
+        # (DESIGN.md §6.11): `--db X` must not make a typo in the config path go unnoticed.
+        app.engine_config()
 
 
 @cli.group(cls=LazyGroup, lazy=EXECUTION_COMMANDS)

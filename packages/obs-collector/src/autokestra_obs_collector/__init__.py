@@ -22,7 +22,7 @@ from ._capture import (
     Sink,
     level_of,
 )
-from ._collector import COLLECTOR_SOURCE, LogCollector, StoredListener
+from ._collector import COLLECTOR_SOURCE, LogCollector, LogOutcome, StoredListener
 from ._entry import LogEntry
 from ._lines import LineSplitter, Piece
 from ._observers import (
@@ -35,7 +35,7 @@ from ._observers import (
     TaskEnded,
     TaskStarted,
 )
-from ._redact import MIN_SECRET_LENGTH, Redactor, secret_forms
+from ._redact import MIN_SECRET_LENGTH, TOKEN_SHAPES, Redactor, secret_forms
 from ._stats import CollectorStats
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "LineSplitter",
     "LogCollector",
     "LogEntry",
+    "LogOutcome",
     "MIN_SECRET_LENGTH",
     "Observers",
     "OutputCapture",
@@ -59,6 +60,7 @@ __all__ = [
     "Redactor",
     "Sink",
     "StoredListener",
+    "TOKEN_SHAPES",
     "TaskEnded",
     "TaskStarted",
     "level_of",

@@ -4,11 +4,12 @@ Producers (scheduler, workers, capture sinks) call :meth:`LogCollector.log`, whi
 stamps and appends to a bounded buffer and never raises. One background thread writes the
 buffer through the process's ``Writer`` when it holds ``max_batch`` entries or its oldest
 entry is ``max_age_s`` old; under a backlog one transaction takes up to ``max_txn_entries``.
-Failed writes are kept and retried with backoff; see ``docs/logging.md``.
+Failed writes are kept and retried with backoff; entries that cannot be kept are counted per
+execution and explained by one stored WARN entry (DESIGN.md §6.1); see ``docs/logging.md``.
 
     collector = LogCollector(writer)
     collector.log(execution_id, LogLevel.INFO, "scheduler", "execution started")
-    collector.flush_execution(execution_id)   # every entry of it is on disk
+    outcome = collector.end_execution(execution_id)   # on disk, or its drops recorded
     collector.shutdown()
 """
 
@@ -20,17 +21,32 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from autokestra_obs_schema import LogLevel, Writer, now_ms
+from autokestra_obs_schema import (
+    LogLevel,
+    StorageError,
+    StorageFull,
+    Writer,
+    now_ms,
+)
 
 from ._entry import LogEntry
 from ._redact import Redactor
-from ._rows import LEVEL_NAMES, Row, metadata_json, parse_level, write_rows
+from ._rows import (
+    LEVEL_NAMES,
+    Row,
+    metadata_json,
+    parse_level,
+    write_drop_summary,
+    write_rows,
+)
 from ._stats import CollectorStats, percentile
 
-#: Source of the entries the collector writes about itself (drop counts).
-COLLECTOR_SOURCE = "collector"
+#: Source of the entries the collector writes about itself: the WARN that counts dropped
+#: entries speaks for the engine process as a whole (DESIGN.md §6.1).
+COLLECTOR_SOURCE = "engine"
 _COMMIT_SAMPLES = 4096
 #: Longest pause of the flush thread while producers released from a full buffer refill it.
 _REFILL_S = 0.02
@@ -42,6 +58,38 @@ _PACE_S = 0.1
 StoredListener = Callable[[Sequence[LogEntry], float], None]
 
 
+@dataclass(slots=True)
+class _Drops:
+    """Entries of one execution dropped and not yet counted in a stored WARN entry."""
+
+    count: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, reason: str) -> None:
+        self.count += 1
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class LogOutcome:
+    """What became of an execution's log entries, from :meth:`LogCollector.end_execution`.
+
+    Attributes:
+        dropped: entries of the execution this collector could not store.
+        unrecorded: of those, how many are not yet counted in ``executions.logs_dropped``
+            (with their WARN entry): the database could not take even that small write.
+    """
+
+    dropped: int
+    unrecorded: int
+
+    @property
+    def complete(self) -> bool:
+        """True when every entry is stored or counted in a stored WARN entry."""
+        return self.unrecorded == 0
+
+
 class LogCollector:
     """Buffers log entries of any number of threads and writes them in batches.
 
@@ -51,7 +99,9 @@ class LogCollector:
     writer, so a full buffer or a flush would wait out its deadline.
     """
 
-    def __init__(
+    # One assignment per piece of the collector's state: split up, a reader would have to
+    # gather what a collector holds from several places.
+    def __init__(  # noqa: PLR0915
         self,
         writer: Writer,
         *,
@@ -64,6 +114,7 @@ class LogCollector:
         put_timeout_s: float = 5.0,
         retry_initial_s: float = 0.05,
         retry_max_s: float = 2.0,
+        mask_token_shapes: bool = True,
     ) -> None:
         """Start a collector and its flush thread.
 
@@ -78,6 +129,10 @@ class LogCollector:
             put_timeout_s: how long ``log()`` waits for room before dropping an entry.
             retry_initial_s: first backoff after a failed write (doubles each failure).
             retry_max_s: the longest backoff.
+            mask_token_shapes: mask credential shapes (PEM private keys, AWS key ids, GitHub
+                tokens, JWTs) in entries of executions without a redactor of their own
+                (config ``logging.mask_token_shapes``); a redactor set with
+                :meth:`set_redactor` decides for its execution.
         """
         if max_batch < 1 or max_buffer < 1 or max_txn_entries < 1:
             raise ValueError("max_batch, max_buffer and max_txn_entries must be positive")
@@ -102,6 +157,7 @@ class LogCollector:
         self._stop = threading.Event()  # interrupts backoff waits at shutdown
         self._buffer: deque[Row] = deque()
         self._redactors: dict[str, Redactor] = {}
+        self._default_redactor = Redactor() if mask_token_shapes else None
         self._last_ts = 0
         self._logged = 0  # sequence number of the last buffered entry
         self._done = 0  # entries written or refused, in buffer order
@@ -109,7 +165,11 @@ class LogCollector:
         self._force = 0  # flush everything up to this sequence number regardless of age
         self._written = 0
         self._dropped = 0
-        self._dropped_by_execution: dict[str, int] = {}
+        self._pending_drops: dict[str, _Drops] = {}  # dropped, not yet in a stored WARN
+        self._dropped_by_execution: dict[str, int] = {}  # every drop, until end_execution
+        self._inflight: list[Row] = []  # the batch the flush thread is writing
+        self._last_failure = "the database could not be written"
+        self._summary_failing = False
         self._transactions = 0
         self._failures = 0
         self._commit_ms: deque[float] = deque(maxlen=_COMMIT_SAMPLES)
@@ -180,7 +240,7 @@ class LogCollector:
                 level_name = parse_level(level)
             if message.__class__ is not str:
                 message = str(message)
-            redactor = self._redactors.get(execution_id)
+            redactor = self._redactors.get(execution_id, self._default_redactor)
             if redactor is not None:
                 message = redactor.redact(message)
                 if metadata is not None:
@@ -189,7 +249,11 @@ class LogCollector:
             signal = False
             with self._lock:
                 if self._stopped:
-                    self._count_drop(execution_id, "log() called after the collector shut down")
+                    self._count_drop(
+                        execution_id,
+                        "log() called after the collector shut down",
+                        "logged after the log collector shut down",
+                    )
                     return
                 buffer = self._buffer
                 if len(buffer) >= self._max_buffer:
@@ -198,6 +262,8 @@ class LogCollector:
                             execution_id,
                             "log buffer full and the database is not writable: dropping log "
                             "entries until writes succeed (the count will be logged)",
+                            "the log buffer was full while the database could not be "
+                            f"written ({self._last_failure})",
                         )
                         return
                 elif len(buffer) + self._taken - self._done >= self._pace_level:
@@ -225,7 +291,11 @@ class LogCollector:
         except Exception as exc:  # the one promise of log(): never break the caller
             self._report(f"autokestra: a log entry could not be buffered ({exc!r}); dropped")
             with self._lock:
-                self._count_drop(execution_id, "log entries could not be buffered; dropping")
+                self._count_drop(
+                    execution_id,
+                    "log entries could not be buffered; dropping",
+                    f"they could not be buffered ({type(exc).__name__})",
+                )
 
     def _pace(self) -> None:
         """Under a backlog, wait (lock held) for the next commit, briefly; never drops.
@@ -282,12 +352,22 @@ class LogCollector:
         """Another producer started dropping, or the flush thread is gone (lock held)."""
         return self._shedding or self._abandoned or self._stopped
 
-    def _count_drop(self, execution_id: str, why: str) -> None:
-        """Count one lost entry (lock held); reported once per episode."""
-        self._dropped += 1
+    def _count_drop(self, execution_id: str, why: str, reason: str, count: int = 1) -> None:
+        """Count lost entries (lock held); reported on stderr once per episode.
+
+        Args:
+            execution_id: whose entries were lost.
+            why: the stderr line, once per episode.
+            reason: the cause as the stored WARN entry states it.
+            count: how many entries.
+        """
+        self._dropped += count
         self._dropped_by_execution[execution_id] = (
-            self._dropped_by_execution.get(execution_id, 0) + 1
+            self._dropped_by_execution.get(execution_id, 0) + count
         )
+        drops = self._pending_drops.setdefault(execution_id, _Drops())
+        for _ in range(count):
+            drops.add(reason)
         if not self._shedding:
             self._shedding = True
             self._report(f"autokestra: {why}")
@@ -343,6 +423,130 @@ class LogCollector:
                 return True
         return self.flush(timeout)
 
+    def end_execution(
+        self,
+        execution_id: str,
+        timeout: float = 10.0,
+        *,
+        make_room: Callable[[], bool] | None = None,
+    ) -> LogOutcome:
+        """Finish an execution's log: store its entries, or count and record what cannot be.
+
+        Call it when the execution ends, before its terminal state is reported. It writes the
+        execution's buffered entries (up to ``timeout``); entries still unwritable then are
+        taken out of the buffer and counted as dropped; then one WARN entry
+        ``Dropped <n> log entries: <reason>`` (source ``engine``) and ``logs_dropped`` are
+        stored in one small transaction of their own, which often fits where a batch did not.
+
+        Args:
+            execution_id: the execution that ended.
+            timeout: seconds to wait for its entries to be written.
+            make_room: called once when the WARN entry fails for lack of space (the
+                engine's ``StorageReserve.release``); ``True`` means retry, space was freed.
+
+        Returns:
+            How many entries were dropped and how many of those are not yet recorded.
+        """
+        if not self.flush_execution(execution_id, timeout):
+            self._drop_unwritten(execution_id)
+        self._store_summaries(execution_id, make_room=make_room)
+        with self._lock:
+            dropped = self._dropped_by_execution.pop(execution_id, 0)
+            pending = self._pending_drops.get(execution_id)
+            return LogOutcome(dropped=dropped, unrecorded=pending.count if pending else 0)
+
+    def _drop_unwritten(self, execution_id: str) -> None:
+        """Take an ended execution's unwritable entries out of the buffer and the batch.
+
+        Holding the writer lock first means the flush thread is between two attempts: a row
+        is then either already written or removed here and counted, never both.
+        """
+        try:
+            with self._writer.locked(), self._lock:
+                kept = [row for row in self._buffer if row[0] != execution_id]
+                from_buffer = len(self._buffer) - len(kept)
+                self._buffer.clear()
+                self._buffer.extend(kept)
+                in_flight = [row for row in self._inflight if row[0] != execution_id]
+                from_batch = len(self._inflight) - len(in_flight)
+                self._inflight[:] = in_flight
+                # Counted as done (refused), so flush() and stats() stay consistent.
+                self._taken += from_buffer
+                self._done += from_buffer + from_batch
+                if from_buffer + from_batch:
+                    self._count_drop(
+                        execution_id,
+                        "log entries of an ended execution could not be written; dropped",
+                        "the database could not be written when the execution ended "
+                        f"({self._last_failure})",
+                        from_buffer + from_batch,
+                    )
+                self._changed.notify_all()
+        except StorageError:
+            return  # the writer is closed: shutdown() accounts for what is left
+
+    def _summary_row(self, execution_id: str, drops: _Drops) -> Row:
+        """The WARN entry of ``drops`` (lock held), timed before every unwritten entry.
+
+        Its id comes before entries still waiting, so it takes the time of the oldest of
+        them: ids keep following timestamps.
+        """
+        waiting = [rows[0][3] for rows in (self._inflight, self._buffer) if rows]
+        ts = min(waiting) if waiting else max(self._clock(), self._last_ts)
+        self._last_ts = max(self._last_ts, ts)
+        reason = "; ".join(drops.reasons)
+        return (
+            execution_id,
+            None,
+            None,
+            ts,
+            LogLevel.WARN.value,
+            COLLECTOR_SOURCE,
+            f"Dropped {drops.count} log entries: {reason}",
+            json.dumps({"dropped_entries": drops.count, "reason": reason}),
+        )
+
+    def _store_summaries(
+        self, only: str | None = None, *, make_room: Callable[[], bool] | None = None
+    ) -> bool:
+        """Store the WARN entry of every execution with unrecorded drops; ``False`` on failure."""
+        with self._lock:
+            ids = [eid for eid in self._pending_drops if only is None or eid == only]
+        for execution_id in ids:
+            with self._lock:
+                drops = self._pending_drops.get(execution_id)
+                if drops is None or not drops.count:
+                    continue
+                row, count = self._summary_row(execution_id, drops), drops.count
+            try:
+                try:
+                    stored = write_drop_summary(self._writer, row, count)
+                except StorageFull:
+                    if make_room is None or not make_room():
+                        raise
+                    stored = write_drop_summary(self._writer, row, count)
+            except StorageError as exc:
+                with self._lock:
+                    first = not self._summary_failing
+                    self._summary_failing = True
+                if first:
+                    self._report(
+                        f"autokestra: cannot record {count} dropped log entries of execution "
+                        f"{execution_id} ({_describe(exc)}); will retry"
+                    )
+                return False
+            with self._lock:
+                self._summary_failing = False
+                drops = self._pending_drops[execution_id]
+                drops.count -= count
+                if drops.count <= 0:
+                    del self._pending_drops[execution_id]
+                if stored:
+                    self._written += 1
+            if not stored:  # the execution row does not exist: nothing to record it on
+                continue
+        return True
+
     def shutdown(self, timeout: float = 5.0) -> None:
         """Write what is buffered and stop the flush thread; idempotent.
 
@@ -362,7 +566,17 @@ class LogCollector:
                 self._abandoned = True
                 self._stop.set()
                 lost = self._logged - self._done
-                self._dropped += lost
+                per_execution: dict[str, int] = {}
+                for row in (*self._inflight, *self._buffer):
+                    per_execution[row[0]] = per_execution.get(row[0], 0) + 1
+                for execution_id, count in per_execution.items():
+                    self._count_drop(
+                        execution_id,
+                        "log entries lost at shutdown",
+                        f"the database could not be written before shutdown ({self._last_failure})",
+                        count,
+                    )
+                self._dropped += lost - sum(per_execution.values())
                 self._report(f"autokestra: {lost} log entries could not be written before shutdown")
             self._changed.notify_all()
         self._thread.join(0.5)
@@ -453,7 +667,15 @@ class LogCollector:
         return remaining
 
     def _write_with_retry(self, batch: list[Row]) -> list[Row]:
-        """Write ``batch``; retry until it succeeds. Returns what is left (empty when done)."""
+        """Write ``batch``; retry until it succeeds. Returns what is left (empty when done).
+
+        The batch is retried whole, never split to squeeze into the last free pages: that
+        headroom is what lets the small writes that matter more fit on a full disk (the
+        dropped-entry count, the execution's end state). Measured under a file-size limit:
+        with halved retries the drop count no longer fit at the end of the execution.
+        """
+        with self._lock:
+            self._inflight = batch
         delay = self._retry_initial_s
         failing = False
         attempts = 0
@@ -461,21 +683,31 @@ class LogCollector:
             if self._abandoned:
                 return []
             try:
-                self._write(batch)
+                # The writer lock spans reading the rows in flight to the commit, so
+                # end_execution can take rows out only between attempts (see _drop_unwritten).
+                with self._writer.locked():
+                    with self._lock:
+                        rows = list(self._inflight)
+                    if rows:
+                        self._write(rows)
+                    with self._lock:
+                        self._inflight = []
             except Exception as exc:
                 attempts += 1
                 with self._lock:
                     self._failures += 1
                     self._failing = True
+                    self._last_failure = _describe(exc)
                     self._changed.notify_all()  # paced producers stop waiting for a commit
                 if not failing:
                     failing = True
                     self._report(
                         f"autokestra: cannot write logs ({_describe(exc)}); keeping "
-                        f"{len(batch)} entries and retrying"
+                        f"{len(self._inflight)} entries and retrying"
                     )
                 if self._stop.wait(delay):
-                    return batch
+                    with self._lock:
+                        return list(self._inflight)
                 delay = min(delay * 2, self._retry_max_s)
                 continue
             if failing:
@@ -535,36 +767,17 @@ class LogCollector:
                 )
 
     def _after_success(self) -> None:
-        """After a commit: end a shedding episode by logging how many entries were lost."""
+        """After a commit: end a shedding episode and record its drops at once."""
         with self._lock:
-            if not self._dropped_by_execution:
-                self._shedding = False
-                return
-            dropped, self._dropped_by_execution = self._dropped_by_execution, {}
             self._shedding = False
-            for execution_id, count in dropped.items():
-                ts = max(self._clock(), self._last_ts)
-                self._last_ts = ts
-                self._buffer.append(
-                    (
-                        execution_id,
-                        None,
-                        None,
-                        ts,
-                        LogLevel.WARN.value,
-                        COLLECTOR_SOURCE,
-                        f"{count} log entries were dropped: the log buffer was full while "
-                        "the database could not be written",
-                        json.dumps({"dropped_entries": count}),
-                    )
-                )
-                self._logged += 1
-            self._force = max(self._force, self._logged)
-        self._report(
-            "autokestra: log writes work again; "
-            f"{sum(dropped.values())} dropped entries counted in WARN entries"
-        )
-        self._wake.set()
+            if not self._pending_drops:
+                return
+            total = sum(drops.count for drops in self._pending_drops.values())
+        if self._store_summaries():
+            self._report(
+                f"autokestra: log writes work again; {total} dropped entries counted in a "
+                "stored WARN entry (executions.logs_dropped)"
+            )
 
     def _report(self, text: str) -> None:
         stream = self._report_stream if self._report_stream is not None else sys.stderr

@@ -1,13 +1,20 @@
 """Secret redaction: every stored form of an execution's secrets becomes ``***SECRET***``.
 
 A secret leaks in more shapes than its plain text: base64 (at any byte alignment inside a
-larger blob, padded or not, standard or URL-safe alphabet), URL encoding, JSON string escaping,
-and one line of a multi-line value (a PEM key printed line by line). The redactor knows them
-all and replaces them in one pass of one regular expression, longest form first.
+larger blob, padded or not, standard or URL-safe alphabet), hexadecimal (lower and upper
+case), URL encoding, JSON string escaping, and one line of a multi-line value (a PEM key
+printed line by line). The redactor knows them all and replaces them in one pass of one
+regular expression, longest form first.
+
+Values nobody declared secret are masked too when they have the shape of a known credential
+(DESIGN.md §6.13): PEM private-key blocks, AWS access key ids, GitHub tokens and JWTs. Turn
+that off with ``mask_token_shapes=False`` (config ``logging.mask_token_shapes: false``).
 
     redactor = Redactor(["hunter2-token"])
     redactor.redact("login with hunter2-token")          # 'login with ***SECRET***'
     redactor.redact_value({"auth": ["hunter2-token"]})   # {'auth': ['***SECRET***']}
+    Redactor().redact("key AKIAIOSFODNN7EXAMPLE")         # 'key ***SECRET***'
+
 """
 
 from __future__ import annotations
@@ -29,6 +36,25 @@ MIN_SECRET_LENGTH = 4
 #: Leading base64 characters that also depend on the bytes before the secret, per alignment.
 _B64_LEAD = {0: 0, 1: 2, 2: 3}
 _HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+#: Credentials recognised by their shape alone, masked even when nobody declared them.
+#: Each alternative starts with a literal, so the scan stays cheap on ordinary log lines.
+TOKEN_SHAPES = re.compile(
+    "|".join(
+        (
+            # A PEM private key, whole block; or its BEGIN line when printed line by line.
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
+            r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)?",
+            # AWS access key ids (long-term AKIA, temporary ASIA, and the rarer prefixes).
+            r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b",
+            # GitHub tokens: classic (ghp_, gho_, ghu_, ghs_, ghr_) and fine-grained.
+            r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b",
+            r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b",
+            # JWTs: base64url JSON header and payload (both start '{"' = "eyJ"), signature.
+            r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}",
+        )
+    )
+)
 
 
 def _base64_forms(raw: bytes) -> set[str]:
@@ -56,7 +82,8 @@ def secret_forms(secret: str) -> set[str]:
         secret: the clear secret value.
 
     Returns:
-        The secret itself, its base64 forms, URL-encoded and JSON-escaped forms, and the same
+        The secret itself, its base64 forms, hex (lower and upper case), URL-encoded and
+        JSON-escaped forms, and the same
         for each line of a multi-line secret and for the secret without surrounding blanks
         (a trailing newline); forms shorter than :data:`MIN_SECRET_LENGTH` are left out.
         Empty for a secret shorter than that.
@@ -69,6 +96,10 @@ def secret_forms(secret: str) -> set[str]:
     for encoded in (quote(secret, safe=""), quote(secret), quote_plus(secret)):
         forms.add(encoded)
         forms.add(_HEX_ESCAPE.sub(lambda m: m.group(0).lower(), encoded))
+    # Hexadecimal dumps (a hexdump, a bytes repr): the byte pairs sit on even offsets of any
+    # larger hex text, so the secret's own hex matches wherever it is.
+    forms.add(raw.hex())
+    forms.add(raw.hex().upper())
     forms.add(json.dumps(secret)[1:-1])
     forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
     # Each line of a multi-line secret, and a one-line secret without the blanks around it:
@@ -123,17 +154,20 @@ class Redactor:
     """Masks one execution's secret values in text and in nested structures.
 
     Immutable after construction and safe to share between threads. ``Redactor()`` (no
-    secrets) is a no-op.
+    secrets) masks only credential shapes; ``Redactor(mask_token_shapes=False)`` is a no-op.
     """
 
-    __slots__ = ("_exact", "_pattern", "_secrets")
+    __slots__ = ("_exact", "_pattern", "_secrets", "_shapes")
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), *, mask_token_shapes: bool = True) -> None:
         """Build the redactor for a set of secret values.
 
         Args:
             secrets: the clear secret values; empty strings are ignored.
+            mask_token_shapes: also mask values shaped like PEM private keys, AWS access key
+                ids, GitHub tokens and JWTs, declared secret or not (:data:`TOKEN_SHAPES`).
         """
+        self._shapes = mask_token_shapes
         self._secrets = frozenset(s for s in secrets if s)
         forms: set[str] = set()
         for secret in self._secrets:
@@ -150,19 +184,25 @@ class Redactor:
     def __len__(self) -> int:
         return len(self._secrets)
 
+    @property
+    def masks_token_shapes(self) -> bool:
+        """Whether credential shapes are masked even when not declared secret."""
+        return self._shapes
+
     def union(self, secrets: Iterable[str]) -> Redactor:
-        """Return a redactor that also masks ``secrets``."""
-        return Redactor([*self._secrets, *secrets])
+        """Return a redactor that also masks ``secrets`` (same token-shape setting)."""
+        return Redactor([*self._secrets, *secrets], mask_token_shapes=self._shapes)
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every form of every secret replaced by :data:`SECRET_MASK`."""
-        if not self._secrets:
-            return text
-        if text in self._exact:
-            return SECRET_MASK
-        if self._pattern is None:
-            return text
-        return self._pattern.sub(SECRET_MASK, text)
+        if self._secrets:
+            if text in self._exact:
+                return SECRET_MASK
+            if self._pattern is not None:
+                text = self._pattern.sub(SECRET_MASK, text)
+        if self._shapes:
+            text = TOKEN_SHAPES.sub(SECRET_MASK, text)
+        return text
 
     def redact_value(self, value: Any) -> Any:
         """Redact strings inside ``value`` recursively (dict keys and values, lists, tuples).
@@ -171,7 +211,7 @@ class Redactor:
         shape JSON gives them anyway; any other object becomes its redacted ``str()``, the
         text it would be stored as.
         """
-        if not self._secrets:
+        if not self._secrets and not self._shapes:
             return value
         return self._walk(value, depth=0)
 

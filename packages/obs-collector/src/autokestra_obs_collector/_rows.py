@@ -32,6 +32,7 @@ _CHUNKS: tuple[tuple[int, str], ...] = tuple(
     (size, _INSERT_HEAD + ", ".join([_ROW_PLACEHOLDERS] * size)) for size in (1000, 100, 10)
 )
 _COUNT = "UPDATE executions SET log_entry_count = log_entry_count + ? WHERE execution_id = ?"
+_DROPPED = "UPDATE executions SET logs_dropped = logs_dropped + ? WHERE execution_id = ?"
 #: Constraint failures that belong to one entry, not to the database: retrying cannot help.
 _POISON_CODES = frozenset(
     {
@@ -133,3 +134,27 @@ def _insert(writer: Writer, batch: list[Row], *, rowwise: bool) -> list[bool]:
                 counts[row[0]] = counts.get(row[0], 0) + 1
         conn.executemany(_COUNT, [(n, eid) for eid, n in counts.items()])
     return ok
+
+
+def write_drop_summary(writer: Writer, row: Row, dropped: int) -> bool:
+    """Store the WARN entry ``row`` and add ``dropped`` to ``executions.logs_dropped``.
+
+    One small transaction of its own (never part of a log batch), so it can succeed where a
+    large batch fails for lack of space, and the count and its explanation commit together.
+
+    Returns:
+        ``False`` when the execution does not exist (nothing can ever be recorded for it).
+
+    Raises:
+        StorageError: the transaction failed (busy, full, I/O); nothing was written.
+    """
+    try:
+        with writer.transaction() as conn:
+            conn.execute(_INSERT, sanitize(row))
+            conn.execute(_COUNT, (1, row[0]))
+            conn.execute(_DROPPED, (dropped, row[0]))
+    except StorageError as exc:
+        if exc.__cause__ is not None and is_poison(exc.__cause__):
+            return False
+        raise
+    return True

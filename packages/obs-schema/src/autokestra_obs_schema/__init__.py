@@ -10,11 +10,21 @@ statistics and the primitives of the append-only audit table.
         ...
 """
 
+from ._audit_key import (
+    AUDIT_KEY_BYTES,
+    AUDIT_KEY_FILE,
+    AuditKey,
+    AuditKeyError,
+    audit_key_path,
+    load_audit_key,
+    load_or_create_audit_key,
+)
 from ._connection import APPLICATION_ID, BUSY_TIMEOUT_MS, connect, file_mode
-from ._digest import audit_digest, canonical_metadata
+from ._digest import audit_digest, canonical_metadata, keyed_audit_digest, keyed_chain_head
 from ._durations import MAX_DURATION_MS, parse_duration_ms
 from ._errors import (
     DatabaseNotFound,
+    RollbackWouldDeleteRows,
     SchemaVersionError,
     StorageBusy,
     StorageError,
@@ -28,12 +38,14 @@ from ._migrations import (
     migrate,
     require_current,
     rollback,
+    rollback_impact,
     status,
 )
 from ._open import DEFAULT_DB_PATH, open_reader, open_writer
+from ._reserve import RESERVE_BYTES, StorageReserve
 from ._stats import TABLE_SIZE_WARNING_BYTES, StorageStats, TableStats, storage_stats
 from ._steps import LATEST_VERSION, RETENTION_GUARD_FUNCTION, STEPS, MigrationStep
-from ._time import iso_from_ms, ms_from_iso, now_ms
+from ._time import iso_from_ms, ms_from_iso, now_ms, uuid7_ms
 from ._vocabulary import (
     INVALID_LEVEL_MESSAGE,
     SECRET_MASK,
@@ -51,7 +63,11 @@ from ._writer import Writer, translate_error
 
 __all__ = [
     "APPLICATION_ID",
+    "AUDIT_KEY_BYTES",
+    "AUDIT_KEY_FILE",
     "AuditEventType",
+    "AuditKey",
+    "AuditKeyError",
     "AutokestraError",
     "BUSY_TIMEOUT_MS",
     "DEFAULT_DB_PATH",
@@ -63,8 +79,10 @@ __all__ = [
     "MAX_DURATION_MS",
     "MigrationStatus",
     "MigrationStep",
+    "RESERVE_BYTES",
     "RETENTION_GUARD_FUNCTION",
     "Reason",
+    "RollbackWouldDeleteRows",
     "SECRET_MASK",
     "STEPS",
     "SchemaVersionError",
@@ -72,6 +90,7 @@ __all__ = [
     "StorageBusy",
     "StorageError",
     "StorageFull",
+    "StorageReserve",
     "StorageStats",
     "TABLE_SIZE_WARNING_BYTES",
     "TERMINAL_EVENT_TYPES",
@@ -81,11 +100,16 @@ __all__ = [
     "UnsafeDatabasePath",
     "Writer",
     "audit_digest",
+    "audit_key_path",
     "canonical_metadata",
     "connect",
     "current_version",
     "file_mode",
     "iso_from_ms",
+    "keyed_audit_digest",
+    "keyed_chain_head",
+    "load_audit_key",
+    "load_or_create_audit_key",
     "migrate",
     "ms_from_iso",
     "now_ms",
@@ -95,7 +119,9 @@ __all__ = [
     "register_retention_guard",
     "require_current",
     "rollback",
+    "rollback_impact",
     "status",
     "storage_stats",
     "translate_error",
+    "uuid7_ms",
 ]

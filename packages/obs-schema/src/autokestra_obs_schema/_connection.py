@@ -25,27 +25,85 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 def _refuse_symlink(path: Path) -> None:
-    if path.is_symlink():
-        raise UnsafeDatabasePath(f"Refusing database path that is a symlink: {path}")
+    """Refuse the database file, or its ``-wal``/``-shm``, being a symlink (dangling or not).
+
+    Symlinks in parent folders are fine (``/var/lib`` or macOS ``/tmp`` often are one): the
+    path is resolved up to its folder before SQLite sees it.
+    """
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.is_symlink():
+            raise UnsafeDatabasePath(f"Refusing database path that is a symlink: {candidate}")
 
 
-def _create_private_file(path: Path) -> None:
-    """Create the database file 0600 in a 0700 folder before SQLite sees it.
+def _resolved(path: Path) -> Path:
+    """``path`` with its folder's symlinks resolved, the file name itself untouched.
+
+    SQLite's ``SQLITE_OPEN_NOFOLLOW`` refuses a symlink anywhere in the path, so the folders
+    are resolved here, and only the last component keeps the no-follow protection.
+    """
+    return Path(os.path.realpath(path.parent)) / path.name
+
+
+def _make_private_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents, each 0700 whatever the umask.
+
+    ``Path.mkdir(parents=True)`` gives the parents the umask's default mode (0777 under
+    umask 000), so every level is made and chmod-ed here. Returns the folders created,
+    outermost first, so a failed open can remove them again.
+    """
+    missing: list[Path] = []
+    current = folder
+    while not current.exists() and not current.is_symlink():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    created: list[Path] = []
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # another process made it meanwhile: its mode is its own business
+        created.append(level)
+        os.chmod(level, 0o700)  # mkdir's mode is filtered by the umask
+    return created
+
+
+def _create_private_file(path: Path) -> list[Path]:
+    """Create the database file 0600 in 0700 folders before SQLite sees it.
 
     SQLite creates ``-wal`` and ``-shm`` with the permissions of the main file, so creating the
     main file first with 0600 makes all three private.
+
+    Returns:
+        What this call created (the file last), for :func:`_remove_created` on failure.
     """
-    folder = path.parent
-    if not folder.exists():
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+    created = _make_private_folders(path.parent)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        return
+        return created
+    except OSError:
+        _remove_created(created)
+        raise
     os.fchmod(fd, 0o600)
     os.close(fd)
+    return [*created, path]
+
+
+def _remove_created(created: list[Path]) -> None:
+    """Undo :func:`_create_private_file` after a failed open: no new file is left behind."""
+    for item in reversed(created):
+        try:
+            if item.is_dir():
+                item.rmdir()
+            else:
+                for extra in (Path(f"{item}-wal"), Path(f"{item}-shm")):
+                    extra.unlink(missing_ok=True)
+                item.unlink(missing_ok=True)
+        except OSError:
+            continue  # not empty (another process uses it) or already gone
 
 
 def _enable_wal(conn: apsw.Connection) -> str:
@@ -113,27 +171,37 @@ def connect(path: Path | str, *, readonly: bool = False) -> apsw.Connection:
         StorageError: the file is not a usable Autokestra database, or it (or its folder)
             cannot be created.
     """
-    db_path = Path(path)
+    given = Path(path)  # what messages name: the path the user wrote
+    db_path = _resolved(given)
     _refuse_symlink(db_path)
+    created: list[Path] = []
     if readonly:
         if not db_path.exists():
-            raise DatabaseNotFound(f"No database at {db_path}")
+            raise DatabaseNotFound(f"No database at {given}")
         flags = apsw.SQLITE_OPEN_READONLY
     else:
         try:
-            _create_private_file(db_path)
+            created = _create_private_file(db_path)
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            raise StorageError(f"Cannot create database {db_path}: {reason}") from exc
+            raise StorageError(f"Cannot create database {given}: {reason}") from exc
         flags = apsw.SQLITE_OPEN_READWRITE
     flags |= apsw.SQLITE_OPEN_NOFOLLOW
+    conn: apsw.Connection | None = None
     try:
         conn = apsw.Connection(str(db_path), flags=flags)
         _apply_policy(conn, readonly=readonly)
-    except apsw.NotADBError as exc:
-        raise StorageError(f"Not a database: {db_path}") from exc
-    except apsw.CantOpenError as exc:
-        raise StorageError(f"Cannot open database {db_path}: {exc}") from exc
+    except BaseException as exc:
+        if conn is not None:
+            conn.close()
+        _remove_created(created)
+        if isinstance(exc, apsw.NotADBError):
+            raise StorageError(f"Not a database: {given}") from exc
+        if isinstance(exc, apsw.CantOpenError):
+            raise StorageError(f"Cannot open database {given}: {exc}") from exc
+        if isinstance(exc, apsw.Error):
+            raise StorageError(f"Cannot open database {given}: {exc}") from exc
+        raise
     return conn
 
 

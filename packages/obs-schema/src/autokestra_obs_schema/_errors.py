@@ -27,3 +27,17 @@ class UnsafeDatabasePath(StorageError):
 
 class SchemaVersionError(StorageError):
     """The database schema is not the version this code works with."""
+
+
+class RollbackWouldDeleteRows(SchemaVersionError):
+    """A schema rollback would delete rows and was not confirmed; nothing was changed.
+
+    Attributes:
+        rows: rows that would be deleted, per table.
+    """
+
+    def __init__(self, rows: dict[str, int]) -> None:
+        self.rows = dict(rows)
+        total = sum(self.rows.values())
+        tables = ", ".join(self.rows)
+        super().__init__(f"rollback would delete {total} rows from {tables}; add --yes to confirm")

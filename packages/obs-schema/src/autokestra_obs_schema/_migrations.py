@@ -5,18 +5,20 @@ Each step commits in its own ``BEGIN IMMEDIATE`` transaction together with its r
 
     conn = connect(path)
     migrate(conn)            # to the latest version; a no-op when already there
-    rollback(conn, steps=1)  # undo the newest step
+    rollback_impact(conn, steps=1)                    # {"workflows": 3}: rows it would delete
+    rollback(conn, steps=1, confirm_data_loss=True)  # undo the newest step
     status(conn).current     # -> 5
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import apsw
 
-from ._errors import SchemaVersionError
+from ._errors import RollbackWouldDeleteRows, SchemaVersionError
 from ._steps import LATEST_VERSION, STEPS, MigrationStep
 from ._time import now_ms
 from ._writer import translate_error
@@ -107,7 +109,10 @@ def migrate(
     goal = latest if target is None else target
     if not 0 <= goal <= latest:
         raise SchemaVersionError(f"Unknown schema version {goal} (latest is {latest})")
-    conn.execute(_BOOKKEEPING)
+    try:
+        conn.execute(_BOOKKEEPING)
+    except apsw.Error as exc:  # found by fault injection: a raw apsw error escaped here
+        raise translate_error(exc) from exc
     version = current_version(conn)
     _refuse_newer(version)
     applied: list[MigrationStep] = []
@@ -129,27 +134,94 @@ def migrate(
     return applied
 
 
-def rollback(
+_DROPPED_TABLE = re.compile(r"^DROP TABLE (\w+);", re.MULTILINE)
+#: A fixed count statement per table a step's ``down`` drops (table names cannot be bound
+#: parameters, and SQL is never built by formatting); a test pins that every one is here.
+ROW_COUNT_SQL: dict[str, str] = {
+    "executions": "SELECT count(*) FROM executions",
+    "task_runs": "SELECT count(*) FROM task_runs",
+    "task_attempts": "SELECT count(*) FROM task_attempts",
+    "execution_logs": "SELECT count(*) FROM execution_logs",
+    "execution_audit_events": "SELECT count(*) FROM execution_audit_events",
+    "workflows": "SELECT count(*) FROM workflows",
+    "audit_key": "SELECT count(*) FROM audit_key",
+}
+#: Tables derived from others (an index rebuilt from its content table): dropping them loses
+#: no row, so a rollback that only drops them needs no confirmation.
+DERIVED_TABLES = frozenset({"execution_logs_fts"})
+
+
+def _steps_to_undo(
+    conn: apsw.Connection, steps: int, registry: Sequence[MigrationStep]
+) -> list[MigrationStep]:
+    """The applied steps ``rollback(steps)`` would undo, newest first; refuses a bad count."""
+    if steps < 0:
+        raise SchemaVersionError("Cannot roll back a negative number of steps")
+    version = current_version(conn)
+    _refuse_newer(version)
+    applied = sorted(
+        (step for step in registry if step.version <= version),
+        key=lambda s: s.version,
+        reverse=True,
+    )
+    if steps > len(applied):
+        raise SchemaVersionError(
+            f"Cannot roll back {steps} migrations: only {len(applied)} are applied"
+        )
+    return applied[:steps]
+
+
+def rollback_impact(
     conn: apsw.Connection, steps: int = 1, registry: Sequence[MigrationStep] = STEPS
+) -> dict[str, int]:
+    """Count the rows ``rollback(conn, steps)`` would delete, per table; changes nothing.
+
+    Returns:
+        ``{table: rows}`` for every table the undone steps drop that holds rows (empty when
+        the rollback loses no row), in the order the tables would be dropped.
+
+    Raises:
+        SchemaVersionError: ``steps`` is negative or above the number of applied steps, or
+            the database is newer than the code.
+    """
+    counts: dict[str, int] = {}
+    for step in _steps_to_undo(conn, steps, registry):
+        for table in _DROPPED_TABLE.findall(step.down):
+            if table in DERIVED_TABLES:
+                continue
+            rows = int(str(conn.execute(ROW_COUNT_SQL[table]).fetchall()[0][0]))
+            if rows:
+                counts[table] = rows
+    return counts
+
+
+def rollback(
+    conn: apsw.Connection,
+    steps: int = 1,
+    registry: Sequence[MigrationStep] = STEPS,
+    *,
+    confirm_data_loss: bool = False,
 ) -> list[MigrationStep]:
     """Undo the newest ``steps`` applied steps, newest first.
+
+    A rollback that would delete rows (a dropped table that is not empty) runs only with
+    ``confirm_data_loss=True``; without it nothing changes (DESIGN.md §6.10).
 
     Returns:
         The steps rolled back, in the order they were undone.
 
     Raises:
-        SchemaVersionError: ``steps`` is negative or the database is newer than the code.
+        SchemaVersionError: ``steps`` is negative or above the number of applied steps (the
+            message names it), or the database is newer than the code.
+        RollbackWouldDeleteRows: rows would be deleted and ``confirm_data_loss`` is false.
     """
-    if steps < 0:
-        raise SchemaVersionError("Cannot roll back a negative number of steps")
-    version = current_version(conn)
-    _refuse_newer(version)
+    to_undo = _steps_to_undo(conn, steps, registry)
+    if not confirm_data_loss:
+        impact = rollback_impact(conn, steps, registry)
+        if impact:
+            raise RollbackWouldDeleteRows(impact)
     undone: list[MigrationStep] = []
-    for step in sorted(registry, key=lambda s: s.version, reverse=True):
-        if len(undone) == steps:
-            break
-        if step.version > version:
-            continue
+    for step in to_undo:
         if not _run_step(
             conn,
             step.down,

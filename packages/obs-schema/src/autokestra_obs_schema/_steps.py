@@ -385,6 +385,38 @@ SKIPPED_TASK_STATE = MigrationStep(
     down=_task_runs_with(_STATES, skipped_becomes=State.CANCELLED.value),
 )
 
+FAILURE_ACCOUNTING = MigrationStep(
+    version=8,
+    name="failure_accounting",
+    up="""
+-- Log entries the collector could not store (DESIGN.md §6.1): the total, kept with the WARN
+-- entries that explain them.
+ALTER TABLE executions ADD COLUMN logs_dropped INTEGER NOT NULL DEFAULT 0;
+-- The keyed audit chain head (DESIGN.md §6.8), written with each keyed event: how many events
+-- the trail has and the keyed hash of the newest, so a deleted newest event or a deleted
+-- trail is visible to a verifier holding the key.
+ALTER TABLE executions ADD COLUMN audit_event_count INTEGER;
+ALTER TABLE executions ADD COLUMN audit_head TEXT;
+-- HMAC-SHA256 of each event under the audit key (NULL for events written without a key).
+ALTER TABLE execution_audit_events ADD COLUMN keyed_hash TEXT;
+-- Which key signed this database's trails and since when; the row is keyed itself, so a
+-- verifier can tell a key that belongs to this database and when keying began.
+CREATE TABLE audit_key (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    key_id       TEXT NOT NULL,
+    keyed_since  INTEGER NOT NULL,
+    check_hash   TEXT NOT NULL
+);
+""",
+    down="""
+DROP TABLE audit_key;
+ALTER TABLE execution_audit_events DROP COLUMN keyed_hash;
+ALTER TABLE executions DROP COLUMN audit_head;
+ALTER TABLE executions DROP COLUMN audit_event_count;
+ALTER TABLE executions DROP COLUMN logs_dropped;
+""",
+)
+
 #: Every step, in order. Versions are 1..N without gaps.
 STEPS: tuple[MigrationStep, ...] = (
     EXECUTIONS_AND_TASKS,
@@ -394,5 +426,6 @@ STEPS: tuple[MigrationStep, ...] = (
     WORKFLOW_REGISTRY,
     LOG_SEARCH,
     SKIPPED_TASK_STATE,
+    FAILURE_ACCOUNTING,
 )
 LATEST_VERSION = STEPS[-1].version

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -34,3 +35,17 @@ def ms_from_iso(text: str) -> int:
         raise ValueError(f"timestamp has no zone: {text!r}")
     # Integer arithmetic on timedelta: float timestamps lose the last millisecond.
     return (parsed - _EPOCH) // timedelta(milliseconds=1)
+
+
+def uuid7_ms(value: str) -> int | None:
+    """The Unix-ms creation time inside a UUIDv7 (an execution id); None for anything else.
+
+    Unlike a ``created_at`` column, it cannot be edited without the id becoming another one.
+    """
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    if parsed.version != 7:
+        return None
+    return parsed.int >> 80

@@ -143,7 +143,11 @@ class Writer:
         due = now - self._last_checkpoint >= self._checkpoint_interval_s
         if not due and self._wal_size() < self._wal_limit_bytes:
             return
-        self.checkpoint()
+        # The transaction is committed: a checkpoint that fails (disk full, I/O error) must
+        # not make the caller believe it was not. The next commit tries again. (Found by
+        # fault injection: transaction() raised for a commit that had been made.)
+        with suppress(apsw.Error):
+            self.checkpoint()
 
     def _wal_size(self) -> int:
         try:

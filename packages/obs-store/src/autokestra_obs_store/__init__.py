@@ -42,6 +42,7 @@ from ._inspect_model import (
     Timeline,
     Violation,
 )
+from ._liveness import STALE_HEARTBEAT_MS, EngineGone, engine_gone
 from ._log_filter import (
     INVALID_TIME_MESSAGE,
     LogFilter,
@@ -76,16 +77,19 @@ from ._search import (
     search_hit_document,
 )
 from ._size_watch import SizeWarning, check_sizes
+from ._verify import KEYED_STATUS, UNKEYED_STATUS, AuditVerdict
 from ._workflows import WorkflowSummary, registered_workflows
 
 __all__ = [
     "AttemptView",
     "AuditEvent",
+    "AuditVerdict",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_SEARCH_LIMIT",
     "Dependency",
     "DurationHistogram",
+    "EngineGone",
     "ExecutionCursor",
     "ExecutionInspector",
     "ExecutionOutcome",
@@ -97,6 +101,7 @@ __all__ = [
     "Inspection",
     "InvalidFilter",
     "InvalidSearchQuery",
+    "KEYED_STATUS",
     "LogFilter",
     "LogFollower",
     "LogPage",
@@ -110,6 +115,7 @@ __all__ = [
     "RETENTION_ENV",
     "RetentionConfigError",
     "RetentionPolicy",
+    "STALE_HEARTBEAT_MS",
     "SearchFilter",
     "SearchHit",
     "Segment",
@@ -119,11 +125,13 @@ __all__ = [
     "TaskTimeline",
     "TaskView",
     "Timeline",
+    "UNKEYED_STATUS",
     "Violation",
     "WorkflowSummary",
     "all_execution_ids",
     "check_sizes",
     "default_bundle_path",
+    "engine_gone",
     "execution_document",
     "execution_outcome",
     "execution_summary_document",

@@ -52,6 +52,7 @@ def execution_document(execution: ExecutionOverview) -> dict[str, Any]:
         "updated_at": _iso(execution.updated_at),
         "duration_ms": execution.duration_ms,
         "log_entry_count": execution.log_entry_count,
+        "logs_dropped": execution.logs_dropped,
         "cancel_requested_at": _iso(execution.cancel_requested_at),
         "cancelled_by": execution.cancelled_by,
         "cancel_reason": execution.cancel_reason,
@@ -62,6 +63,7 @@ def execution_document(execution: ExecutionOverview) -> dict[str, Any]:
         "engine_host": execution.engine_host,
         "heartbeat_at": _iso(execution.heartbeat_at),
         "observed_at": _iso(execution.observed_at),
+        "engine_gone_since": _iso(execution.engine_gone_since),
     }
 
 
@@ -202,6 +204,9 @@ def execution_summary_document(summary: ExecutionSummary) -> dict[str, Any]:
         "engine_pid": summary.engine_pid,
         "engine_host": summary.engine_host,
         "heartbeat_at": _iso(summary.heartbeat_at),
+        "logs_dropped": summary.logs_dropped,
+        "audit_event_count": summary.audit_event_count,
+        "audit_head": summary.audit_head,
     }
 
 

@@ -23,7 +23,7 @@ _LIST_SQL = """
 SELECT execution_id, workflow_id, state, trigger_type, reason_code, message, failed_task_id,
     created_at, started_at, ended_at, updated_at, log_entry_count, cancel_requested_at,
     cancelled_by, cancel_reason, inputs, workflow_source, engine_id, engine_pid,
-    engine_host, heartbeat_at
+    engine_host, heartbeat_at, logs_dropped, audit_event_count, audit_head
 FROM executions
 WHERE (:workflow_id IS NULL OR workflow_id = :workflow_id)
 AND (:state IS NULL OR state = :state)
@@ -73,6 +73,11 @@ class ExecutionSummary:
     engine_pid: int | None
     engine_host: str | None
     heartbeat_at: int | None
+    #: Log entries the collector could not store (DESIGN.md §6.1).
+    logs_dropped: int
+    #: The keyed audit chain head (DESIGN.md §6.8): event count and newest keyed hash.
+    audit_event_count: int | None
+    audit_head: str | None
 
     @property
     def cursor(self) -> ExecutionCursor:

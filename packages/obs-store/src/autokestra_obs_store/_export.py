@@ -48,13 +48,14 @@ _COPIES: tuple[tuple[str, str], ...] = (
         "SELECT execution_id, workflow_id, state, trigger_type, reason_code, message,"
         " failed_task_id, created_at, started_at, ended_at, updated_at, log_entry_count,"
         " cancel_requested_at, cancelled_by, cancel_reason, inputs, workflow_source,"
-        " engine_id, engine_pid, engine_host, heartbeat_at"
-        " FROM executions WHERE execution_id = ?",
+        " engine_id, engine_pid, engine_host, heartbeat_at, logs_dropped, audit_event_count,"
+        " audit_head FROM executions WHERE execution_id = ?",
         "INSERT INTO executions (execution_id, workflow_id, state, trigger_type, reason_code,"
         " message, failed_task_id, created_at, started_at, ended_at, updated_at,"
         " log_entry_count, cancel_requested_at, cancelled_by, cancel_reason, inputs,"
-        " workflow_source, engine_id, engine_pid, engine_host, heartbeat_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " workflow_source, engine_id, engine_pid, engine_host, heartbeat_at, logs_dropped,"
+        " audit_event_count, audit_head)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ),
     (
         "SELECT execution_id, task_id, position, type, state, reason_code, needs,"
@@ -78,10 +79,17 @@ _COPIES: tuple[tuple[str, str], ...] = (
         " source, message, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ),
     (
-        "SELECT id, execution_id, event_type, timestamp, metadata, prev_hash, hash"
+        "SELECT id, execution_id, event_type, timestamp, metadata, prev_hash, hash, keyed_hash"
         " FROM execution_audit_events WHERE execution_id = ? ORDER BY id",
         "INSERT INTO execution_audit_events (id, execution_id, event_type, timestamp, metadata,"
-        " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " prev_hash, hash, keyed_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    (
+        # Which key signed the trails, and since when (a key fingerprint and an HMAC, never
+        # the key): without it, a bundle verified beside its source's audit.key reads as a
+        # removed key record. The bound id only fits the loop's shape.
+        "SELECT id, key_id, keyed_since, check_hash FROM audit_key WHERE ? IS NOT NULL",
+        "INSERT INTO audit_key (id, key_id, keyed_since, check_hash) VALUES (?, ?, ?, ?)",
     ),
 )
 _LOGS_COPY = 3

@@ -9,7 +9,9 @@ that commits later always holds larger ids. The follower prints the existing ent
 whatever the interleaving of writers, and an idle poll is one index seek.
 
 It ends once a poll that started at least one interval after the execution was first seen
-terminal finds nothing new (an execution already terminal at the start ends at once).
+terminal finds nothing new (an execution already terminal at the start ends at once). It
+raises :class:`EngineGone` when an idle poll finds the engine running the execution gone
+(DESIGN.md §6.4): nothing would ever end the execution until another engine starts.
 
     follower = LogFollower(store, execution_id, LogFilter(), poll_s=0.1)
     for record in follower:
@@ -25,6 +27,7 @@ from collections.abc import Callable, Generator, Iterator
 
 from autokestra_obs_schema import TERMINAL_STATES
 
+from ._liveness import engine_gone
 from ._log_filter import LogFilter
 from ._log_sql import PAGE_SIZE, Shape
 from ._log_store import LogRecord, LogStore, _Query
@@ -48,6 +51,7 @@ class LogFollower:
 
     Raises:
         ExecutionNotFound: at construction, when no execution has this id.
+        EngineGone: while iterating, when the engine running the execution is gone.
     """
 
     def __init__(
@@ -95,6 +99,11 @@ class LogFollower:
                 seen_terminal = True
                 self._sleep()
             elif not advanced:
+                # Everything committed is printed: if the engine is gone, nothing more will
+                # come and nobody will end the execution until an engine starts (§6.4).
+                gone = engine_gone(self._store.connection, self._execution_id)
+                if gone is not None:
+                    raise gone
                 self._sleep()
 
     def poll(self) -> Generator[LogRecord, None, bool]:

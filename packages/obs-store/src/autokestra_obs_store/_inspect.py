@@ -20,7 +20,13 @@ from typing import Any
 
 import apsw
 
-from autokestra_obs_schema import TERMINAL_STATES, ExecutionNotFound, now_ms
+from autokestra_obs_schema import (
+    TERMINAL_STATES,
+    AuditKey,
+    ExecutionNotFound,
+    load_audit_key,
+    now_ms,
+)
 
 from ._errors import TaskNotFound
 from ._inspect_model import (
@@ -33,14 +39,16 @@ from ._inspect_model import (
     Timeline,
     Violation,
 )
+from ._liveness import engine_gone
+from ._retention import DEFAULT_RETENTION_DAYS
 from ._timeline import build_timeline
-from ._verify import find_violation
+from ._verify import AuditTrail, AuditVerdict, verify_trail
 
 _EXECUTION_SQL = """
 SELECT execution_id, workflow_id, state, trigger_type, reason_code, message, failed_task_id,
        created_at, started_at, ended_at, updated_at, log_entry_count, cancel_requested_at,
        cancelled_by, cancel_reason, inputs, workflow_source, engine_id, engine_pid,
-       engine_host, heartbeat_at
+       engine_host, heartbeat_at, logs_dropped
 FROM executions WHERE execution_id = ?
 """
 
@@ -72,9 +80,13 @@ SELECT task_id, attempt, state, reason, started_at, ended_at, duration_ms, exit_
 FROM task_attempts WHERE execution_id = ? AND task_id = ? ORDER BY attempt
 """
 _AUDIT_SQL = """
-SELECT id, event_type, timestamp, metadata, prev_hash, hash
+SELECT id, event_type, timestamp, metadata, prev_hash, hash, keyed_hash
 FROM execution_audit_events WHERE execution_id = ? ORDER BY id
 """
+_HEAD_SQL = """
+SELECT audit_event_count, audit_head FROM executions WHERE execution_id = ?
+"""
+_KEY_RECORD_SQL = "SELECT key_id, keyed_since, check_hash FROM audit_key WHERE id = 1"
 # The type filter is one bound JSON list, so the statement text never depends on the input.
 _AUDIT_TYPES_SQL = """
 SELECT id, event_type, timestamp, metadata, prev_hash, hash
@@ -138,10 +150,11 @@ class ExecutionInspector:
             eid, workflow_id, state, trigger_type, reason_code, message, failed_task_id,
             created_at, started_at, ended_at, updated_at, log_entry_count,
             cancel_requested_at, cancelled_by, cancel_reason, inputs, workflow_source,
-            engine_id, engine_pid, engine_host, heartbeat_at,
+            engine_id, engine_pid, engine_host, heartbeat_at, logs_dropped,
         ) = rows[0]  # fmt: skip
         now = self._clock()
         live = state not in TERMINAL_STATES
+        gone = engine_gone(self._conn, eid, clock=self._clock) if live else None
         return ExecutionOverview(
             execution_id=eid,
             workflow_id=workflow_id,
@@ -155,6 +168,7 @@ class ExecutionInspector:
             ended_at=ended_at,
             updated_at=updated_at,
             log_entry_count=log_entry_count,
+            logs_dropped=logs_dropped,
             cancel_requested_at=cancel_requested_at,
             cancelled_by=cancelled_by,
             cancel_reason=cancel_reason,
@@ -166,6 +180,7 @@ class ExecutionInspector:
             heartbeat_at=heartbeat_at,
             duration_ms=_elapsed(started_at, ended_at, None, now, live),
             observed_at=now,
+            engine_gone_since=None if gone is None else gone.last_heartbeat_ms,
         )
 
     def overview(self, execution_id: str) -> ExecutionOverview:
@@ -336,16 +351,66 @@ class ExecutionInspector:
     def verify(self, execution_id: str) -> Violation | None:
         """Check the audit trail; return the first violation, or None when it is intact.
 
-        Checks, in event order: the hash chain (each row's ``prev_hash`` and ``hash``
-        recomputed with ``audit_digest``), CREATED first, a legal transition sequence,
-        exactly one terminal event (COMPLETED, FAILED, CANCELLED or TIMEOUT) and nothing but
-        a restatement after it, and the execution's state equal to the state the last event
-        implies.
+        The same check as :meth:`verify_trail` with the database's own audit key (when
+        ``audit.key`` is beside it) and the default retention window.
 
         Raises:
             ExecutionNotFound: no execution has this id.
+            AuditKeyError: ``audit.key`` exists but cannot be used.
         """
+        return self.verify_trail(execution_id).violation
+
+    def verify_trail(
+        self,
+        execution_id: str,
+        *,
+        key: AuditKey | bool | None = True,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+    ) -> AuditVerdict:
+        """Check the audit trail and say whether its content could be authenticated.
+
+        Checks, in this order: a trail missing although the execution ended within the
+        retention window; the hash chain (each row's ``prev_hash`` and ``hash`` recomputed
+        with ``audit_digest``); with the key, each ``keyed_hash``, the chain head stored with
+        the execution (deleted newest events) and that nothing created after keying began is
+        unkeyed; then CREATED first, a legal transition sequence, exactly one terminal event
+        and the execution's state equal to the state the last event implies.
+
+        Args:
+            execution_id: the execution.
+            key: ``True`` (default) reads ``audit.key`` beside the database (none there:
+                unkeyed); ``False`` or ``None`` checks links only; or the key itself.
+            retention_days: the retention window in force (``RetentionPolicy.days``).
+
+        Returns:
+            The verdict: ``violation`` (None when intact), ``keyed`` and ``status``.
+
+        Raises:
+            ExecutionNotFound: no execution has this id.
+            AuditKeyError: ``key=True`` and ``audit.key`` exists but cannot be used.
+        """
+        if key is True:
+            resolved = load_audit_key(self._conn.db_filename("main"))
+        elif key is False:
+            resolved = None
+        else:
+            resolved = key
         with self._read_transaction():
             overview = self._overview(execution_id)
             rows = self._rows(_AUDIT_SQL, (execution_id,))
-        return find_violation(execution_id, overview.state, rows)
+            ((event_count, head),) = self._rows(_HEAD_SQL, (execution_id,))
+            records = self._rows(_KEY_RECORD_SQL, ())
+        trail = AuditTrail(
+            state=overview.state,
+            created_at=overview.created_at,
+            ended_at=overview.ended_at if overview.ended_at is not None else overview.updated_at,
+            event_count=event_count,
+            head=head,
+            rows=rows,
+            key_record=(str(records[0][0]), int(records[0][1]), str(records[0][2]))
+            if records
+            else None,
+        )
+        return verify_trail(
+            execution_id, trail, key=resolved, now=self._clock(), retention_days=retention_days
+        )

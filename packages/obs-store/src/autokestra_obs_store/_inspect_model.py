@@ -33,6 +33,8 @@ class ExecutionOverview:
     ended_at: int | None
     updated_at: int
     log_entry_count: int
+    #: Log entries the collector could not store (DESIGN.md §6.1); shown next to the count.
+    logs_dropped: int
     cancel_requested_at: int | None
     cancelled_by: str | None
     cancel_reason: str | None
@@ -46,6 +48,9 @@ class ExecutionOverview:
     duration_ms: int | None
     #: The clock reading (Unix ms) the live figures were computed with.
     observed_at: int
+    #: For an unfinished execution whose engine is gone (DESIGN.md §6.4): its engine's last
+    #: heartbeat (Unix ms); None otherwise.
+    engine_gone_since: int | None = None
 
     @property
     def in_progress(self) -> bool:

@@ -7,30 +7,52 @@ event order, is reported; an intact trail gives ``None``.
     rows = conn.execute("SELECT id, event_type, timestamp, metadata, prev_hash, hash ...")
     violation = find_violation(execution_id, State.SUCCESS, rows)
 
+With the database's audit key (DESIGN.md §6.8) the check also authenticates content: each
+event's ``keyed_hash`` (HMAC-SHA256 of what the plain digest covers), the chain head stored
+with the execution row (event count and newest keyed hash, keyed), and that an execution
+created after keying began is keyed from its first event. Without the key only the links
+and plain digests are checked: anyone can recompute those, so the verdict says so.
+
+    verdict = verify_trail(execution_id, trail, key=load_audit_key(db_path), now=now_ms())
+    verdict.ok, verdict.keyed, verdict.status
+
 The implied-state model: CREATED puts the execution in PENDING; STARTED moves PENDING to
 RUNNING; STATE_CHANGE moves ``from_state`` to ``to_state``; COMPLETED implies SUCCESS, FAILED
 and TIMEOUT imply FAILED (a workflow timeout ends FAILED, DESIGN.md §5), CANCELLED implies
 CANCELLED. A finished execution without any event had its trail removed by retention (whole,
-never in part) and passes; a live one without CREATED does not. A STATE_CHANGE that restates
-the transition the previous event implied (an engine may record both ``STARTED`` and
+never in part) and passes once it ended before the retention window; one that ended within
+the window (retention cannot have removed it yet), or a live one, does not. A STATE_CHANGE
+that restates the transition the previous event implied (an engine may record both ``STARTED`` and
 ``PENDING -> RUNNING``) is not a second transition.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from autokestra_obs_schema import (
     TERMINAL_EVENT_TYPES,
     TERMINAL_STATES,
     AuditEventType,
+    AuditKey,
     State,
     audit_digest,
+    iso_from_ms,
+    keyed_audit_digest,
+    keyed_chain_head,
+    uuid7_ms,
 )
 
 from ._inspect_model import Violation
+
+#: What a verdict says when content was authenticated with the audit key.
+KEYED_STATUS = "keyed: content authenticated with the audit key"
+#: What a verdict says without the key (DESIGN.md §6.8 wording).
+UNKEYED_STATUS = "unkeyed: links checked, content not authenticated"
+DAY_MS = 86_400_000
 
 _STATES = frozenset(State)
 #: The state each terminal event leaves the execution in.
@@ -44,7 +66,7 @@ _TERMINAL_IMPLIES = {
 
 def _check_chain(execution_id: str, rows: list[tuple[Any, ...]]) -> Violation | None:
     expected_prev: str | None = None
-    for event_id, event_type, timestamp, metadata, prev_hash, stored_hash in rows:
+    for event_id, event_type, timestamp, metadata, prev_hash, stored_hash, *_ in rows:
         if prev_hash != expected_prev:
             if expected_prev is None:
                 message = (
@@ -158,8 +180,8 @@ def _check_sequence(  # noqa: PLR0911
 ) -> Violation | None:
     if not rows:
         # Retention removes a finished execution's trail whole, once all of it is older than
-        # the cutoff (obs-store's _retention.py): nothing is left to check, and nothing is
-        # wrong. A live execution always has its CREATED event (written with its row).
+        # the cutoff (obs-store's _retention.py): _check_missing_trail decided whether that
+        # can be what happened. A live execution always has its CREATED event.
         if state_now in TERMINAL_STATES:
             return None
         return Violation("first_event", None, "No audit events: CREATED is missing")
@@ -171,7 +193,7 @@ def _check_sequence(  # noqa: PLR0911
     state: str = State.PENDING
     previous: tuple[str, str] = ("", State.PENDING)
     terminal_id: int | None = None
-    for event_id, event_type, _, metadata_text, _, _ in rows[1:]:
+    for event_id, event_type, _, metadata_text, *_ in rows[1:]:
         step = _transition(event_id, event_type, json.loads(metadata_text), state)
         if isinstance(step, Violation):
             return step
@@ -205,3 +227,185 @@ def find_violation(
     """
     ordered = list(rows)
     return _check_chain(execution_id, ordered) or _check_sequence(state, ordered)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTrail:
+    """What verification reads about one execution, in one read transaction.
+
+    Attributes:
+        state: ``executions.state``.
+        created_at: ``executions.created_at``.
+        ended_at: ``executions.ended_at`` (``updated_at`` stands in when it is missing).
+        event_count: ``executions.audit_event_count`` (``None``: never keyed).
+        head: ``executions.audit_head`` (``None``: never keyed).
+        rows: ``(id, event_type, timestamp, metadata, prev_hash, hash, keyed_hash)`` by id.
+        key_record: the ``audit_key`` row ``(key_id, keyed_since, check_hash)``, if any.
+    """
+
+    state: str
+    created_at: int
+    ended_at: int | None
+    event_count: int | None
+    head: str | None
+    rows: Sequence[tuple[Any, ...]]
+    key_record: tuple[str, int, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditVerdict:
+    """The result of verifying one execution's audit trail.
+
+    Attributes:
+        violation: the first problem found, ``None`` when the trail is intact.
+        keyed: content was authenticated with the audit key (else only links were checked).
+        events: how many audit events the trail has.
+    """
+
+    violation: Violation | None
+    keyed: bool
+    events: int
+
+    @property
+    def ok(self) -> bool:
+        """True when no violation was found."""
+        return self.violation is None
+
+    @property
+    def status(self) -> str:
+        """``keyed: ...`` or ``unkeyed: links checked, content not authenticated``."""
+        return KEYED_STATUS if self.keyed else UNKEYED_STATUS
+
+
+def _check_missing_trail(
+    execution_id: str, trail: AuditTrail, now: int, retention_days: int
+) -> Violation | None:
+    """A trail retention cannot have removed yet, but is missing, is always a violation."""
+    if trail.rows or trail.state not in TERMINAL_STATES:
+        return None
+    ended = trail.ended_at if trail.ended_at is not None else trail.created_at
+    if ended >= now - retention_days * DAY_MS:
+        return Violation(
+            "missing_trail",
+            None,
+            f"The audit trail of execution {execution_id} is missing, but it ended at "
+            f"{iso_from_ms(ended)}, within the {retention_days}-day retention window: "
+            "it was deleted",
+        )
+    return None
+
+
+def _check_key_record(key: AuditKey, record: tuple[str, int, str]) -> Violation | None:
+    key_id, keyed_since, check = record
+    if key_id != key.key_id:
+        return Violation(
+            "key",
+            None,
+            f"The audit key {key.path} does not belong to this database (key {key.key_id}; "
+            f"the trails were keyed with {key_id})",
+        )
+    if check != key.record_check(keyed_since):
+        return Violation("key", None, "The database's audit key record was edited")
+    return None
+
+
+def _check_keyed(execution_id: str, trail: AuditTrail, key: AuditKey) -> Violation | None:
+    """Authenticate every keyed event and the chain head; find rewrites without the key."""
+    record = trail.key_record
+    has_keyed = any(row[6] is not None for row in trail.rows) or trail.head is not None
+    if record is None:
+        if has_keyed:
+            return Violation("key", None, "The database's audit key record was removed")
+        return None  # keying never began in this database: nothing is keyed to check
+    problem = _check_key_record(key, record)
+    if problem is not None:
+        return problem
+    keyed_since = record[1]
+    born = uuid7_ms(execution_id)
+    # An execution created after keying began is keyed from its first event: one that
+    # looks unkeyed had its keyed hashes stripped (created_at alone could be edited, the
+    # time inside a UUIDv7 id cannot without it becoming another execution).
+    expected = trail.created_at >= keyed_since or (born is not None and born >= keyed_since)
+    keyed_seen = False
+    for event_id, event_type, timestamp, metadata, prev_hash, _, keyed_hash in trail.rows:
+        if keyed_hash is None:
+            if keyed_seen or expected:
+                return Violation(
+                    "chain",
+                    event_id,
+                    f"Audit event #{event_id} ({event_type}) has no keyed hash: it was "
+                    "rewritten without the audit key",
+                )
+            continue
+        keyed_seen = True
+        digest = keyed_audit_digest(
+            key.secret, prev_hash, execution_id, event_type, timestamp, metadata
+        )
+        if digest != keyed_hash:
+            return Violation(
+                "chain",
+                event_id,
+                f"Audit event #{event_id} ({event_type}) was modified: its keyed hash does "
+                "not match its content",
+            )
+    return _check_head(execution_id, trail, key, expected or keyed_seen)
+
+
+def _check_head(
+    execution_id: str, trail: AuditTrail, key: AuditKey, keyed: bool
+) -> Violation | None:
+    if not keyed or not trail.rows:
+        return None  # a missing trail was judged by _check_missing_trail
+    if trail.head is None or trail.event_count is None:
+        return Violation("head", None, "The chain head recorded with the execution was removed")
+    last = trail.rows[-1]
+    expected = keyed_chain_head(
+        key.secret, execution_id, trail.event_count, int(last[2]), str(last[6])
+    )
+    if trail.event_count > len(trail.rows):
+        missing = trail.event_count - len(trail.rows)
+        return Violation(
+            "head",
+            None,
+            f"{missing} newest audit events were deleted: the execution row records "
+            f"{trail.event_count} events, the trail has {len(trail.rows)}",
+        )
+    if trail.event_count != len(trail.rows) or trail.head != expected:
+        return Violation(
+            "head",
+            int(last[0]),
+            "The newest audit events do not match the chain head recorded with the "
+            "execution (events were deleted, added or rewritten)",
+        )
+    return None
+
+
+def verify_trail(
+    execution_id: str,
+    trail: AuditTrail,
+    *,
+    key: AuditKey | None,
+    now: int,
+    retention_days: int,
+) -> AuditVerdict:
+    """Verify one execution's audit trail; keyed when ``key`` is given.
+
+    Args:
+        execution_id: the execution.
+        trail: what the database holds about it (see :class:`AuditTrail`).
+        key: the database's audit key, or ``None`` to check links only.
+        now: the current Unix ms (the retention window ends here).
+        retention_days: the retention window; a trail missing although its execution
+            ended within it is a violation.
+    """
+    rows = list(trail.rows)
+    # Links first (their message says where an event went missing), then what only the key
+    # can show, then the state machine (an edited event type is "modified", not "illegal").
+    violation = (
+        _check_missing_trail(execution_id, trail, now, retention_days)
+        or _check_chain(execution_id, rows)
+        or (_check_keyed(execution_id, trail, key) if key is not None else None)
+        or _check_sequence(trail.state, rows)
+    )
+    keyed = key is not None and trail.key_record is not None
+    return AuditVerdict(violation=violation, keyed=keyed, events=len(rows))

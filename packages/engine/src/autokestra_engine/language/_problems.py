@@ -26,14 +26,23 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        # A problem of the whole file (too big, not a regular file) has no path.
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class WorkflowInvalid(AutokestraError):
     """A workflow file that cannot run; ``problems`` lists all of what is wrong, in file order."""
 
     def __init__(self, problems: Sequence[Problem], *, filename: str | None = None) -> None:
-        self.problems: list[Problem] = list(problems)
+        # A problem may quote a key or value holding a lone surrogate: shown as `\udfff`, so
+        # every message can be printed and stored as UTF-8.
+        self.problems: list[Problem] = [
+            Problem(_printable(problem.path), _printable(problem.message)) for problem in problems
+        ]
         self.filename = filename
         first = str(self.problems[0]) if self.problems else "invalid workflow"
         more = len(self.problems) - 1

@@ -29,6 +29,15 @@ from autokestra_obs_schema import parse_duration_ms
 
 from ._conditions import ConditionError, parse_condition
 from ._inputs import canonical_type, type_error
+from ._limits import (
+    DEFAULT_LIMITS,
+    MAX_NESTING,
+    WorkflowLimits,
+    check_task_count,
+    read_workflow_text,
+    too_deep,
+    unencodable_strings,
+)
 from ._model import (
     RUN_IF_RULES,
     ActionSpec,
@@ -44,7 +53,13 @@ from ._plugin_registry import PluginRegistry
 from ._problems import Problem, UnknownAction, WorkflowInvalid
 from ._task_graph import ancestors, find_cycles
 from ._templates import Reference, is_whole_template, iter_templates
-from ._yaml_document import MAX_EXPANDED_VALUES, expanded_size, load_yaml
+from ._yaml_document import (
+    MAX_EXPANDED_VALUES,
+    NestingTooDeep,
+    expanded_size,
+    load_yaml,
+    prescan,
+)
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TYPE_PATTERN = re.compile(r"^[a-z0-9-]+/[a-z0-9-]+\.[a-z0-9-]+$")
@@ -376,13 +391,20 @@ def _check_condition(
             )
 
 
-def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None = None) -> Workflow:
+def parse_workflow(
+    text: str,
+    registry: PluginRegistry,
+    *,
+    filename: str | None = None,
+    limits: WorkflowLimits = DEFAULT_LIMITS,
+) -> Workflow:
     """Parse and validate a workflow from YAML text.
 
     Args:
         text: the YAML source.
         registry: the plugins task types are checked against.
         filename: where the text came from (kept as ``source_path``; used in the message).
+        limits: the configured ``limits:`` (task count; nesting is always bounded).
 
     Returns:
         The validated workflow.
@@ -391,7 +413,7 @@ def parse_workflow(text: str, registry: PluginRegistry, *, filename: str | None 
         WorkflowInvalid: with every problem found, each with its path.
     """
     check = _Checker(registry)
-    data = _load_document(text, check, filename)
+    data = _load_document(text, check, filename, limits)
     top = _top_level(check, data)
     workflow_id = check.ident(top.get("id"), "id", "workflow")
     description = check.text(top.get("description"), "description")
@@ -463,9 +485,19 @@ def _handler_list(check: _Checker, raw: Any) -> list[Any]:
     return raw
 
 
-def _load_document(text: str, check: _Checker, filename: str | None) -> dict[Any, Any]:
+def _load_document(
+    text: str, check: _Checker, filename: str | None, limits: WorkflowLimits
+) -> dict[Any, Any]:
     """The YAML document as a mapping; raises at once when nothing more can be checked."""
-    data, problems = load_yaml(text)
+    try:
+        # Nesting and the task count from parser events, before the document is built:
+        # building 20,000 tasks alone takes seconds, refusing them takes milliseconds.
+        task_count = prescan(text, MAX_NESTING)
+        if task_count is not None:
+            check_task_count(task_count, limits, filename)
+        data, problems = load_yaml(text, MAX_NESTING)
+    except NestingTooDeep:
+        raise too_deep(filename) from None
     if problems and data is None:
         raise WorkflowInvalid(problems, filename=filename)
     if expanded_size(data, MAX_EXPANDED_VALUES) > MAX_EXPANDED_VALUES:
@@ -475,6 +507,7 @@ def _load_document(text: str, check: _Checker, filename: str | None) -> dict[Any
         )
         raise WorkflowInvalid([problem], filename=filename)
     check.problems.extend(problems)
+    check.problems.extend(unencodable_strings(data))
     if not isinstance(data, dict):
         check.add("workflow", f"expected a mapping at the top level, got {_kind(data)}")
         raise WorkflowInvalid(check.problems, filename=filename)
@@ -711,27 +744,21 @@ def _with_needs(task: TaskSpec, needs: tuple[str, ...]) -> TaskSpec:
     return dataclasses.replace(task, needs=needs)
 
 
-def load_workflow(path: Path, registry: PluginRegistry) -> Workflow:
+def load_workflow(
+    path: Path, registry: PluginRegistry, limits: WorkflowLimits = DEFAULT_LIMITS
+) -> Workflow:
     """Read and validate a workflow file.
 
     Args:
         path: the YAML file.
         registry: the plugins task types are checked against.
+        limits: the configured ``limits:`` (file size, task count).
 
     Returns:
         The validated workflow (``source_path`` is ``str(path)``).
 
     Raises:
-        WorkflowInvalid: unreadable file, or every problem found.
+        WorkflowInvalid: not a regular file, over a limit, unreadable, or every problem found.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WorkflowInvalid(
-            [Problem("file", f"cannot read: {exc.strerror or exc}")], filename=str(path)
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise WorkflowInvalid(
-            [Problem("file", f"not UTF-8 text: {exc.reason}")], filename=str(path)
-        ) from exc
-    return parse_workflow(text, registry, filename=str(path))
+    text = read_workflow_text(path, limits)
+    return parse_workflow(text, registry, filename=str(path), limits=limits)

@@ -36,7 +36,10 @@ from autokestra_obs_schema import (
     ExecutionNotFound,
     Reason,
     State,
+    StorageError,
+    StorageReserve,
     Writer,
+    load_or_create_audit_key,
     now_ms,
 )
 
@@ -50,6 +53,14 @@ class ExecutionAlreadyFinished(AutokestraError):
         self.execution_id = execution_id
         self.state = state
         super().__init__(f"Execution {execution_id} is already {state}")
+
+
+class CannotRecordExecution(StorageError):
+    """Even with the storage reserve freed, an execution's end could not be stored (§6.2)."""
+
+    def __init__(self, execution_id: str, cause: BaseException) -> None:
+        self.execution_id = execution_id
+        super().__init__(f"cannot record execution {execution_id}: {cause}")
 
 
 class ExecutionOwned(AutokestraError):
@@ -184,9 +195,13 @@ class ExecutionRecorder:
 
     Args:
         writer: the process's one :class:`~autokestra_obs_schema.Writer`.
-        audit: the audit logger (a fresh :class:`AuditLogger` by default).
+        audit: the audit logger; by default one keyed with the database's audit key,
+            created beside the database on first use (DESIGN.md §6.8).
         clock: Unix-ms clock, injectable so tests can pin timestamps.
         observers: told of every stored transition (default: none).
+
+    Raises:
+        StorageError: the audit key could not be read or created.
     """
 
     def __init__(
@@ -198,9 +213,15 @@ class ExecutionRecorder:
         observers: Observers | None = None,
     ) -> None:
         self.writer = writer
-        self._audit = audit if audit is not None else AuditLogger()
+        if audit is None:
+            # Every engine write path (runs, cancels, recovery) goes through a recorder, so
+            # keying here keys every event this engine writes.
+            audit = AuditLogger(key=load_or_create_audit_key(writer.path))
+        self._audit = audit
         self._clock = clock
         self.observers = observers if observers is not None else Observers()
+        #: The 1 MiB set aside beside the database for recording ends on a full disk.
+        self.reserve = StorageReserve(writer.path)
 
     # -- executions -------------------------------------------------------------------------
 
@@ -265,6 +286,9 @@ class ExecutionRecorder:
             ExecutionNotFound: no such execution.
             ExecutionOwned: another engine owns it.
         """
+        # Space may have returned since a full disk used the reserve: set it aside again
+        # before this execution needs it (best effort, a cheap stat when it is there).
+        self.reserve.ensure()
         with self.writer.transaction(durable=True) as conn:
             row = load_execution(conn, execution_id)
             if row is None:
@@ -463,11 +487,18 @@ class ExecutionRecorder:
             self.observers.task_started(TaskStarted(execution_id, task_id, task_type, at))
 
     def task_queued(self, execution_id: str, task_id: str) -> None:
-        """Stamp the moment the scheduler handed the task to the worker pool."""
+        """Stamp the moment the scheduler handed the task to the worker pool.
+
+        The scheduler stamps after the pool accepted the job, so a free worker may already
+        have started it: ``queued_at`` is then capped at ``started_at``, keeping
+        ``queued_at <= started_at <= ended_at`` for every task run (DESIGN.md §6.14).
+        """
+        at = self._clock()
         with self.writer.transaction() as conn:
             conn.execute(
-                "UPDATE task_runs SET queued_at = ? WHERE execution_id = ? AND task_id = ?",
-                (self._clock(), execution_id, task_id),
+                "UPDATE task_runs SET queued_at = min(?, coalesce(started_at, ?))"
+                " WHERE execution_id = ? AND task_id = ?",
+                (at, at, execution_id, task_id),
             )
 
     def start_attempt(
@@ -700,6 +731,35 @@ class ExecutionRecorder:
             _error_message(error),
             at,
         )
+
+    def cancel_unfinished_tasks(self, execution_id: str, reason: str) -> int:
+        """CANCEL every task run not yet terminal (RUNNING ones too); returns how many.
+
+        For an execution ended by a storage failure: a running task whose own end could not
+        be stored must not stay RUNNING under a FAILED execution.
+        """
+        at = self._clock()
+        with self.writer.transaction() as conn:
+            rows = conn.execute(
+                "SELECT task_id FROM task_runs WHERE execution_id = ? AND state IN (?, ?, ?)",
+                (execution_id, State.PENDING, State.WAITING, State.RUNNING),
+            ).fetchall()
+            conn.execute(
+                "UPDATE task_runs SET state = ?, reason_code = ?, ended_at = ?,"
+                " duration_ms = CASE WHEN started_at IS NULL THEN NULL"
+                " ELSE ? - started_at END WHERE execution_id = ? AND state IN (?, ?, ?)",
+                (
+                    State.CANCELLED,
+                    reason,
+                    at,
+                    at,
+                    execution_id,
+                    State.PENDING,
+                    State.WAITING,
+                    State.RUNNING,
+                ),
+            )
+        return len(rows)
 
     def cancel_open_tasks(self, execution_id: str, reason: str) -> int:
         """CANCEL every task run still PENDING or WAITING; returns how many there were."""

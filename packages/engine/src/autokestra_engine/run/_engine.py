@@ -217,7 +217,7 @@ class Engine:
         if detached and declared:
             raise SecretNotQueueable(where + declared.refusal("queued"))
         secret_values = self._initial_secrets(workflow, declared)
-        redactor = Redactor(secret_values)
+        redactor = Redactor(secret_values, mask_token_shapes=self.config.mask_token_shapes)
         stored = stored_form(workflow, values, declared, redactor)
         if detached and (changed := stored.changed(workflow, values)):
             # A secret's value written elsewhere in the file or given as an input: storing
@@ -382,6 +382,7 @@ class Engine:
             base_secrets=set(base_secrets),
             on_event=on_event,
             workflow_id=workflow.id,
+            mask_token_shapes=self.config.mask_token_shapes,
         )
         try:
             self._log_start(context, workflow)
@@ -462,7 +463,7 @@ class Engine:
         return request_cancel(self.writer, self.collector, execution_id, by=by, reason=reason)
 
     def close(self) -> None:
-        """Stop the worker threads (after :meth:`run` returned); idempotent."""
+        """Stop the workers (after :meth:`run` returned) and the orphan reaper; idempotent."""
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:

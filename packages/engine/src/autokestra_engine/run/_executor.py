@@ -45,6 +45,7 @@ from .._config import LauncherMode
 from ..language._model import ActionSpec
 from ..language._plugin_registry import PluginRegistry
 from ._launcher import ForkLauncher, LaunchedProcess, interpreter_options, launcher_supported
+from ._orphan_reaper import TOKEN_ENV, OrphanReaper
 
 Outcome = Literal["success", "failed", "timeout", "cancelled"]
 _Process = subprocess.Popen[bytes] | LaunchedProcess
@@ -263,6 +264,8 @@ class PluginExecutor:
         self._env = os.environ if env is None else env
         self._max_output_bytes = max_output_bytes
         self.subreaper = become_subreaper()
+        # Kills this engine's plugins should the engine die without doing it (§6.5).
+        self.orphan_reaper = OrphanReaper()
         self.launcher: ForkLauncher | None = None
         if launcher == "fork" and launcher_supported():
             self.launcher = ForkLauncher(self._base_env())
@@ -278,9 +281,13 @@ class PluginExecutor:
             )
 
     def close(self) -> None:
-        """Stop the fork servers, if any (after the last attempt); idempotent."""
-        if self.launcher is not None:
-            self.launcher.close()
+        """Stop the fork servers, if any, and the orphan reaper (after the last attempt);
+        idempotent."""
+        try:
+            if self.launcher is not None:
+                self.launcher.close()
+        finally:
+            self.orphan_reaper.close()
 
     def _base_env(self) -> dict[str, str]:
         env = {name: self._env[name] for name in INHERITED_ENV if self._env.get(name)}
@@ -300,6 +307,8 @@ class PluginExecutor:
                 "AUTOKESTRA_EXECUTION_ID": request.execution_id,
                 "AUTOKESTRA_TASK_ID": request.task_id,
                 "AUTOKESTRA_ATTEMPT": str(request.attempt),
+                # Marks every process of this engine's plugins, descendants included.
+                TOKEN_ENV: self.orphan_reaper.token,
             }
         )
         return env
@@ -339,6 +348,7 @@ class PluginExecutor:
             return ended.result(
                 "failed", "spawn_failed", f"cannot start {program}: {exc.strerror or exc}"
             )
+        self.orphan_reaper.watch(proc.pid)  # the leader's pid is its group id
         child = _Child(proc, capture)
         ended.pid = proc.pid
         if request.on_spawn is not None:
@@ -445,6 +455,7 @@ class PluginExecutor:
         self._reap_group(child.pgid)
         if self.launcher is not None and isinstance(child.proc, LaunchedProcess):
             self.launcher.release(child.pgid)
+        self.orphan_reaper.forget(child.pgid)
         child.capture.close()
 
     @staticmethod

@@ -24,13 +24,25 @@ from typing import Any
 
 import apsw
 
-from autokestra_obs_schema import AuditEventType, LogLevel, Reason, State
+from autokestra_obs_schema import (
+    AuditEventType,
+    LogLevel,
+    Reason,
+    State,
+    StorageError,
+    StorageFull,
+)
 
 from ..language._conditions import ConditionError, ConditionScope, parse_condition
 from ..language._model import TaskSpec, Workflow
 from ..language._problems import TemplateError
 from ..language._templates import TemplateContext, resolve_value
-from ..persistence._recorder import ExecutionAlreadyFinished, ExecutionRecorder, NewTask
+from ..persistence._recorder import (
+    CannotRecordExecution,
+    ExecutionAlreadyFinished,
+    ExecutionRecorder,
+    NewTask,
+)
 from ._fan_out import FanOut
 from ._worker import ExecutionContext, TaskOutcome, TaskRunner, WorkerPool, human_ms
 
@@ -197,8 +209,8 @@ class ExecutionRun:
         """Block until the execution is terminal; returns its final state.
 
         Raises:
-            StorageError: the database failed and the execution could not even be recorded
-                as FAILED (its running tasks are stopped first).
+            CannotRecordExecution: the database failed and the execution could not even be
+                recorded as FAILED, the reserve freed (its running tasks are stopped first).
         """
         try:
             self._loop()
@@ -285,6 +297,8 @@ class ExecutionRun:
 
     def _abort(self, exc: Exception) -> State:
         """The loop itself failed: stop every task, then record the execution FAILED."""
+        if isinstance(exc, StorageError):
+            return self._record_storage_failure(exc)
         message = self._ctx.redactor.redact(f"Engine error: {type(exc).__name__}: {exc}")
         self._ctx.log(LogLevel.ERROR, message, source=SCHEDULER)
         self._ctx.cancel.trigger(Reason.ENGINE_ERROR, by="system", reason="engine error")
@@ -696,18 +710,59 @@ class ExecutionRun:
                 "task_states": {task_id: str(s) for task_id, s in self.states.items()},
             },
         )
-        self._ctx.collector.flush_execution(eid)
-        self._recorder.finish_execution(
-            eid,
-            state,
-            terminal_event=event,
-            terminal_metadata=metadata,
-            reason=reason,
-            message=message,
-            failed_task_id=failed_task_id,
-        )
+        # Stores what is buffered, or counts it and stores the `Dropped <n> log entries`
+        # WARN (DESIGN.md §6.1), freeing the reserve if even that does not fit.
+        self._ctx.collector.end_execution(eid, make_room=self._recorder.reserve.release)
+        try:
+            self._recorder.finish_execution(
+                eid,
+                state,
+                terminal_event=event,
+                terminal_metadata=metadata,
+                reason=reason,
+                message=message,
+                failed_task_id=failed_task_id,
+            )
+        except StorageError as exc:
+            return self._record_storage_failure(exc)
         self._ctx.emit(None, state, reason=reason)
         return state
+
+    def _record_storage_failure(self, exc: StorageError) -> State:
+        """A write failed: free the reserve, record the end FAILED, tasks left cancelled.
+
+        DESIGN.md §6.2: the reserve file's 1 MiB is what lets the terminal state, its audit
+        events and the task rows be stored on a full disk. The reason is ``STORAGE_FULL``
+        for lack of space (``ENGINE_ERROR`` for another storage error); the reserve is
+        recreated when the next execution starts, once space returned.
+
+        Raises:
+            CannotRecordExecution: even with the reserve freed, the end could not be stored.
+        """
+        eid = self._ctx.execution_id
+        reason = Reason.STORAGE_FULL if isinstance(exc, StorageFull) else Reason.ENGINE_ERROR
+        self._ctx.cancel.trigger(reason, by="system", reason="storage")
+        deadline = time.monotonic() + ABORT_WAIT_S
+        while self._dispatched and time.monotonic() < deadline:
+            self._drain(TICK_S)  # running attempts stop; their own writes may fail too
+        self._recorder.reserve.release()
+        message = self._ctx.redactor.redact(f"Cannot store the execution's data: {exc}")
+        self._ctx.log(LogLevel.ERROR, message, source=SCHEDULER)
+        self._ctx.collector.end_execution(eid, timeout=2.0)
+        try:
+            self._recorder.cancel_unfinished_tasks(eid, reason)
+            self._recorder.finish_execution(
+                eid,
+                State.FAILED,
+                terminal_event=AuditEventType.FAILED,
+                terminal_metadata={"error_message": message, "reason": reason.value},
+                reason=reason,
+                message=message,
+            )
+        except StorageError as again:
+            raise CannotRecordExecution(eid, again) from exc
+        self._ctx.emit(None, State.FAILED, reason=reason)
+        return State.FAILED
 
     def _verdict(self, elapsed: int) -> _Verdict:
         """(state, terminal event, reason, message, event metadata, failed task) of the end.

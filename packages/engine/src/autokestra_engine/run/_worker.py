@@ -104,6 +104,7 @@ class ExecutionContext:
         base_secrets: set[str],
         on_event: EventCallback | None,
         workflow_id: str = "",
+        mask_token_shapes: bool = True,
     ) -> None:
         self.execution_id = execution_id
         # What {{ execution.* }} reads; the scheduler fills in how it failed before the
@@ -115,6 +116,7 @@ class ExecutionContext:
             "failed_task_id": None,
             "message": None,
         }
+        self._mask_token_shapes = mask_token_shapes
         self.inputs = dict(inputs)
         self.secrets = secrets
         self.collector = collector
@@ -127,7 +129,7 @@ class ExecutionContext:
         self._lock = threading.Lock()
         self._outputs: dict[str, dict[str, Any]] = {}
         self._secret_values: set[str] = set(base_secrets)
-        self.redactor = Redactor(self._secret_values)
+        self.redactor = Redactor(self._secret_values, mask_token_shapes=mask_token_shapes)
         collector.set_redactor(execution_id, self.redactor)
 
     def stop_token(self, task_id: str) -> CancelToken:
@@ -141,7 +143,7 @@ class ExecutionContext:
             if not new:
                 return
             self._secret_values |= new
-            self.redactor = Redactor(self._secret_values)
+            self.redactor = Redactor(self._secret_values, mask_token_shapes=self._mask_token_shapes)
             self.collector.set_redactor(self.execution_id, self.redactor)
 
     def set_outputs(self, task_id: str, outputs: Mapping[str, Any]) -> None:
