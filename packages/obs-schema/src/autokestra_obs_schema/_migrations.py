@@ -135,6 +135,11 @@ def migrate(
 
 
 _DROPPED_TABLE = re.compile(r"^DROP TABLE (\w+);", re.MULTILINE)
+#: A table a ``down`` step creates or renames into place: one it drops too is rebuilt (rows
+#: copied across, as when a CHECK constraint changes) or scratch, not lost.
+_REBUILT_TABLE = re.compile(
+    r"^(?:CREATE TABLE (\w+)|ALTER TABLE \w+ RENAME TO (\w+))", re.MULTILINE
+)
 #: A fixed count statement per table a step's ``down`` drops (table names cannot be bound
 #: parameters, and SQL is never built by formatting); a test pins that every one is here.
 ROW_COUNT_SQL: dict[str, str] = {
@@ -186,8 +191,9 @@ def rollback_impact(
     """
     counts: dict[str, int] = {}
     for step in _steps_to_undo(conn, steps, registry):
+        rebuilt = {name for pair in _REBUILT_TABLE.findall(step.down) for name in pair if name}
         for table in _DROPPED_TABLE.findall(step.down):
-            if table in DERIVED_TABLES:
+            if table in DERIVED_TABLES or table in rebuilt:
                 continue
             rows = int(str(conn.execute(ROW_COUNT_SQL[table]).fetchall()[0][0]))
             if rows:
