@@ -37,10 +37,7 @@ PUBLIC_NAMES = [
     "CliError",
     "cli",
     "domain_errors",
-    "escape_control",
     "execution",
-    "format_bytes",
-    "format_duration_ms",
     "main",
     "pass_app",
 ]

@@ -15,8 +15,6 @@ if TYPE_CHECKING:
     from ._context import AppContext, pass_app
     from ._entry import main
     from ._errors import CliError, domain_errors
-    from ._escape import escape_control
-    from ._format import format_bytes, format_duration_ms
     from ._main import cli, execution
 
 #: Each public name's module, imported on first use: the console script imports this
@@ -26,10 +24,7 @@ _MODULES = {
     "CliError": "._errors",
     "cli": "._main",
     "domain_errors": "._errors",
-    "escape_control": "._escape",
     "execution": "._main",
-    "format_bytes": "._format",
-    "format_duration_ms": "._format",
     "main": "._entry",
     "pass_app": "._context",
 }
@@ -39,10 +34,7 @@ __all__ = [
     "CliError",
     "cli",
     "domain_errors",
-    "escape_control",
     "execution",
-    "format_bytes",
-    "format_duration_ms",
     "main",
     "pass_app",
 ]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import click
 
+from autokestra_obs_schema import escape_control
+
 from ._context import AppContext, pass_app
 from ._errors import CliError
-from ._escape import escape_control
 
 
 @click.group("audit")

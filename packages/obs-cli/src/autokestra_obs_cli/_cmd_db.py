@@ -15,6 +15,7 @@ from autokestra_obs_schema import (
     TABLE_SIZE_WARNING_BYTES,
     Writer,
     connect,
+    format_bytes,
     migrate,
     rollback,
     status,
@@ -23,7 +24,6 @@ from autokestra_obs_schema import (
 
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
-from ._format import format_bytes
 from ._types import COUNT
 
 

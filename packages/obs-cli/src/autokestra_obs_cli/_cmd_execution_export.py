@@ -15,13 +15,11 @@ from pathlib import Path
 
 import click
 
-from autokestra_obs_schema import AutokestraError
+from autokestra_obs_schema import AutokestraError, escape_control, format_bytes
 from autokestra_obs_store import default_bundle_path, export_execution
 
 from ._context import AppContext, pass_app
 from ._errors import CliError
-from ._escape import escape_control
-from ._format import format_bytes
 
 
 @click.command("export")

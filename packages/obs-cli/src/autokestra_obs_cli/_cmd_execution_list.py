@@ -14,12 +14,10 @@ import json
 import click
 from rich.text import Text
 
-from autokestra_obs_schema import State, iso_from_ms
+from autokestra_obs_schema import State, escape_control, format_duration_ms, iso_from_ms
 from autokestra_obs_store import ExecutionSummary, execution_summary_document, list_executions
 
 from ._context import AppContext, pass_app
-from ._escape import escape_control
-from ._format import format_duration_ms
 from ._styles import state_style
 from ._types import COUNT
 

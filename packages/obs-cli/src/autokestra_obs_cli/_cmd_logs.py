@@ -17,7 +17,12 @@ from typing import TextIO
 
 import click
 
-from autokestra_obs_schema import UNSUCCESSFUL_STATES, DatabaseNotFound, ExecutionNotFound
+from autokestra_obs_schema import (
+    UNSUCCESSFUL_STATES,
+    DatabaseNotFound,
+    ExecutionNotFound,
+    escape_control,
+)
 from autokestra_obs_store import (
     LogFilter,
     LogRecord,
@@ -29,7 +34,6 @@ from autokestra_obs_store import (
 
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
-from ._escape import escape_control
 from ._logs_render import IsoClock, TextRenderer, to_json
 from ._types import COUNT
 

@@ -13,12 +13,17 @@ import time
 
 import click
 
-from autokestra_obs_schema import iso_from_ms, now_ms, parse_duration_ms
+from autokestra_obs_schema import (
+    format_bytes,
+    format_duration_ms,
+    iso_from_ms,
+    now_ms,
+    parse_duration_ms,
+)
 from autokestra_obs_store import PurgeReport, purge
 
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
-from ._format import format_bytes, format_duration_ms
 
 #: Seconds between progress lines on stderr (a short cleanup prints none).
 PROGRESS_INTERVAL_S = 2.0

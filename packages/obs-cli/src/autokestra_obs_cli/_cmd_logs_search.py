@@ -19,7 +19,7 @@ import click
 from rich.cells import cell_len
 from rich.text import Text
 
-from autokestra_obs_schema import DatabaseNotFound
+from autokestra_obs_schema import DatabaseNotFound, escape_control
 from autokestra_obs_store import (
     DEFAULT_SEARCH_LIMIT,
     InvalidSearchQuery,
@@ -34,7 +34,6 @@ from autokestra_obs_store import (
 
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
-from ._escape import escape_control
 from ._logs_render import IsoClock, TextRenderer, to_json
 from ._styles import LEVEL_STYLES
 

@@ -36,13 +36,11 @@ from autokestra_engine import (
     load_workflow,
     workflow_limits,
 )
-from autokestra_obs_schema import State, StorageError
+from autokestra_obs_schema import State, StorageError, escape_control, format_duration_ms
 
 from ._context import AppContext, pass_app
 from ._engine_wiring import cli_engine_config, plugin_path_option
 from ._errors import CliError, domain_errors
-from ._escape import escape_control
-from ._format import format_duration_ms
 from ._styles import STATE_STYLES
 from ._telemetry import observers_of, start_otlp_export, stop_otlp_export
 

@@ -24,15 +24,20 @@ import click
 from rich.text import Text
 
 from autokestra_engine import EngineConfig, EngineRuntime, Server, ServerTimings
-from autokestra_obs_schema import Writer, connect, iso_from_ms, parse_duration_ms
+from autokestra_obs_schema import (
+    Writer,
+    connect,
+    escape_control,
+    format_bytes,
+    iso_from_ms,
+    parse_duration_ms,
+)
 from autokestra_obs_store import PurgeReport, RetentionPolicy, check_sizes, purge
 
 from ._cmd_ui import console_settings, metrics_routes, start_console, token_file_option
 from ._context import AppContext, pass_app
 from ._engine_wiring import cli_engine_config, plugin_path_option
 from ._errors import CliError, domain_errors
-from ._escape import escape_control
-from ._format import format_bytes
 from ._telemetry import observers_of, start_otlp_export, stop_otlp_export
 
 if TYPE_CHECKING:  # imported at run time only when export is on

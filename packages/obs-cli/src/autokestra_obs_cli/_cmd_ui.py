@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from autokestra_obs_schema import escape_control
+
 from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
-from ._escape import escape_control
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute

@@ -15,10 +15,10 @@ import click
 from rich.text import Text
 
 from autokestra_engine import WorkflowInvalid, load_workflow, workflow_limits
+from autokestra_obs_schema import escape_control
 
 from ._context import AppContext, pass_app
 from ._engine_wiring import cli_engine_config, cli_registry, plugin_path_option
-from ._escape import escape_control
 
 
 @click.command("validate")

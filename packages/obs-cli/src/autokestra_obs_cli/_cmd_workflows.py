@@ -24,12 +24,11 @@ from autokestra_engine import (
     load_workflow,
     workflow_limits,
 )
-from autokestra_obs_schema import iso_from_ms
+from autokestra_obs_schema import escape_control, iso_from_ms
 
 from ._context import AppContext, pass_app
 from ._engine_wiring import cli_engine_config, cli_registry, plugin_path_option
 from ._errors import CliError, domain_errors
-from ._escape import escape_control
 
 
 def _load(app: AppContext, file: Path, plugin_paths: tuple[Path, ...]) -> Workflow:

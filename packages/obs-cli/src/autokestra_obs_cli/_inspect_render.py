@@ -17,11 +17,15 @@ from typing import Any
 
 from rich.text import Text
 
-from autokestra_obs_schema import AuditEventType, State, iso_from_ms
+from autokestra_obs_schema import (
+    AuditEventType,
+    State,
+    escape_control,
+    format_duration_ms,
+    iso_from_ms,
+)
 from autokestra_obs_store import AuditEvent, ExecutionOverview, TaskView
 
-from ._escape import escape_control
-from ._format import format_duration_ms
 from ._styles import state_style
 
 #: Rendered values longer than this are cut (CLI.md), unless --no-truncate.

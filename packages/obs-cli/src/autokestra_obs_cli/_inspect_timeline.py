@@ -19,10 +19,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from autokestra_obs_schema import escape_control, format_duration_ms
 from autokestra_obs_store import Inspection, Segment, TaskTimeline
-
-from ._escape import escape_control
-from ._format import format_duration_ms
 
 SHORT_LEGEND = "# running  - waiting  x failed  * critical path"
 #: Narrowest bar drawn; below it long task ids are shortened instead.

@@ -15,10 +15,9 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from autokestra_obs_schema import iso_from_ms
+from autokestra_obs_schema import escape_control, iso_from_ms
 from autokestra_obs_store import LogRecord
 
-from ._escape import escape_control
 from ._styles import LEVEL_STYLES
 
 if TYPE_CHECKING:

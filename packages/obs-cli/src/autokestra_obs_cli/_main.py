@@ -13,11 +13,10 @@ from typing import Any
 
 import click
 
-from autokestra_obs_schema import DEFAULT_DB_PATH
+from autokestra_obs_schema import DEFAULT_DB_PATH, escape_control
 
 from ._context import DEFAULT_CONFIG_PATH, AppContext, color_wanted
 from ._errors import EXIT_INTERRUPTED
-from ._escape import escape_control
 from ._version import VERSION
 
 #: Subcommands by name -> "module:attribute", imported only when invoked (or listed by

@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from autokestra_engine import EngineConfig, ExecutionObserver
+from autokestra_obs_schema import escape_control
 from autokestra_obs_telemetry import TelemetryConfigError, otlp_settings
 
 from ._errors import CliError
-from ._escape import escape_control
 
 if TYPE_CHECKING:  # the SDK is imported at run time only when export is on
     from autokestra_obs_telemetry.otlp import OtlpExporter

@@ -21,6 +21,7 @@ from ._audit_key import (
 )
 from ._connection import APPLICATION_ID, BUSY_TIMEOUT_MS, connect, file_mode
 from ._digest import audit_digest, canonical_metadata, keyed_audit_digest, keyed_chain_head
+from ._display import escape_control, format_bytes, format_duration_ms
 from ._durations import MAX_DURATION_MS, parse_duration_ms
 from ._errors import (
     DatabaseNotFound,
@@ -104,7 +105,10 @@ __all__ = [
     "canonical_metadata",
     "connect",
     "current_version",
+    "escape_control",
     "file_mode",
+    "format_bytes",
+    "format_duration_ms",
     "iso_from_ms",
     "keyed_audit_digest",
     "keyed_chain_head",

@@ -24,11 +24,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from autokestra_obs_schema import format_duration_ms
+
 from . import _api, _pages
 from ._console import Console
 from ._format import (
     elapsed,
-    format_duration_ms,
     iso_ms,
     pretty_json,
     short_id,

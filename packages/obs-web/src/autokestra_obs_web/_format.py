@@ -12,47 +12,16 @@ beyond that: a control or bidi character (an ANSI escape, U+202E) is shown as ``
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from markupsafe import Markup, escape
 
-from autokestra_obs_schema import iso_from_ms, ms_from_iso
-
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _shown(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+from autokestra_obs_schema import escape_control, format_duration_ms, iso_from_ms, ms_from_iso
 
 
 def visible(text: object) -> str:
     """``text`` with C0 (but newline and tab), DEL, C1 and bidi controls made visible."""
-    return _UNSAFE.sub(_shown, "" if text is None else str(text))
-
-
-def format_duration_ms(ms: int | None) -> str:
-    """A duration as the CLI shows it: ``500ms``, ``2.5s``, ``1m 30s``, ``2h 5m``, ``-``."""
-    if ms is None:
-        return "-"
-    if ms < 1000:
-        return f"{ms}ms"
-    if ms < 60_000:
-        seconds = (ms // 100) / 10
-        text = f"{seconds:.1f}".rstrip("0").rstrip(".")
-        return f"{text}s"
-    total_s = ms // 1000
-    if total_s < 3600:
-        minutes, seconds_left = divmod(total_s, 60)
-        return f"{minutes}m {seconds_left}s" if seconds_left else f"{minutes}m"
-    if total_s < 86_400:
-        hours, rest = divmod(total_s, 3600)
-        minutes = rest // 60
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    days, rest = divmod(total_s, 86_400)
-    hours = rest // 3600
-    return f"{days}d {hours}h" if hours else f"{days}d"
+    return escape_control("" if text is None else str(text))
 
 
 def short_id(execution_id: object) -> str:

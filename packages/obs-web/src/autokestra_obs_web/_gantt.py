@@ -17,9 +17,9 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from autokestra_obs_schema import State
+from autokestra_obs_schema import State, format_duration_ms
 
-from ._format import format_duration_ms, visible
+from ._format import visible
 
 #: Width of the drawing area in SVG user units (the SVG scales to the page width).
 PLOT_WIDTH = 800.0

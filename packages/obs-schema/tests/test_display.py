@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autokestra_obs_cli import escape_control, format_bytes, format_duration_ms
+from autokestra_obs_schema import escape_control, format_bytes, format_duration_ms
 
 _RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 

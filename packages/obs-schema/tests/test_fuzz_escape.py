@@ -13,7 +13,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autokestra_obs_cli._escape import escape_control
+from autokestra_obs_schema import escape_control
 
 BUDGET = settings(max_examples=500, derandomize=True, deadline=None)
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
