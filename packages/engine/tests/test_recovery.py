@@ -15,11 +15,11 @@ import pytest
 
 from autokestra_engine import EngineOwner, ExecutionRecorder, recover_lost_executions
 from autokestra_engine.operations import _recovery
-from autokestra_engine.operations._recovery import find_lost_executions, pid_alive
+from autokestra_engine.operations._recovery import find_lost_executions
 from autokestra_engine.persistence._recorder import NewExecution, NewTask
 from autokestra_obs_audit import verify_chain
 from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import Writer, open_writer
+from autokestra_obs_schema import Writer, open_writer, pid_alive
 
 HOST = socket.gethostname()
 

@@ -69,6 +69,7 @@ class TestPublicApi:
             "open_reader",
             "open_writer",
             "parse_duration_ms",
+            "pid_alive",
             "register_retention_guard",
             "require_current",
             "rollback",

@@ -43,6 +43,7 @@ from ._migrations import (
     status,
 )
 from ._open import DEFAULT_DB_PATH, open_reader, open_writer
+from ._process import pid_alive
 from ._reserve import RESERVE_BYTES, StorageReserve
 from ._stats import TABLE_SIZE_WARNING_BYTES, StorageStats, TableStats, storage_stats
 from ._steps import LATEST_VERSION, RETENTION_GUARD_FUNCTION, STEPS, MigrationStep
@@ -120,6 +121,7 @@ __all__ = [
     "open_reader",
     "open_writer",
     "parse_duration_ms",
+    "pid_alive",
     "register_retention_guard",
     "require_current",
     "rollback",

@@ -15,15 +15,13 @@ this module never writes.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import apsw
 
-from autokestra_obs_schema import TERMINAL_STATES, AutokestraError, iso_from_ms, now_ms
+from autokestra_obs_schema import TERMINAL_STATES, AutokestraError, iso_from_ms, now_ms, pid_alive
 
 #: A heartbeat older than this means an engine on another host is gone (the engine beats
 #: every 5 s: six missed beats).
@@ -51,25 +49,6 @@ class EngineGone(AutokestraError):
             f"{iso_from_ms(last_heartbeat_ms)}); the next `workflow server start` or "
             "`workflow run` marks it FAILED (ENGINE_LOST)"
         )
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, owned by another user
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: trust kill(0)
-    # The state letter follows the parenthesised command name (which may hold spaces).
-    end = stat.rfind(")")
-    return stat[end + 2 : end + 3] != "Z"
 
 
 def engine_gone(

@@ -33,7 +33,7 @@ from pathlib import Path
 import apsw
 
 from autokestra_obs_collector import LogCollector
-from autokestra_obs_schema import AuditEventType, LogLevel, Reason, State, Writer, now_ms
+from autokestra_obs_schema import AuditEventType, LogLevel, Reason, State, Writer, now_ms, pid_alive
 
 from ..persistence._recorder import ExecutionRecorder
 from ..run._executor import group_alive
@@ -93,24 +93,6 @@ class LostExecution:
     engine_pid: int | None
     engine_host: str | None
     killed_process_groups: tuple[int, ...]
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: trust kill(0)
-    # The state letter follows the parenthesised command name, which may contain spaces.
-    return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] != "Z"
 
 
 def _boot_time_ms() -> int | None:
