@@ -371,23 +371,9 @@ class ExecutionRun:
             if not isinstance(items, list):
                 raise TemplateError(f"for_each: expected a list, got {type(items).__name__}")
         except TemplateError as exc:
-            message = self._ctx.redactor.redact(f"cannot resolve for_each: {exc}")
-            self._recorder.finish_task(
-                eid,
-                task.id,
-                State.FAILED,
-                reason=Reason.TEMPLATE_ERROR,
-                error={"message": message, "type": "TemplateError"},
+            self._fail_unrun(
+                task, Reason.TEMPLATE_ERROR, "TemplateError", f"cannot resolve for_each: {exc}"
             )
-            self._ctx.emit(task.id, State.FAILED, reason=Reason.TEMPLATE_ERROR)
-            self._ctx.log(
-                LogLevel.ERROR,
-                f"Task {task.id} failed: {message}",
-                task_id=task.id,
-                source=SCHEDULER,
-                metadata={"reason": Reason.TEMPLATE_ERROR.value},
-            )
-            self._collect(TaskOutcome(task.id, State.FAILED, Reason.TEMPLATE_ERROR, message))
             return
         fan = FanOut(task, items)
         self._recorder.start_fan_out(
@@ -495,27 +481,36 @@ class ExecutionRun:
         try:
             holds = parse_condition(task.condition).evaluate(scope)
         except ConditionError as exc:
-            message = self._ctx.redactor.redact(f"condition {task.condition!r}: {exc}")
-            self._recorder.finish_task(
-                self._ctx.execution_id,
-                task.id,
-                State.FAILED,
-                reason=Reason.CONDITION_ERROR,
-                error={"message": message, "type": "ConditionError"},
+            self._fail_unrun(
+                task,
+                Reason.CONDITION_ERROR,
+                "ConditionError",
+                f"condition {task.condition!r}: {exc}",
             )
-            self._ctx.emit(task.id, State.FAILED, reason=Reason.CONDITION_ERROR)
-            self._ctx.log(
-                LogLevel.ERROR,
-                f"Task {task.id} failed: {message}",
-                task_id=task.id,
-                source=SCHEDULER,
-                metadata={"reason": Reason.CONDITION_ERROR.value},
-            )
-            self._collect(TaskOutcome(task.id, State.FAILED, Reason.CONDITION_ERROR, message))
             return False
         if not holds:
             self._end_task(task.id, State.SKIPPED, Reason.CONDITION_FALSE, None)
         return holds
+
+    def _fail_unrun(self, task: TaskSpec, reason: Reason, error_type: str, detail: str) -> None:
+        """End a task FAILED before any attempt (its for_each list or condition is broken)."""
+        message = self._ctx.redactor.redact(detail)
+        self._recorder.finish_task(
+            self._ctx.execution_id,
+            task.id,
+            State.FAILED,
+            reason=reason,
+            error={"message": message, "type": error_type},
+        )
+        self._ctx.emit(task.id, State.FAILED, reason=reason)
+        self._ctx.log(
+            LogLevel.ERROR,
+            f"Task {task.id} failed: {message}",
+            task_id=task.id,
+            source=SCHEDULER,
+            metadata={"reason": reason.value},
+        )
+        self._collect(TaskOutcome(task.id, State.FAILED, reason, message))
 
     def _end_task(
         self, task_id: str, state: State, reason: str | None, upstream: str | None
