@@ -281,6 +281,15 @@ class _FullDiskRecorder(ExecutionRecorder):
         raise StorageFull("Database or disk is full: injected")
 
 
+class _TaskEndFullDiskRecorder(ExecutionRecorder):
+    """The real store, except that ending task ``full`` hits a full disk."""
+
+    def end_attempt(self, execution_id: str, task_id: str, *args: Any, **kwargs: Any) -> Any:
+        if task_id == "full":
+            raise StorageFull("Database or disk is full: injected")
+        return super().end_attempt(execution_id, task_id, *args, **kwargs)
+
+
 class TestEngineError:
     def test_scheduler_failure_stops_tasks_and_fails_execution(self, harness: Harness) -> None:
         """A full disk in the loop stops running plugins and ends FAILED/STORAGE_FULL (§6.2)."""
@@ -300,6 +309,30 @@ class TestEngineError:
         assert harness.tasks(eid)["first"][0] == "CANCELLED"
         kind, meta = harness.audit(eid)[-1]
         assert kind == "FAILED" and "disk is full" in meta["error_message"]
+
+    def test_full_disk_ending_a_task_fails_the_execution_storage_full(
+        self, harness: Harness
+    ) -> None:
+        """A task's end that cannot be stored is the database's failure, not the task's (§6.2)."""
+        eid = harness.create(
+            "id: full\ntasks:\n"
+            "  - {id: full, type: core/log.emit, inputs: {message: a}}\n"
+            "  - {id: slow, type: core/shell.run, inputs: {command: sleep 30}}\n"
+            "  - {id: later, type: core/log.emit, needs: [full], inputs: {message: b}}\n"
+        )
+        recorder = _TaskEndFullDiskRecorder(harness.writer)
+        harness.engine.recorder = recorder
+        harness.engine._runner._recorder = recorder
+        started = time.monotonic()
+        assert harness.engine.run(eid).state is State.FAILED
+        assert time.monotonic() - started < 10
+        assert harness.rows("SELECT state, reason_code FROM executions") == [
+            ("FAILED", "STORAGE_FULL")
+        ]
+        tasks = harness.tasks(eid)
+        assert tasks["full"] == ("CANCELLED", "STORAGE_FULL")
+        assert tasks["slow"][0] == "CANCELLED"
+        assert tasks["later"] == ("CANCELLED", "STORAGE_FULL")
 
     def test_task_job_raising_system_exit_fails_the_task_not_the_loop(
         self, harness: Harness

@@ -8,6 +8,7 @@ real: SQLite's page limit, another connection holding the write lock, a file-siz
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -190,6 +191,33 @@ class TestEndExecution:
         (warn,) = warn_rows(db_path)
         assert warn[2].startswith("Dropped 60 log entries: ")
         assert "database is busy" in warn[2].lower()
+
+    def test_taken_drops_are_no_longer_retried(
+        self,
+        make_collector: Factory,
+        writer: Writer,
+        db_path: Path,
+        lock_holder: Callable[[], None],
+        report: io.StringIO,
+    ) -> None:
+        """Drops the engine takes to store with the end are never added a second time."""
+        writer.connection.set_busy_timeout(20)
+        collector = make_collector(
+            clock=ManualClock(), max_buffer=20, put_timeout_s=0.1, retry_initial_s=0.01,
+            retry_max_s=0.02,
+        )  # fmt: skip
+        for i in range(60):
+            collector.log("exec-1", "INFO", "worker", f"line {i}")
+        outcome = collector.end_execution("exec-1", timeout=0.3)
+        assert outcome.unrecorded == 60
+        assert collector.take_unrecorded_drops("exec-1") == 60
+        assert collector.take_unrecorded_drops("exec-1") == 0
+        assert "60 dropped log entries of execution exec-1 go into" in report.getvalue()
+        lock_holder()  # writable again: a success would store pending drops, if any were left
+        collector.log("exec-2", "INFO", "worker", "first write after the fault")
+        assert collector.flush(timeout=10)
+        assert logs_dropped(db_path) == 0
+        assert warn_rows(db_path) == []
 
 
 # A subprocess logs 20,000 lines under a real storage limit, ends the execution with the

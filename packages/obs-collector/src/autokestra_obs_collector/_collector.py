@@ -437,6 +437,7 @@ class LogCollector:
         taken out of the buffer and counted as dropped; then one WARN entry
         ``Dropped <n> log entries: <reason>`` (source ``engine``) and ``logs_dropped`` are
         stored in one small transaction of their own, which often fits where a batch did not.
+        What still cannot be recorded is left for :meth:`take_unrecorded_drops`.
 
         Args:
             execution_id: the execution that ended.
@@ -454,6 +455,28 @@ class LogCollector:
             dropped = self._dropped_by_execution.pop(execution_id, 0)
             pending = self._pending_drops.get(execution_id)
             return LogOutcome(dropped=dropped, unrecorded=pending.count if pending else 0)
+
+    def take_unrecorded_drops(self, execution_id: str) -> int:
+        """Hand the caller the drops of an ended execution whose WARN entry could not be stored.
+
+        When even that small transaction fails (a per-file size limit where the log index
+        needs new pages), the engine stores the count with the terminal state instead
+        (``executions.logs_dropped``); from here on the collector no longer retries it, so
+        the count is never added twice. The explanation then goes to stderr.
+
+        Returns:
+            How many dropped entries the caller must record (0: nothing pending).
+        """
+        with self._lock:
+            drops = self._pending_drops.pop(execution_id, None)
+        if drops is None or not drops.count:
+            return 0
+        self._report(
+            f"autokestra: {drops.count} dropped log entries of execution {execution_id} go "
+            "into executions.logs_dropped with its end state; their WARN entry could not be "
+            f"stored ({'; '.join(drops.reasons)})"
+        )
+        return drops.count
 
     def _drop_unwritten(self, execution_id: str) -> None:
         """Take an ended execution's unwritable entries out of the buffer and the batch.

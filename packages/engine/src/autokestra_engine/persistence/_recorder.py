@@ -332,8 +332,13 @@ class ExecutionRecorder:
         reason: str | None = None,
         message: str | None = None,
         failed_task_id: str | None = None,
+        logs_dropped: int = 0,
     ) -> bool:
         """Move the execution to a terminal state with STATE_CHANGE + its terminal audit event.
+
+        Args:
+            logs_dropped: dropped log entries the collector could not record itself, added
+                to ``executions.logs_dropped`` in the same transaction (DESIGN.md §6.1).
 
         Returns:
             ``False`` when the execution already is in ``state`` (replay: nothing written).
@@ -351,8 +356,9 @@ class ExecutionRecorder:
             at = self._clock()
             conn.execute(
                 "UPDATE executions SET state = ?, reason_code = ?, message = ?,"
-                " failed_task_id = ?, ended_at = ?, updated_at = ? WHERE execution_id = ?",
-                (str(state), reason, message, failed_task_id, at, at, execution_id),
+                " failed_task_id = ?, ended_at = ?, updated_at = ?,"
+                " logs_dropped = logs_dropped + ? WHERE execution_id = ?",
+                (str(state), reason, message, failed_task_id, at, at, logs_dropped, execution_id),
             )
             change: dict[str, Any] = {"from_state": str(row.state), "to_state": str(state)}
             if reason is not None:

@@ -200,6 +200,8 @@ class ExecutionRun:
         self._dispatched: set[str] = set()
         self._done: queue.Queue[TaskOutcome] = queue.Queue()
         self._failed_task: TaskOutcome | None = None
+        # A task's state write that failed: the whole execution takes the §6.2 path.
+        self._storage_failure: StorageError | None = None
         self._pending_at_cancel = 0
         self._timeout_elapsed_ms = 0
 
@@ -256,6 +258,8 @@ class ExecutionRun:
             if not self._dispatched and not self._dag.open(self.states, self._dispatched):
                 return
             self._drain(TICK_S)
+            if self._storage_failure is not None:
+                raise self._storage_failure
 
     def _run_failure_handler(self, outcome: State) -> None:
         """Run the ``on_failure`` tasks of a failed execution; skip them otherwise."""
@@ -281,6 +285,8 @@ class ExecutionRun:
                 next_beat = time.monotonic() + HEARTBEAT_S
                 self._recorder.heartbeat(self._ctx.execution_id, self._engine_id)
             self._drain(TICK_S)
+            if self._storage_failure is not None:
+                raise self._storage_failure
 
     def _drain(self, timeout: float) -> None:
         """Collect every finished task, waiting up to ``timeout`` for the first one."""
@@ -545,6 +551,15 @@ class ExecutionRun:
         def job() -> None:
             try:
                 outcome = self._runner.run(self._ctx, task, queued_at=queued_at)
+            except StorageError as exc:
+                # Not this task's failure: the database's. The loop records the execution's
+                # end as §6.2 says (reserve freed, STORAGE_FULL, the rest cancelled).
+                if self._storage_failure is None:
+                    self._storage_failure = exc
+                reason = (
+                    Reason.STORAGE_FULL if isinstance(exc, StorageFull) else Reason.ENGINE_ERROR
+                )
+                outcome = TaskOutcome(task.id, State.FAILED, reason, str(exc))
             except BaseException as exc:
                 # Whatever ends the job (SystemExit included: rich raises it on a closed
                 # stdout pipe), the loop must get an outcome, or it waits for this task
@@ -707,7 +722,10 @@ class ExecutionRun:
         )
         # Stores what is buffered, or counts it and stores the `Dropped <n> log entries`
         # WARN (DESIGN.md §6.1), freeing the reserve if even that does not fit.
-        self._ctx.collector.end_execution(eid, make_room=self._recorder.reserve.release)
+        logs = self._ctx.collector.end_execution(eid, make_room=self._recorder.reserve.release)
+        # What the collector could not record rides with the terminal state: a column
+        # update fits where its WARN entry (new log and index pages) did not.
+        unrecorded = 0 if logs.complete else self._ctx.collector.take_unrecorded_drops(eid)
         try:
             self._recorder.finish_execution(
                 eid,
@@ -717,19 +735,24 @@ class ExecutionRun:
                 reason=reason,
                 message=message,
                 failed_task_id=failed_task_id,
+                logs_dropped=unrecorded,
             )
         except StorageError as exc:
-            return self._record_storage_failure(exc)
+            return self._record_storage_failure(exc, unrecorded)
         self._ctx.emit(None, state, reason=reason)
         return state
 
-    def _record_storage_failure(self, exc: StorageError) -> State:
+    def _record_storage_failure(self, exc: StorageError, unrecorded_drops: int = 0) -> State:
         """A write failed: free the reserve, record the end FAILED, tasks left cancelled.
 
         DESIGN.md §6.2: the reserve file's 1 MiB is what lets the terminal state, its audit
         events and the task rows be stored on a full disk. The reason is ``STORAGE_FULL``
         for lack of space (``ENGINE_ERROR`` for another storage error); the reserve is
         recreated when the next execution starts, once space returned.
+
+        Args:
+            exc: the failed write.
+            unrecorded_drops: dropped log entries not yet counted anywhere, stored with the end.
 
         Raises:
             CannotRecordExecution: even with the reserve freed, the end could not be stored.
@@ -743,7 +766,9 @@ class ExecutionRun:
         self._recorder.reserve.release()
         message = self._ctx.redactor.redact(f"Cannot store the execution's data: {exc}")
         self._ctx.log(LogLevel.ERROR, message, source=SCHEDULER)
-        self._ctx.collector.end_execution(eid, timeout=2.0)
+        logs = self._ctx.collector.end_execution(eid, timeout=2.0)
+        if not logs.complete:
+            unrecorded_drops += self._ctx.collector.take_unrecorded_drops(eid)
         try:
             self._recorder.cancel_unfinished_tasks(eid, reason)
             self._recorder.finish_execution(
@@ -753,6 +778,7 @@ class ExecutionRun:
                 terminal_metadata={"error_message": message, "reason": reason.value},
                 reason=reason,
                 message=message,
+                logs_dropped=unrecorded_drops,
             )
         except StorageError as again:
             raise CannotRecordExecution(eid, again) from exc
