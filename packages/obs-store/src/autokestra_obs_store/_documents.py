@@ -14,21 +14,22 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autokestra_obs_schema import iso_from_ms
 
-from ._execution_list import ExecutionSummary
-from ._inspect_model import (
-    AttemptView,
-    AuditEvent,
-    ExecutionOverview,
-    Inspection,
-    TaskTimeline,
-    TaskView,
-    Timeline,
-)
-from ._log_store import LogRecord
+if TYPE_CHECKING:  # `execution logs` needs log_record_json only, not the inspect model
+    from ._execution_list import ExecutionSummary
+    from ._inspect_model import (
+        AttemptView,
+        AuditEvent,
+        ExecutionOverview,
+        Inspection,
+        TaskTimeline,
+        TaskView,
+        Timeline,
+    )
+    from ._log_store import LogRecord
 
 
 def _iso(ms: int | None) -> str | None:
