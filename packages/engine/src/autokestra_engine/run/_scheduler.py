@@ -366,6 +366,7 @@ class ExecutionRun:
                     task_outputs=self._ctx.outputs(),
                     secrets=self._ctx.secrets,
                     execution_id=eid,
+                    trigger=self._ctx.trigger,
                 ),
             )
             if not isinstance(items, list):
