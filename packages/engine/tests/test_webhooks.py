@@ -43,6 +43,10 @@ trigger: {type: webhook, secret: "{{ secrets.HOOK }}"}
 tasks:
   - {id: echo, type: core/log.emit, inputs: {message: "ref={{ trigger.body.ref }}"}}
   - {id: raw, type: core/log.emit, inputs: {message: "{{ trigger.body.note }}"}}
+  - id: main-only
+    type: core/log.emit
+    if: trigger.body.ref == 'main'
+    inputs: {message: "on main"}
 """
 T0 = ms_from_iso("2026-11-25T10:00:00Z")
 
@@ -146,6 +150,17 @@ class TestValidation:
         )
         assert problem.startswith("tasks[0].inputs.message: {{ trigger.body.x }}: only a webhook")
 
+    def test_trigger_body_in_a_condition_only_in_a_webhook_workflow(self) -> None:
+        """if: trigger.body... in a manual workflow is a problem at the task's if."""
+        (problem,) = self.problems(
+            "id: w\ntasks: [{id: a, type: core/log.emit, if: \"trigger.body.ref == 'x'\","
+            " inputs: {message: hi}}]\n"
+        )
+        assert problem == (
+            "tasks[0].if: trigger.body.ref: only a webhook workflow has a request"
+            " (trigger type is manual)"
+        )
+
     def test_valid_webhook_keeps_the_secret_name(self) -> None:
         """The parsed trigger holds the secret's name, never a value."""
         wf = parse_workflow(HOOK, PluginRegistry.discover([]), filename="w.yaml")
@@ -223,6 +238,15 @@ class TestReceiver:
         stored = rows(rig, "SELECT delivery_id, execution_id, content_type FROM webhook_deliveries")
         assert stored == [("d-1", eid, "application/json")]
         assert "Webhook deploy: 202 accepted" in rig.err.getvalue()
+        assert "on main" in messages  # the condition read the body
+
+    def test_a_condition_on_the_body_skips_the_task(self, rig: Rig) -> None:
+        """if: trigger.body.ref == 'main' is false for another ref: that task is SKIPPED."""
+        body = json.dumps({"ref": "dev", "note": "n"}).encode()
+        assert rig.receive(body, headers(body)) == (202, "accepted")
+        rig.run_queued()
+        states = dict(rows(rig, "SELECT task_id, state FROM task_runs"))
+        assert states == {"echo": "SUCCESS", "raw": "SUCCESS", "main-only": "SKIPPED"}
 
     def test_a_replayed_delivery_is_refused(self, rig: Rig) -> None:
         """The same signed request twice: 202 then 409; one execution only."""

@@ -408,7 +408,7 @@ def _check_condition(
         shown = ".".join(parts)
         if parts[0] == "inputs":
             _check_input_name(check, path, shown, parts[1], inputs)
-        else:
+        elif parts[0] != "trigger":  # trigger paths: _check_trigger_references
             _check_task_name(
                 check,
                 path,
@@ -438,6 +438,16 @@ def _check_trigger_references(
                     f"{{{{ {found.text} }}}}: only a webhook workflow has a request"
                     f" (trigger type is {trigger.type})",
                 )
+        if task.condition is None:
+            continue
+        with contextlib.suppress(ConditionError):  # reported by _check_condition
+            for parts in parse_condition(task.condition).paths:
+                if parts[0] == "trigger" and parts[1] != "type":
+                    check.add(
+                        f"{where}.if",
+                        f"{'.'.join(parts)}: only a webhook workflow has a request"
+                        f" (trigger type is {trigger.type})",
+                    )
 
 
 def parse_workflow(

@@ -478,6 +478,7 @@ class ExecutionRun:
             inputs=self._ctx.inputs,
             outputs=self._ctx.outputs(),
             states={task_id: str(state) for task_id, state in self.states.items()},
+            trigger=self._ctx.trigger,
         )
         try:
             holds = parse_condition(task.condition).evaluate(scope)
