@@ -217,6 +217,9 @@ def demo(session: nox.Session) -> None:
     # to fail (exit 1), so 1 is not an error.
     secret_env = {"AUTOKESTRA_SECRET_API_TOKEN": "demo-t0ken-4f2a9c1e"}
     for example in sorted((ROOT / "examples" / "workflows").glob("*.yaml")):
+        if example.stem == "webhook":  # started by a signed request to a server, not `run`
+            session.run("workflow", "validate", str(example))
+            continue
         session.run("workflow", "run", str(example), env=secret_env, success_codes=[0, 1])
     session.run("workflow", "execution", "list")
     fan_out = _latest_execution(session, "fan-out-fan-in")

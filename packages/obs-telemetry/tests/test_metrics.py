@@ -177,6 +177,34 @@ class TestProcessMetrics:
         assert f"{name}_count 4.0" in text
 
 
+class Hooks:
+    """A webhook receiver stand-in with fixed counts."""
+
+    def webhook_counts(self) -> dict[tuple[str, str], int]:
+        return {
+            ("deploy", "accepted"): 3,
+            ("deploy", "bad_signature"): 1,
+            ("", "unknown_workflow"): 2,
+        }
+
+
+class TestWebhookMetrics:
+    def test_requests_by_workflow_and_outcome(self, populated: Writer) -> None:
+        """Each (workflow_id, outcome) count is one sample of a counter."""
+        parsed = families(metrics_text(metrics_registry(populated.path, webhooks=Hooks())))
+        kind, samples = parsed["autokestra_webhook_requests"]
+        assert kind == "counter"
+        name = "autokestra_webhook_requests_total"
+        assert value(samples, name, workflow_id="deploy", outcome="accepted") == 3
+        assert value(samples, name, workflow_id="deploy", outcome="bad_signature") == 1
+        assert value(samples, name, workflow_id="", outcome="unknown_workflow") == 2
+
+    def test_absent_without_a_receiver(self, populated: Writer) -> None:
+        """workflow ui receives no webhooks and exposes no webhook counter."""
+        parsed = families(metrics_text(metrics_registry(populated.path)))
+        assert "autokestra_webhook_requests" not in parsed
+
+
 def metrics_text_of(metrics: ProcessMetrics) -> str:
     """The exposition of one collector alone."""
     registry = CollectorRegistry()

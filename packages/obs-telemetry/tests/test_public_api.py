@@ -31,6 +31,7 @@ class TestPublicApi:
             "MetricsApp",
             "MetricsServer",
             "ProcessMetrics",
+            "WebhookCounts",
             "metrics_app",
             "metrics_registry",
             "metrics_text",

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from autokestra_obs_web import (
@@ -15,6 +18,7 @@ from autokestra_obs_web import (
     RefusedListen,
     TokenFileError,
     check_listen,
+    create_app,
     is_loopback,
     parse_listen,
     read_token_file,
@@ -104,6 +108,31 @@ class TestToken:
         assert token_client.get("/api/executions").status_code == 200
         token_client.post("/logout")
         assert token_client.get("/api/executions").status_code == 401
+
+
+class TestOpenPrefixes:
+    def test_only_the_named_extra_routes_skip_the_token(self, database: Database) -> None:
+        """An extra route under open_prefixes answers without the token (it checks its own
+        signature); other extra routes and the console still need it, and every answer
+        carries the security headers."""
+
+        async def hook(request: Request) -> Response:
+            return PlainTextResponse("hook " + request.path_params["wid"])
+
+        async def other(request: Request) -> Response:
+            return PlainTextResponse("other")
+
+        routes = [Route("/webhooks/{wid}", hook, methods=["POST"]), Route("/other", other)]
+        app = create_app(
+            database.path, token=TOKEN, extra_routes=routes, open_prefixes=("/webhooks/",)
+        )
+        with TestClient(app) as client:
+            response = client.post("/webhooks/deploy")
+            assert response.status_code == 200 and response.text == "hook deploy"
+            assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+            assert client.get("/other", follow_redirects=False).status_code == 303
+            assert client.get("/api/executions").status_code == 401
+            assert client.get("/webhooksX", follow_redirects=False).status_code == 303
 
 
 class TestTokenFile:

@@ -58,6 +58,20 @@ from .language._templates import ResolvedInputs, TemplateContext, resolve_task_i
 from .language._workflow_parser import load_workflow, parse_workflow
 from .operations._recovery import LostExecution, recover_lost_executions
 from .operations._server_loop import Maintenance, Server, ServerTimings
+from .operations._webhook_signature import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    signed_headers,
+)
+from .operations._webhooks import (
+    WEBHOOK_MAX_BODY_BYTES,
+    WEBHOOK_TOLERANCE_MS,
+    WebhookOutcome,
+    WebhookReceiver,
+    WebhookRequest,
+    WebhookResponse,
+)
 from .operations._workflow_registry import (
     RegisteredWorkflow,
     RegistryError,
@@ -73,11 +87,13 @@ from .persistence._ids import new_engine_id, new_execution_id, uuid7
 from .persistence._recorder import (
     CancelOutcome,
     CannotRecordExecution,
+    DeliveryReplayed,
     EngineOwner,
     ExecutionAlreadyFinished,
     ExecutionOwned,
     ExecutionRecorder,
     ExecutionRow,
+    WebhookDelivery,
     load_execution,
 )
 from .persistence._transitions import TRANSITIONS, IllegalTransition, check_transition
@@ -97,7 +113,9 @@ __all__ = [
     "CancelToken",
     "CannotRecordExecution",
     "ConfigError",
+    "DELIVERY_HEADER",
     "Dag",
+    "DeliveryReplayed",
     "Engine",
     "EngineConfig",
     "EngineEvent",
@@ -128,12 +146,14 @@ __all__ = [
     "ResolvedInputs",
     "RetryPolicy",
     "RunOutcome",
+    "SIGNATURE_HEADER",
     "SecretInputValues",
     "SecretNotQueueable",
     "SecretStore",
     "SecretsError",
     "Server",
     "ServerTimings",
+    "TIMESTAMP_HEADER",
     "TRANSITIONS",
     "TaskEnded",
     "TaskSpec",
@@ -142,6 +162,13 @@ __all__ = [
     "TemplateError",
     "Trigger",
     "UnknownAction",
+    "WEBHOOK_MAX_BODY_BYTES",
+    "WEBHOOK_TOLERANCE_MS",
+    "WebhookDelivery",
+    "WebhookOutcome",
+    "WebhookReceiver",
+    "WebhookRequest",
+    "WebhookResponse",
     "WorkerPool",
     "Workflow",
     "WorkflowInvalid",
@@ -169,6 +196,7 @@ __all__ = [
     "resolve_task_inputs",
     "secret_input_values",
     "secret_references",
+    "signed_headers",
     "uuid7",
     "validate_schedule",
     "workflow_limits",

@@ -156,7 +156,8 @@ def server_group() -> None:
     "--listen",
     metavar="HOST:PORT",
     default=None,
-    help="Also serve the web console (read-only) on this address; port 0 picks a free one.",
+    help="Also serve the web console (read-only), /metrics and the webhook endpoint "
+    "(POST /webhooks/<workflow id>) on this address; port 0 picks a free one.",
 )
 @token_file_option
 @pass_app
@@ -172,7 +173,9 @@ def start_command(
     Prints one status line, then logs its lifecycle to stderr. On SIGTERM or SIGINT it
     stops taking work, lets running executions finish within the shutdown grace, cancels
     the rest, flushes every log and exits 0. With --listen it also serves the web console
-    (as `workflow ui` does) from a thread of the same process.
+    (as `workflow ui` does) from a thread of the same process, with /metrics and
+    POST /webhooks/<workflow id>: a request signed with the workflow's trigger secret
+    queues an execution (202 with its id); webhook requests need no console token.
 
     \b
     Example:
@@ -208,7 +211,8 @@ def _serve(
 ) -> None:
     """Run the server until it is stopped; the runtime is closed before export stops.
 
-    With ``console`` (``--listen``), the web console is served from a thread meanwhile.
+    With ``console`` (``--listen``), the web console is served from a thread meanwhile,
+    with ``/metrics`` and ``POST /webhooks/<id>`` (signed requests, no console token).
     """
     with EngineRuntime(config, observers=observers_of(exporter)) as runtime:
         with domain_errors():
@@ -222,9 +226,18 @@ def _serve(
         app.out.file.flush()
         web = None
         if console is not None:
+            from ._webhook_route import WEBHOOK_PREFIX, webhook_routes
+
             db_path = Path(config.db_path)
-            routes = metrics_routes(db_path, runtime=runtime, exporter=exporter)
-            web = start_console(db_path, *console, extra_routes=routes)
+            routes = [
+                *webhook_routes(server.webhooks),
+                *metrics_routes(
+                    db_path, runtime=runtime, exporter=exporter, webhooks=server.webhooks
+                ),
+            ]
+            web = start_console(
+                db_path, *console, extra_routes=routes, open_prefixes=(WEBHOOK_PREFIX,)
+            )
         try:
             with _stop_on_signals(server):
                 server.serve()

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from autokestra_engine import EngineRuntime
-    from autokestra_obs_telemetry.metrics import DropCounter
+    from autokestra_obs_telemetry.metrics import DropCounter, WebhookCounts
     from autokestra_obs_web import ListenAddress, WebServer
 
 
@@ -68,6 +68,7 @@ def metrics_routes(
     *,
     runtime: EngineRuntime | None = None,
     exporter: DropCounter | None = None,
+    webhooks: WebhookCounts | None = None,
 ) -> list[BaseRoute]:
     """``/metrics`` (DESIGN.md §8) for the console app, behind the console's token.
 
@@ -75,6 +76,7 @@ def metrics_routes(
         db_path: the database the metrics are computed from.
         runtime: the engine runtime of ``server start``, whose collector's figures are added.
         exporter: this process's OTLP exporter, whose drops are counted.
+        webhooks: the server's webhook receiver, whose requests are counted.
     """
     from starlette.routing import Route
 
@@ -84,6 +86,7 @@ def metrics_routes(
         db_path,
         collector=runtime.collector if runtime is not None else None,
         exporter=exporter,
+        webhooks=webhooks,
     )
     # A Route, not a Mount: a Mount answers /metrics with a redirect to /metrics/.
     return [Route("/metrics", metrics_app(registry), methods=["GET", "HEAD"])]
@@ -95,10 +98,13 @@ def start_console(
     token: str | None,
     *,
     extra_routes: list[BaseRoute] | None = None,
+    open_prefixes: tuple[str, ...] = (),
 ) -> WebServer:
     """Bind ``address``, print the Listening line, serve the console from a thread.
 
     For ``workflow server start --listen``: the engine loop keeps the main thread.
+    ``open_prefixes`` are paths of extra routes that authenticate requests themselves
+    (the signed webhook endpoint): the console token is not asked there.
 
     Raises:
         CliError: the address cannot be bound.
@@ -110,7 +116,10 @@ def start_console(
     except OSError as exc:
         raise _cannot_listen(address, exc) from exc
     click.echo(f"Listening on http://{bound_address(sock, address)}/", err=True)
-    server = WebServer(create_app(db_path, token=token, extra_routes=extra_routes or ()), sock)
+    app = create_app(
+        db_path, token=token, extra_routes=extra_routes or (), open_prefixes=open_prefixes
+    )
+    server = WebServer(app, sock)
     server.start()
     return server
 

@@ -150,6 +150,7 @@ ROW_COUNT_SQL: dict[str, str] = {
     "execution_audit_events": "SELECT count(*) FROM execution_audit_events",
     "workflows": "SELECT count(*) FROM workflows",
     "audit_key": "SELECT count(*) FROM audit_key",
+    "webhook_deliveries": "SELECT count(*) FROM webhook_deliveries",
 }
 #: Tables derived from others (an index rebuilt from its content table): dropping them loses
 #: no row, so a rollback that only drops them needs no confirmation.

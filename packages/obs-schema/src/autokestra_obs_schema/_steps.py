@@ -417,6 +417,33 @@ ALTER TABLE executions DROP COLUMN logs_dropped;
 """,
 )
 
+#: Webhook deliveries (docs/workflows.md, "Webhook trigger"). A step of its own, so the
+#: branch that adds it merges as one block (renumber it when another step lands first).
+WEBHOOK_DELIVERIES = MigrationStep(
+    version=9,
+    name="webhook_deliveries",
+    up="""
+-- One row per accepted webhook request: its delivery id is remembered for as long as its
+-- execution exists, so a replayed request is refused; written in the transaction that
+-- creates the execution. body holds the request body as the execution reads it
+-- ({{ trigger.body }}), with the execution's secret values masked.
+CREATE TABLE webhook_deliveries (
+    workflow_id   TEXT NOT NULL,
+    delivery_id   TEXT NOT NULL,
+    execution_id  TEXT NOT NULL REFERENCES executions (execution_id) ON DELETE CASCADE,
+    signed_at     INTEGER NOT NULL,
+    received_at   INTEGER NOT NULL,
+    content_type  TEXT,
+    body          TEXT,
+    PRIMARY KEY (workflow_id, delivery_id)
+);
+CREATE UNIQUE INDEX idx_webhook_deliveries_execution ON webhook_deliveries (execution_id);
+""",
+    down="""
+DROP TABLE webhook_deliveries;
+""",
+)
+
 #: Every step, in order. Versions are 1..N without gaps.
 STEPS: tuple[MigrationStep, ...] = (
     EXECUTIONS_AND_TASKS,
@@ -427,5 +454,6 @@ STEPS: tuple[MigrationStep, ...] = (
     LOG_SEARCH,
     SKIPPED_TASK_STATE,
     FAILURE_ACCOUNTING,
+    WEBHOOK_DELIVERIES,
 )
 LATEST_VERSION = STEPS[-1].version

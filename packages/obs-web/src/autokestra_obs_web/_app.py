@@ -2,7 +2,9 @@
 
 Routes of the console, the vendored static files, error pages (HTML for pages, JSON for the
 API), the security middleware; other parts of a server process (the webhook endpoint,
-``/metrics``) add their own routes or mounts through ``extra_routes``, behind the same token.
+``/metrics``) add their own routes or mounts through ``extra_routes``, behind the same token
+unless their path starts with one of ``open_prefixes`` (a route that authenticates its
+requests itself: the webhook endpoint checks a signature).
 
     app = create_app(Path(".autokestra/autokestra.db"), token=None)
     serve(app, parse_listen("127.0.0.1:8080"))
@@ -107,6 +109,7 @@ def create_app(
     *,
     token: str | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    open_prefixes: Sequence[str] = (),
 ) -> Starlette:
     """Build the console for one database.
 
@@ -116,6 +119,8 @@ def create_app(
             needs it (``Authorization: Bearer`` or the ``/login`` session cookie).
         extra_routes: more routes or mounts served by the same app behind the same token
             (the webhook endpoint, ``/metrics``); they take precedence over the console's.
+        open_prefixes: path prefixes (``/webhooks/``) served without the token: only for
+            extra routes that authenticate each request themselves.
 
     Returns:
         The ASGI application (Starlette) wrapped in the security middleware. Its
@@ -138,7 +143,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.console = console
-    app.add_middleware(SecurityMiddleware, token=token)
+    app.add_middleware(SecurityMiddleware, token=token, open_prefixes=tuple(open_prefixes))
     return app
 
 

@@ -134,11 +134,16 @@ class SecurityMiddleware:
     Args:
         app: the application to protect.
         token: the console token, or None for an open (loopback) console.
+        open_prefixes: more path prefixes served without the token, for routes that
+            authenticate their requests themselves (the signed webhook endpoint).
     """
 
-    def __init__(self, app: ASGIApp, *, token: str | None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, token: str | None, open_prefixes: tuple[str, ...] = ()
+    ) -> None:
         self._app = app
         self._token = token
+        self._open_prefixes = _OPEN_PREFIXES + open_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,7 +158,7 @@ class SecurityMiddleware:
             await send(message)
 
         path = str(scope.get("path", ""))
-        public = path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES)
+        public = path in _OPEN_PATHS or path.startswith(self._open_prefixes)
         if self._token is not None and not public and not authorized(scope, self._token):
             await self._refuse(path, send_with_headers)
             return

@@ -2,8 +2,9 @@
 
 An expression compares paths and literals and combines the results with ``and``, ``or``,
 ``not`` and parentheses. Paths read the workflow inputs (``inputs.env``), an upstream task's
-outputs (``tasks.fetch.outputs.count``, deeper keys or ``.0`` list indexes allowed) or its
-state (``tasks.fetch.state``, one of the state names). Literals are numbers, quoted strings,
+outputs (``tasks.fetch.outputs.count``, deeper keys or ``.0`` list indexes allowed), its
+state (``tasks.fetch.state``, one of the state names) or a webhook request's body
+(``trigger.body.ref``). Literals are numbers, quoted strings,
 ``true``, ``false`` and ``null``. Operators: ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=`` and
 ``in`` (membership in a list, a key of a mapping, a substring of a string). A path whose value
 does not exist is ``null``; the result is true or false the way JSON values are truthy
@@ -50,11 +51,14 @@ class ConditionScope:
         inputs: the execution's input values.
         outputs: outputs of finished tasks, by task id.
         states: states of finished tasks, by task id (as their names).
+        trigger: what started the execution (``type``; a webhook's ``body``,
+            ``delivery_id``, ``content_type``).
     """
 
     inputs: Mapping[str, Any]
     outputs: Mapping[str, Mapping[str, Any]]
     states: Mapping[str, str] = field(default_factory=dict)
+    trigger: Mapping[str, Any] = field(default_factory=dict)
 
 
 Node = Callable[[ConditionScope], Any]
@@ -209,12 +213,20 @@ def _and(left: Node, right: Node) -> Node:
     return lambda scope: _truthy(left(scope)) and _truthy(right(scope))
 
 
-_PATH_FORMS = "use inputs.<name>, tasks.<id>.outputs.<key> or tasks.<id>.state"
+_PATH_FORMS = (
+    "use inputs.<name>, tasks.<id>.outputs.<key>, tasks.<id>.state or trigger.body.<key>"
+    " (also trigger.type, trigger.delivery_id, trigger.content_type)"
+)
+#: What ``trigger.KEY`` may read; only ``body`` goes deeper (as in templates).
+_TRIGGER_KEYS = ("type", "body", "delivery_id", "content_type")
 
 
 def _check_path(parts: tuple[str, ...]) -> None:
     head = parts[0]
     if head == "inputs" and len(parts) >= 2:
+        return
+    key = parts[1] if head == "trigger" and len(parts) >= 2 else None
+    if key in _TRIGGER_KEYS and (key == "body" or len(parts) == 2):
         return
     if head == "tasks" and len(parts) >= 4 and parts[2] == "outputs":
         return
@@ -227,6 +239,8 @@ def _read(parts: tuple[str, ...], scope: ConditionScope) -> Any:
     value: Any
     if parts[0] == "inputs":
         value, rest = scope.inputs, parts[1:]
+    elif parts[0] == "trigger":
+        value, rest = scope.trigger, parts[1:]
     elif parts[2] == "state":
         return scope.states.get(parts[1])
     else:

@@ -66,10 +66,18 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Trigger:
-    """What starts a workflow: ``manual`` (default), ``cron`` with a schedule, or ``webhook``."""
+    """What starts a workflow: ``manual`` (default), ``cron`` with a schedule, or ``webhook``.
+
+    Attributes:
+        type: the trigger type.
+        schedule: the cron expression (``cron`` only).
+        secret: the name of the secret that signs webhook requests (``webhook`` only): the
+            file says ``secret: "{{ secrets.NAME }}"``, never the value.
+    """
 
     type: TriggerType = "manual"
     schedule: str | None = None
+    secret: str | None = None
 
 
 @dataclass(frozen=True)

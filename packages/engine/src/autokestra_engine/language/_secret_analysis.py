@@ -32,8 +32,14 @@ from ._templates import Reference, iter_templates, secret_strings
 
 
 def secret_references(workflow: Workflow) -> dict[str, list[str]]:
-    """Every ``{{ secrets.NAME }}`` used by the workflow: name -> paths where it appears."""
+    """Every ``{{ secrets.NAME }}`` used by the workflow: name -> paths where it appears.
+
+    The webhook trigger's signing secret counts (path ``trigger.secret``): its value must
+    exist and is masked in what the execution stores, like any secret a task reads.
+    """
     found: dict[str, list[str]] = {}
+    if workflow.trigger.secret is not None:
+        found[workflow.trigger.secret] = ["trigger.secret"]
     for task in workflow.all_tasks:
         for path, ref in iter_templates(task.inputs, f"tasks[{task.position}].inputs"):
             if isinstance(ref, Reference) and ref.kind == "secrets":

@@ -1,8 +1,10 @@
 """A small, safe template resolver for task inputs: lookups only, never code.
 
-Four references exist: ``{{ inputs.NAME }}``, ``{{ tasks.<id>.outputs.<key> }}``,
-``{{ secrets.NAME }}`` and ``{{ execution.id }}``; inputs and outputs may go deeper with
-more ``.key`` (or ``.0`` list index) parts. A quoted literal, ``{{ '{{' }}``, stands for its
+The references: ``{{ inputs.NAME }}``, ``{{ tasks.<id>.outputs.<key> }}``,
+``{{ secrets.NAME }}``, ``{{ execution.id }}`` and ``{{ trigger.body }}`` (the request body of
+a webhook execution); inputs, outputs and the body may go deeper with more ``.key`` (or
+``.0`` list index) parts. A value read this way is data: it is never resolved again, so a
+body holding ``{{ secrets.X }}`` stays that text. A quoted literal, ``{{ '{{' }}``, stands for its
 own text: it is how a literal ``{{`` is written (``docker ps --format '{{ '{{' }}.State}}'``
 runs ``docker ps --format '{{.State}}'``; a lone ``}}`` needs no escape). A string that is
 exactly one template keeps the value's JSON type (``"{{ inputs.count }}"`` gives ``3``); a
@@ -38,9 +40,11 @@ _SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 #: What ``{{ execution.KEY }}`` may read ("" is ``{{ execution }}``, the whole summary).
 EXECUTION_KEYS = ("", "id", "workflow_id", "state", "failed_task_id", "message")
+#: What ``{{ trigger.KEY }}`` may read; only ``body`` goes deeper.
+TRIGGER_KEYS = ("type", "body", "delivery_id", "content_type")
 _LITERAL = re.compile(r"""^(?:'([^']*)'|"([^"]*)")$""")
 
-RefKind = Literal["inputs", "tasks", "secrets", "execution", "literal", "item", "index"]
+RefKind = Literal["inputs", "tasks", "secrets", "execution", "trigger", "literal", "item", "index"]
 
 
 @dataclass(frozen=True)
@@ -88,14 +92,23 @@ def parse_reference(expression: str) -> Reference:
     if head == "item" or (head == "index" and len(parts) == 1):  # inside a for_each task
         kind: RefKind = "item" if head == "item" else "index"
         return Reference(kind, head, rest=tuple(parts[1:]), text=text)
-    if head == "execution" and len(parts) <= 2 and (parts[1:] or [""])[0] in EXECUTION_KEYS:
-        return Reference("execution", parts[1] if len(parts) == 2 else "", text=text)
+    return _run_reference(parts, text)
+
+
+def _run_reference(parts: list[str], text: str) -> Reference:
+    """``trigger.*`` (what started the execution) and ``execution.*`` (how it stands)."""
+    head, key = parts[0], (parts[1:] or [""])[0]
+    if head == "trigger" and key in TRIGGER_KEYS and (key == "body" or len(parts) == 2):
+        return Reference("trigger", key, rest=tuple(parts[2:]), text=text)
+    if head == "execution" and len(parts) <= 2 and key in EXECUTION_KEYS:
+        return Reference("execution", key, text=text)
     raise ValueError(f"unknown template reference {{{{ {text} }}}}: {_FORMS}")
 
 
 _FORMS = (
     "use inputs.<name>, tasks.<id>.outputs.<key>, secrets.<NAME>, execution.id (or"
-    " execution.workflow_id, .state, .failed_task_id, .message),"
+    " execution.workflow_id, .state, .failed_task_id, .message), trigger.body (or"
+    " trigger.type, .delivery_id, .content_type),"
     " item, index (in a for_each task) or a quoted literal such as '{{'"
 )
 
@@ -139,6 +152,8 @@ class TemplateContext:
         iteration: ``(index, item)`` in an iteration of a ``for_each`` task, else None.
         execution: the execution's summary (``id``, ``workflow_id``, ``state``,
             ``failed_task_id``, ``message``); in the failure handler, how it failed.
+        trigger: what started the execution: ``type``, and for a webhook ``body``,
+            ``delivery_id`` and ``content_type`` (as stored, so masked).
     """
 
     inputs: dict[str, Any]
@@ -147,6 +162,7 @@ class TemplateContext:
     execution_id: str
     iteration: tuple[int, Any] | None = None
     execution: dict[str, Any] | None = None
+    trigger: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,9 +219,19 @@ def _lookup(ref: Reference, ctx: TemplateContext) -> tuple[Any, bool]:
 
 
 def _lookup_local(ref: Reference, ctx: TemplateContext) -> Any:
-    """The value of a literal, ``item``/``index`` or ``execution`` reference (never secret)."""
+    """The value of a literal, ``item``/``index``, ``trigger`` or ``execution`` reference.
+
+    None of them is a secret.
+    """
     if ref.kind == "literal":
         return ref.name
+    if ref.kind == "trigger":
+        trigger = ctx.trigger or {}
+        if ref.name not in trigger:
+            raise TemplateError(
+                f"{{{{ {ref.text} }}}}: only an execution a webhook request started has a body"
+            )
+        return _descend(trigger[ref.name], ref.rest, ref)
     if ref.kind in ("item", "index"):
         if ctx.iteration is None:
             raise TemplateError(f"{{{{ {ref.text} }}}}: only a for_each task has an item")

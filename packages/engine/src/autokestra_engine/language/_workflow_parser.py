@@ -16,6 +16,7 @@ dependencies (unknown, duplicate, cycles, named), durations, cron schedules, and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from collections.abc import Iterable, Mapping
@@ -52,7 +53,7 @@ from ._model import (
 from ._plugin_registry import PluginRegistry
 from ._problems import Problem, UnknownAction, WorkflowInvalid
 from ._task_graph import ancestors, find_cycles
-from ._templates import Reference, is_whole_template, iter_templates
+from ._templates import Reference, is_whole_template, iter_templates, parse_reference
 from ._yaml_document import (
     MAX_EXPANDED_VALUES,
     NestingTooDeep,
@@ -80,7 +81,7 @@ _TASK_KEYS = (
     "concurrency",
 )
 _INPUT_KEYS = ("type", "default", "required", "description")
-_TRIGGER_KEYS = ("type", "schedule")
+_TRIGGER_KEYS = ("type", "schedule", "secret")
 _RETRY_KEYS = ("max", "backoff")
 _BACKOFF_KEYS = ("type", "delay", "max_delay")
 _TRIGGER_TYPES = ("manual", "cron", "webhook")
@@ -169,7 +170,35 @@ def _trigger(check: _Checker, raw: Any) -> Trigger:
     elif schedule is not None:
         check.add("trigger.schedule", f"only cron triggers take a schedule (type is {kind})")
         schedule = None
-    return Trigger(type=cast(TriggerType, kind), schedule=schedule)
+    return Trigger(
+        type=cast(TriggerType, kind),
+        schedule=schedule,
+        secret=_webhook_secret(check, kind, body.get("secret")),
+    )
+
+
+def _webhook_secret(check: _Checker, kind: str, raw: Any) -> str | None:
+    """The secret name of ``secret: "{{ secrets.NAME }}"``; a webhook trigger needs one.
+
+    Only a reference is accepted: the registry stores the file as written, so a value
+    written in it would be stored (and shown) in clear.
+    """
+    if kind != "webhook":
+        if raw is not None:
+            check.add("trigger.secret", f"only webhook triggers take a secret (type is {kind})")
+        return None
+    usage = 'a webhook trigger needs secret: "{{ secrets.NAME }}" (the key that signs requests)'
+    if raw is None:
+        check.add("trigger.secret", usage)
+        return None
+    ref: Reference | None = None
+    if isinstance(raw, str) and is_whole_template(raw):
+        with contextlib.suppress(ValueError):
+            ref = parse_reference(raw[2:-2])
+    if ref is None or ref.kind != "secrets":
+        check.add("trigger.secret", f"{usage}; a value written in the file is refused")
+        return None
+    return ref.name
 
 
 def _workflow_inputs(check: _Checker, raw: Any) -> dict[str, InputSpec]:
@@ -379,7 +408,7 @@ def _check_condition(
         shown = ".".join(parts)
         if parts[0] == "inputs":
             _check_input_name(check, path, shown, parts[1], inputs)
-        else:
+        elif parts[0] != "trigger":  # trigger paths: _check_trigger_references
             _check_task_name(
                 check,
                 path,
@@ -389,6 +418,36 @@ def _check_condition(
                 task_ids=task_ids,
                 upstream=upstream,
             )
+
+
+def _check_trigger_references(
+    check: _Checker, trigger: Trigger, tasks: Iterable[tuple[str, TaskSpec]]
+) -> None:
+    """``{{ trigger.body }}`` (and its delivery fields) exist only in a webhook workflow."""
+    if trigger.type == "webhook":
+        return
+    for where, task in tasks:
+        templates = [
+            *iter_templates(task.inputs, f"{where}.inputs"),
+            *iter_templates(task.for_each, f"{where}.for_each"),
+        ]
+        for path, found in templates:
+            if isinstance(found, Reference) and found.kind == "trigger" and found.name != "type":
+                check.add(
+                    path,
+                    f"{{{{ {found.text} }}}}: only a webhook workflow has a request"
+                    f" (trigger type is {trigger.type})",
+                )
+        if task.condition is None:
+            continue
+        with contextlib.suppress(ConditionError):  # reported by _check_condition
+            for parts in parse_condition(task.condition).paths:
+                if parts[0] == "trigger" and parts[1] != "type":
+                    check.add(
+                        f"{where}.if",
+                        f"{'.'.join(parts)}: only a webhook workflow has a request"
+                        f" (trigger type is {trigger.type})",
+                    )
 
 
 def parse_workflow(
@@ -429,6 +488,7 @@ def parse_workflow(
     handlers = _section(
         check, "on_failure", _handler_list(check, top.get("on_failure")), inputs, main_ids
     )
+    _check_trigger_references(check, trigger, [*tasks, *handlers])
     if check.problems or workflow_id is None:
         raise WorkflowInvalid(sorted(check.problems, key=_file_order), filename=filename)
     return Workflow(

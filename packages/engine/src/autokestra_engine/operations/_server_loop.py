@@ -2,7 +2,8 @@
 
 One long-running engine process. Each poll it fires the due cron triggers of registered
 workflows (each fire creates a queued execution with trigger ``cron``), then claims queued
-executions (``run --detach``, cron fires) while it has capacity: a claim is one
+executions (``run --detach``, cron fires, webhook requests accepted by :attr:`Server.webhooks`)
+while it has capacity: a claim is one
 ``BEGIN IMMEDIATE`` transaction that takes the oldest unowned PENDING execution, so two
 servers on one database never run the same execution. A maintenance thread recovers
 executions of dead engine processes, runs retention at start and every 24 h, and checks
@@ -40,6 +41,7 @@ from ..language._workflow_parser import parse_workflow
 from ..persistence._recorder import ExecutionAlreadyFinished
 from ..run._engine import Engine
 from ._recovery import recover_lost_executions
+from ._webhooks import WebhookReceiver
 from ._workflow_registry import RegisteredWorkflow, WorkflowRegistry
 
 #: Seconds between polls for due cron fires and queued executions.
@@ -145,6 +147,15 @@ class Server:
         self._running_lock = threading.Lock()
         self._say_lock = threading.Lock()
         self._why = ""
+        #: ``POST /webhooks/<id>`` of ``--listen`` lands here; its executions queue like
+        #: cron fires and this loop runs them.
+        self.webhooks = WebhookReceiver(
+            engine=engine,
+            plugins=registry,
+            say=self.say,
+            stopping=lambda: self.stopping,
+            clock=clock,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -137,13 +137,14 @@ def _row(row: tuple[apsw.SQLiteValue, ...]) -> RegisteredWorkflow:
 
 
 def _check_cron_inputs(workflow: Workflow) -> None:
-    """A cron fire has no one to give inputs: every required input needs a default."""
+    """A cron fire (or a webhook request) gives no inputs: every required one needs a default."""
     missing = [
         name for name, spec in workflow.inputs.items() if spec.required and spec.default is None
     ]
     if missing:
         raise RegistryError(
-            f"Workflow {workflow.id} has a cron trigger but required inputs without a "
+            f"Workflow {workflow.id} has a {workflow.trigger.type} trigger but required inputs"
+            " without a "
             f"default: {', '.join(sorted(missing))}"
         )
 
@@ -198,6 +199,7 @@ class WorkflowRegistry:
             if not schedule:
                 raise RegistryError(f"Workflow {workflow.id} has a cron trigger without schedule")
             validate_schedule(schedule)
+        if trigger_type in ("cron", "webhook"):
             _check_cron_inputs(workflow)
         with self.writer.transaction() as conn:
             rows = conn.execute(_GET, (workflow.id,)).fetchall()

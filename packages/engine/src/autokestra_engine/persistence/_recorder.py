@@ -102,6 +102,34 @@ class NewTask:
     position: int
 
 
+class DeliveryReplayed(AutokestraError):
+    """A webhook delivery id this workflow already received (a replayed request)."""
+
+    def __init__(self, workflow_id: str, delivery_id: str) -> None:
+        self.workflow_id = workflow_id
+        self.delivery_id = delivery_id
+        super().__init__(f"delivery {delivery_id} of workflow {workflow_id} was already received")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """The webhook request that creates an execution (a ``webhook_deliveries`` row).
+
+    Attributes:
+        delivery_id: the sender's id of this delivery, unique per workflow.
+        signed_at: the signed timestamp of the request (Unix ms).
+        received_at: when the server received it (Unix ms).
+        content_type: the request's media type (``application/json``), or None.
+        body: what ``{{ trigger.body }}`` reads: decoded JSON or text, already masked.
+    """
+
+    delivery_id: str
+    signed_at: int
+    received_at: int
+    content_type: str | None
+    body: Any
+
+
 @dataclass(frozen=True, slots=True)
 class NewExecution:
     """Everything stored when an execution is created."""
@@ -113,6 +141,7 @@ class NewExecution:
     workflow_source: str
     tasks: Sequence[NewTask]
     owner: EngineOwner | None = None
+    delivery: WebhookDelivery | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +177,42 @@ _SELECT_EXECUTION = (
     " ended_at, cancel_requested_at, cancelled_by, cancel_reason, inputs, workflow_source,"
     " engine_id, message FROM executions WHERE execution_id = ?"
 )
+
+
+_SELECT_DELIVERY = (
+    "SELECT delivery_id, signed_at, content_type, body FROM webhook_deliveries"
+    " WHERE execution_id = ?"
+)
+_DELIVERY_EXISTS = "SELECT 1 FROM webhook_deliveries WHERE workflow_id = ? AND delivery_id = ?"
+_INSERT_DELIVERY = (
+    "INSERT INTO webhook_deliveries (workflow_id, delivery_id, execution_id, signed_at,"
+    " received_at, content_type, body) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def load_trigger(conn: apsw.Connection, row: ExecutionRow) -> dict[str, Any]:
+    """What ``{{ trigger.* }}`` reads for a stored execution.
+
+    ``{"type": <trigger type>}``, plus ``body``, ``delivery_id`` and ``content_type`` for an
+    execution a webhook request created (the body as stored: masked).
+    """
+    trigger: dict[str, Any] = {"type": row.trigger_type}
+    if row.trigger_type != "webhook":
+        return trigger
+    found = conn.execute(_SELECT_DELIVERY, (row.execution_id,)).fetchall()
+    if found:
+        delivery_id, _, content_type, body = found[0]
+        trigger.update(
+            body=json.loads(str(body)) if body is not None else None,
+            delivery_id=str(delivery_id),
+            content_type=content_type,
+        )
+    return trigger
+
+
+def delivery_received(conn: apsw.Connection, workflow_id: str, delivery_id: str) -> bool:
+    """Whether ``workflow_id`` already received the delivery ``delivery_id``."""
+    return bool(conn.execute(_DELIVERY_EXISTS, (workflow_id, delivery_id)).fetchall())
 
 
 def load_execution(conn: apsw.Connection, execution_id: str) -> ExecutionRow | None:
@@ -228,12 +293,25 @@ class ExecutionRecorder:
     def create_execution(self, new: NewExecution) -> int:
         """Insert the execution (PENDING), its task runs and its CREATED audit event.
 
+        With ``new.delivery``, the webhook delivery is recorded in the same transaction:
+        of two requests with one delivery id, exactly one creates an execution.
+
         Returns:
             The creation timestamp (Unix ms).
+
+        Raises:
+            DeliveryReplayed: the workflow already received this delivery; nothing stored.
         """
         at = self._clock()
         owner = new.owner
+        delivery = new.delivery
         with self.writer.transaction(durable=True) as conn:
+            # BEGIN IMMEDIATE holds the database's write lock: no other writer can record
+            # the same delivery between this check and the insert below.
+            if delivery is not None and delivery_received(
+                conn, new.workflow_id, delivery.delivery_id
+            ):
+                raise DeliveryReplayed(new.workflow_id, delivery.delivery_id)
             conn.execute(
                 "INSERT INTO executions (execution_id, workflow_id, state, trigger_type,"
                 " created_at, updated_at, inputs, workflow_source, engine_id, engine_pid,"
@@ -267,13 +345,26 @@ class ExecutionRecorder:
                         at,
                     ),
                 )
-            self._audit.emit(
-                conn,
-                new.execution_id,
-                AuditEventType.CREATED,
-                {"workflow_id": new.workflow_id, "trigger_type": new.trigger_type},
-                timestamp=at,
-            )
+            if delivery is not None:
+                conn.execute(
+                    _INSERT_DELIVERY,
+                    (
+                        new.workflow_id,
+                        delivery.delivery_id,
+                        new.execution_id,
+                        delivery.signed_at,
+                        delivery.received_at,
+                        delivery.content_type,
+                        to_json(delivery.body),
+                    ),
+                )
+            created: dict[str, Any] = {
+                "workflow_id": new.workflow_id,
+                "trigger_type": new.trigger_type,
+            }
+            if delivery is not None:
+                created["delivery_id"] = delivery.delivery_id
+            self._audit.emit(conn, new.execution_id, AuditEventType.CREATED, created, timestamp=at)
         return at
 
     def start_execution(self, execution_id: str, owner: EngineOwner) -> ExecutionRow:

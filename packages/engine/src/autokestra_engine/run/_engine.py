@@ -12,6 +12,7 @@ Writer and the LogCollector (one of each per process) and closes them after :met
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -54,7 +55,9 @@ from ..persistence._recorder import (
     ExecutionRow,
     NewExecution,
     NewTask,
+    WebhookDelivery,
     load_execution,
+    load_trigger,
 )
 from ._executor import PluginExecutor
 from ._scheduler import SCHEDULER, ExecutionRun
@@ -185,6 +188,7 @@ class Engine:
         trigger_type: str = "manual",
         *,
         detached: bool = False,
+        delivery: WebhookDelivery | None = None,
     ) -> str:
         """Store a new PENDING execution with its task runs and CREATED audit event.
 
@@ -200,6 +204,8 @@ class Engine:
             trigger_type: ``manual``, ``cron`` or ``webhook``.
             detached: leave it unowned (``run --detach``): a server picks it up. Otherwise
                 this engine owns it from the start, so no server can claim it first.
+            delivery: the webhook request that starts it, recorded in the same
+                transaction; its body is stored with the execution's secrets masked.
 
         Returns:
             The new execution id (a UUID7).
@@ -209,6 +215,8 @@ class Engine:
                 that has no value.
             SecretNotQueueable: ``detached`` while the file or an input gives a secret input
                 its value in clear (a server would run the masked value); nothing is stored.
+
+            DeliveryReplayed: ``delivery`` was already received; nothing is stored.
         """
         values = bind_inputs(workflow, inputs)
         check_secrets(workflow, self.secrets)
@@ -226,6 +234,8 @@ class Engine:
                 f"{where}{', '.join(changed)}: holds the value of a secret in clear and cannot"
                 " be queued; use {{ secrets.NAME }}"
             )
+        if delivery is not None and redactor:
+            delivery = dataclasses.replace(delivery, body=redactor.redact_value(delivery.body))
         execution_id = new_execution_id()
         self.recorder.create_execution(
             NewExecution(
@@ -239,6 +249,7 @@ class Engine:
                     for task in workflow.all_tasks
                 ],
                 owner=None if detached else self.owner,
+                delivery=delivery,
             )
         )
         if redactor:
@@ -374,6 +385,11 @@ class Engine:
             inputs = started.inputs
             base_secrets = self._initial_secrets(workflow, secret_input_values(workflow, inputs))
         reader = connect(self.writer.path, readonly=True)
+        try:
+            trigger = load_trigger(reader, started)
+        except BaseException:
+            reader.close()
+            raise
         context = ExecutionContext(
             execution_id=execution_id,
             inputs=inputs,
@@ -383,6 +399,7 @@ class Engine:
             on_event=on_event,
             workflow_id=workflow.id,
             mask_token_shapes=self.config.mask_token_shapes,
+            trigger=trigger,
         )
         try:
             self._log_start(context, workflow)

@@ -372,6 +372,7 @@ class ExecutionRun:
                     task_outputs=self._ctx.outputs(),
                     secrets=self._ctx.secrets,
                     execution_id=eid,
+                    trigger=self._ctx.trigger,
                 ),
             )
             if not isinstance(items, list):
@@ -483,6 +484,7 @@ class ExecutionRun:
             inputs=self._ctx.inputs,
             outputs=self._ctx.outputs(),
             states={task_id: str(state) for task_id, state in self.states.items()},
+            trigger=self._ctx.trigger,
         )
         try:
             holds = parse_condition(task.condition).evaluate(scope)

@@ -105,8 +105,11 @@ class ExecutionContext:
         on_event: EventCallback | None,
         workflow_id: str = "",
         mask_token_shapes: bool = True,
+        trigger: Mapping[str, Any] | None = None,
     ) -> None:
         self.execution_id = execution_id
+        #: What {{ trigger.* }} reads (the webhook request body, as stored: masked).
+        self.trigger: dict[str, Any] = dict(trigger or {})
         # What {{ execution.* }} reads; the scheduler fills in how it failed before the
         # failure handler runs.
         self.summary: dict[str, Any] = {
@@ -289,6 +292,7 @@ class TaskRunner:
                     if task.iteration is None
                     else (task.iteration.index, task.iteration.item),
                     execution=dict(ctx.summary),
+                    trigger=ctx.trigger,
                 ),
             )
         except TemplateError as exc:

@@ -20,7 +20,7 @@ from ._exposition import (
     metrics_text,
     start_metrics_server,
 )
-from ._process import FLUSH_BUCKETS_S, DropCounter, ProcessMetrics
+from ._process import FLUSH_BUCKETS_S, DropCounter, ProcessMetrics, WebhookCounts
 
 __all__ = [
     "DatabaseMetrics",
@@ -29,6 +29,7 @@ __all__ = [
     "MetricsApp",
     "MetricsServer",
     "ProcessMetrics",
+    "WebhookCounts",
     "metrics_app",
     "metrics_registry",
     "metrics_text",

@@ -25,7 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from autokestra_obs_collector import LogCollector
 
 from ._database import DatabaseMetrics
-from ._process import DropCounter, ProcessMetrics
+from ._process import DropCounter, ProcessMetrics, WebhookCounts
 
 
 def metrics_registry(
@@ -33,6 +33,7 @@ def metrics_registry(
     *,
     collector: LogCollector | None = None,
     exporter: DropCounter | None = None,
+    webhooks: WebhookCounts | None = None,
 ) -> CollectorRegistry:
     """A registry holding the database metrics and this process's own figures.
 
@@ -40,6 +41,7 @@ def metrics_registry(
         db_path: the database the metrics are computed from.
         collector: this process's log collector, when it has one (``server start``).
         exporter: this process's OTLP exporter, when it exports.
+        webhooks: this process's webhook request counts, when it receives webhooks.
 
     Returns:
         A new registry; render it with :func:`metrics_text` or serve it with
@@ -47,7 +49,7 @@ def metrics_registry(
     """
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseMetrics(db_path))
-    registry.register(ProcessMetrics(collector=collector, exporter=exporter))
+    registry.register(ProcessMetrics(collector=collector, exporter=exporter, webhooks=webhooks))
     return registry
 
 

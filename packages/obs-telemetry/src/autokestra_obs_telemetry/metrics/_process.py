@@ -1,10 +1,11 @@
-"""The serving process's own figures: its log collector and its OTLP exporter (DESIGN.md §8).
+"""The serving process's own figures: its log collector, OTLP exporter and webhook requests.
 
 Unlike the database metrics these belong to one process (the server that also serves
-``/metrics``): how long its log transactions take, how many entries wait in its collector, and
-how much telemetry its exporter dropped.
+``/metrics``): how long its log transactions take, how many entries wait in its collector,
+how much telemetry its exporter dropped, and how its webhook requests were answered
+(``autokestra_webhook_requests_total{workflow_id,outcome}``, docs/telemetry.md).
 
-    metrics = ProcessMetrics(collector=runtime.collector, exporter=exporter)
+    metrics = ProcessMetrics(collector=runtime.collector, exporter=exporter, webhooks=receiver)
     registry.register(metrics)
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
 from prometheus_client.core import (
@@ -52,6 +53,14 @@ class DropCounter(Protocol):
         ...
 
 
+class WebhookCounts(Protocol):
+    """Anything that counts webhook requests (the server's webhook receiver)."""
+
+    def webhook_counts(self) -> Mapping[tuple[str, str], int]:
+        """Requests since the process started, by ``(workflow_id, outcome)``."""
+        ...
+
+
 class ProcessMetrics:
     """A prometheus-client collector of this process's collector and exporter figures.
 
@@ -60,13 +69,20 @@ class ProcessMetrics:
             its flush latency is observed through :meth:`LogCollector.add_listener`.
         exporter: the process's OTLP exporter, or ``None`` (``autokestra_otlp_dropped_total``
             is then 0).
+        webhooks: the process's webhook request counts (``server start --listen``), or
+            ``None``: ``autokestra_webhook_requests_total`` is then not exposed.
     """
 
     def __init__(
-        self, *, collector: LogCollector | None = None, exporter: DropCounter | None = None
+        self,
+        *,
+        collector: LogCollector | None = None,
+        exporter: DropCounter | None = None,
+        webhooks: WebhookCounts | None = None,
     ) -> None:
         self._collector = collector
         self._exporter = exporter
+        self._webhooks = webhooks
         self._lock = threading.Lock()
         self._counts = [0] * (len(FLUSH_BUCKETS_S) + 1)
         self._sum = 0.0
@@ -118,3 +134,17 @@ class ProcessMetrics:
         if self._collector is not None:
             yield from (flush, depth)
         yield otlp
+        if self._webhooks is not None:
+            yield self._webhook_family(with_values=with_values)
+
+    def _webhook_family(self, *, with_values: bool) -> Metric:
+        requests = CounterMetricFamily(
+            "autokestra_webhook_requests",
+            "Webhook requests this server answered, by workflow (only registered webhook"
+            ' workflows; "" for any other id) and outcome.',
+            labels=["workflow_id", "outcome"],
+        )
+        if with_values and self._webhooks is not None:
+            for (workflow_id, outcome), count in sorted(self._webhooks.webhook_counts().items()):
+                requests.add_metric([workflow_id, outcome], count)
+        return requests
