@@ -109,6 +109,13 @@ class TestStartupImports:
         assert "autokestra_obs_store._log_store" in names  # the command did run
         assert banned(names, HEAVY_FOR_LOGS) == []
 
+    def test_search_to_a_pipe_imports_neither_engine_nor_rich(
+        self, writer: Writer, tmp_path: Path
+    ) -> None:
+        names = imported(["--db", str(tmp_path / "s.db"), "logs", "search", "line"], tmp_path)
+        assert "autokestra_obs_store._search" in names  # the command did run
+        assert banned(names, HEAVY_EVERYWHERE) == []
+
     def test_the_check_sees_a_heavy_import(self, tmp_path: Path) -> None:
         """`workflow run --help` imports the engine's command module: the probe notices."""
         assert banned(imported(["run", "--help"], tmp_path), HEAVY_EVERYWHERE) != []

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import io
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from rich.cells import cell_len
-from rich.text import Text
 
 from autokestra_obs_schema import DatabaseNotFound, escape_control
 from autokestra_obs_store import (
@@ -36,6 +35,9 @@ from ._context import AppContext, pass_app
 from ._errors import CliError, domain_errors
 from ._logs_render import IsoClock, TextRenderer, to_json
 from ._styles import LEVEL_STYLES
+
+if TYPE_CHECKING:  # rich only when highlighting on a terminal: half of a piped search's CPU
+    from rich.text import Text
 
 #: stderr when nothing matched (CLI.md).
 NO_MATCH_MESSAGE = "No matching log entries"
@@ -68,6 +70,8 @@ class HitRenderer:
 
     def styled(self, hit: SearchHit) -> Text:
         """The hit as rich ``Text``: level colour, matched words in :data:`MATCH_STYLE`."""
+        from rich.text import Text
+
         head = self._head(hit)
         style = LEVEL_STYLES.get(hit.record.level) or ""
         text = Text(head, style=style)
@@ -83,6 +87,8 @@ class HitRenderer:
         # its escaped whole.
         escaped = escape_control(message)
         if "\n" in escaped:
+            from rich.cells import cell_len  # only multi-line messages need the cell width
+
             escaped = escaped.replace("\n", "\n" + " " * cell_len(head))
         return escaped
 
@@ -212,6 +218,8 @@ def _print(app: AppContext, mode: str, hits: list[SearchHit], highlight: bool) -
     elif mode == "jsonl":
         stream.write("".join(_document(hit, clock) + "\n" for hit in hits))
     elif highlight:
+        from rich.text import Text
+
         text = Text()
         renderer = HitRenderer()
         for hit in hits:
