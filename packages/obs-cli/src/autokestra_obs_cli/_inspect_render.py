@@ -376,7 +376,11 @@ def audit_lines(events: Sequence[AuditEvent], *, truncate: bool) -> list[Text]:
         if event.event_type == AuditEventType.STATE_CHANGE:
             source = metadata.pop("from_state", "?")
             target = metadata.pop("to_state", "?")
+            task_id = metadata.pop("task_id", None)
             line.append("  ")
+            if task_id is not None:
+                # A task run's transition (a skip), told apart from the execution's own.
+                line.append(f"task {_plain(str(task_id))}: ")
             line.append(_state(_plain(str(source))))
             line.append(" -> ")
             line.append(_state(_plain(str(target))))
