@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import apsw
@@ -153,6 +154,22 @@ def test_hundred_items_with_concurrency_four(tmp_path: Path) -> None:
     assert one.returncode == 0, one.stderr
     assert "transient failure on file-7" in one.stdout and "processed file-7" in one.stdout
     assert "file-8" not in one.stdout
+    family = run_cli(tmp_path, "execution", "logs", eid, "--task", "process", "--json")
+    assert family.returncode == 0, family.stderr
+    records = json.loads(family.stdout)
+    assert {r["task_id"] for r in records} == {"process", *(f"process[{i}]" for i in range(100))}
+    processed = [r["message"] for r in records if r["message"].startswith("processed ")]
+    assert sorted(processed) == sorted(f"processed file-{i}" for i in range(100))
+    assert [(r["timestamp"], r["id"]) for r in records] == sorted(
+        (r["timestamp"], r["id"]) for r in records
+    )
+    followed = run_cli(
+        tmp_path, "execution", "logs", eid, "--task", "process", "--follow", "--jsonl"
+    )
+    assert followed.returncode == 0, followed.stderr
+    lines = [json.loads(line) for line in followed.stdout.splitlines()]
+    assert [line["id"] for line in lines[:-1]] == [r["id"] for r in records]
+    assert lines[-1] == {"type": "end", "execution_id": eid, "state": "SUCCESS"}
     detail = run_cli(tmp_path, "execution", "inspect", eid, "--task", "process[7]")
     assert detail.returncode == 0, detail.stderr
     assert "Attempts:     2" in detail.stdout
@@ -165,6 +182,46 @@ def test_hundred_items_with_concurrency_four(tmp_path: Path) -> None:
     ids = [task["task_id"] for task in document["tasks"]]
     assert ids[:4] == ["list", "process", "process[0]", "process[1]"]
     assert ids.index("process[10]") == ids.index("process[9]") + 1
+
+
+def test_following_a_for_each_task_from_before_it_starts(tmp_path: Path) -> None:
+    """logs --task process --follow, started while `list` runs, prints every iteration's
+    lines as they come, then the end record."""
+    path = tmp_path / "fan-out.yaml"
+    path.write_text(
+        FAN_OUT.replace("items = [", "time.sleep(1); items = [").replace(
+            "import json, os, sys\n", "import json, os, sys, time\n", 1
+        )
+    )
+    proc = subprocess.Popen(
+        [WORKFLOW, "--db", str(tmp_path / "ak.db"), "run", str(path), "--input", "count=12"],
+        cwd=tmp_path,
+        env={**os.environ, "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        eid = proc.stdout.readline().split()[1]
+        follow_began_ms = int(time.time() * 1000)
+        followed = run_cli(
+            tmp_path, "execution", "logs", eid, "--task", "process", "--follow", "--jsonl"
+        )
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert proc.returncode == 0
+    assert followed.returncode == 0, followed.stderr
+    lines = [json.loads(line) for line in followed.stdout.splitlines()]
+    assert lines[-1] == {"type": "end", "execution_id": eid, "state": "SUCCESS"}
+    processed = sorted(r["message"] for r in lines[:-1] if r["message"].startswith("processed"))
+    assert processed == sorted(f"processed file-{i}" for i in range(12))
+    [(started,)] = rows(tmp_path, "SELECT started_at FROM task_runs WHERE task_id = 'process'")
+    # The follower began before the fan-out did: it really followed, not re-read the end.
+    assert started > follow_began_ms
 
 
 def queries_of_inspect(db: Path, eid: str) -> int:

@@ -117,7 +117,11 @@ class LogFollower:
         self._state = state
         if high <= self._cursor:
             return False
-        query = _Query(self._execution_id, self._filters, high, since=True)
+        # New rows are read on the cursor index, where the family test costs what the task
+        # test does: a for_each task's iterations are followed even if they start later.
+        task_id = self._filters.task_id
+        family = task_id is not None and "[" not in task_id
+        query = _Query(self._execution_id, self._filters, high, since=True, family=family)
         conn = self._store.connection
         cursor = self._cursor
         while True:
