@@ -8,7 +8,9 @@ can name the span of its attempt before that span is exported.
 One trace per execution: a root span named after the workflow, a child per task run named
 after the task, under it ``<task> attempt <n>`` per attempt and, between two attempts,
 ``<task> backoff`` (the retry wait), with a ``retry`` event on the task span at the moment
-the retry was decided.
+the retry was decided. The iterations of a ``for_each`` task (``resize[0]``...) are task runs
+whose spans sit under their task's span. A SKIPPED task is a zero-length span at the moment
+of the decision, status unset, with a ``skipped`` event carrying the reason.
 
     builder = TraceBuilder(resource, scope)
     spans = builder.apply(event)            # [] until something ends
@@ -20,6 +22,7 @@ Not thread-safe: the exporter's one worker thread owns it.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,6 +75,8 @@ _SEVERITY = {
     LogLevel.ERROR: SeverityNumber.ERROR,
 }
 _MS = 1_000_000  # nanoseconds per millisecond
+#: The id of a for_each iteration's task run: ``<task>[<index>]`` (task ids cannot hold "[").
+_ITERATION = re.compile(r"^(?P<task>.+)\[(?P<index>\d+)\]$")
 
 
 def _attributes(**values: AttributeValue | None) -> _Attributes:
@@ -262,12 +267,25 @@ class TraceBuilder:
         if task.backoff is not None:  # cancelled while waiting to retry
             spans.append(self._backoff_span(eid, task_id, task, event.at_ms))
         start_ms = task.start_ms if task.start_ms is not None else event.at_ms
+        iteration = _ITERATION.match(task_id)
+        if event.state is State.SKIPPED:
+            task.events.append(
+                Event(
+                    "skipped",
+                    _attributes(reason_code=event.reason_code),
+                    timestamp=event.at_ms * _MS,
+                )
+            )
         spans.append(
             self._span(
                 task_id,
                 execution_id=eid,
                 span_id=task_span_id(eid, task_id),
-                parent_id=execution_span_id(eid),
+                parent_id=(
+                    execution_span_id(eid)
+                    if iteration is None
+                    else task_span_id(eid, iteration.group("task"))
+                ),
                 start_ms=start_ms,
                 end_ms=event.at_ms,
                 attributes=_attributes(
@@ -278,6 +296,8 @@ class TraceBuilder:
                     attempt=event.attempts or None,
                     state=event.state.value,
                     reason_code=event.reason_code,
+                    for_each_task=None if iteration is None else iteration.group("task"),
+                    iteration=None if iteration is None else int(iteration.group("index")),
                 ),
                 status=_status(event.state, event.error_message),
                 events=task.events,
