@@ -39,6 +39,7 @@ _STATE_ORDER = (
     State.SUCCESS,
     State.FAILED,
     State.CANCELLED,
+    State.SKIPPED,
     State.RUNNING,
     State.WAITING,
     State.PENDING,
@@ -248,6 +249,33 @@ def summary_lines(tasks: Sequence[TaskView], origin: int) -> list[Text]:
     if notable:
         lines.extend([Text(""), Text("Failed and running tasks", style="bold")])
         lines.extend(task_table(notable, origin))
+    return lines
+
+
+def iteration_lines(task_id: str, iterations: Sequence[TaskView], origin: int) -> list[Text]:
+    """``--task`` of a for_each task: its iterations' counts per state, then their table
+    (up to SUMMARY_THRESHOLD of them; beyond, only the failed and running ones)."""
+    counts = Counter(task.state for task in iterations)
+    line = Text(f"Iterations: {len(iterations)} (", style="bold")
+    for index, state in enumerate(s for s in _STATE_ORDER if counts[s]):
+        if index:
+            line.append(", ")
+        line.append(_state(state))
+        line.append(f" {counts[state]}")
+    line.append(")")
+    lines = [Text(""), line]
+    if len(iterations) <= SUMMARY_THRESHOLD:
+        lines.extend(task_table(iterations, origin))
+        return lines
+    notable = [t for t in iterations if t.state in _NOTABLE_STATES]
+    if notable:
+        lines.extend(task_table(notable, origin))
+    lines.append(
+        Text(
+            f"Showing the failed and running iterations of {len(iterations)}; use --task "
+            f"'{_plain(task_id)}[N]' for one iteration, --json for all."
+        )
+    )
     return lines
 
 

@@ -42,6 +42,7 @@ from ._inspect_model import (
     Timeline,
     Violation,
 )
+from ._iterations import in_task_family, split_iteration
 from ._liveness import STALE_HEARTBEAT_MS, EngineGone, engine_gone
 from ._log_filter import (
     INVALID_TIME_MESSAGE,
@@ -136,6 +137,7 @@ __all__ = [
     "execution_outcome",
     "execution_summary_document",
     "export_execution",
+    "in_task_family",
     "inspection_document",
     "list_executions",
     "log_page",
@@ -148,6 +150,7 @@ __all__ = [
     "purge",
     "registered_workflows",
     "search_hit_document",
+    "split_iteration",
     "task_document",
     "timeline_document",
 ]

@@ -472,3 +472,53 @@ def wide_execution(  # noqa: PLR0915
         record.failed_task_id = f"task-{fail_task:03d}"
         record.message = f"Task task-{fail_task:03d} failed"
     return record
+
+
+def fan_out_execution(
+    n_iterations: int, t0: int = T0, seed: int = 8, *, concurrency: int = 4
+) -> ExecutionRecord:
+    """``list`` then a ``for_each`` task ``process`` of ``n_iterations`` iterations
+    (``process[0]``...), ``concurrency`` at once, every 7th failing once and retried after
+    200 ms, then ``total``. The task runs are in the engine's order (an iteration after its
+    task)."""
+    rng = random.Random(seed)
+    eid = make_execution_id(t0, rng)
+    s = t0 + 5
+    listed = s + 100
+    tasks = [
+        TaskRecord("list", type="core/python.run", queued=s,
+                   attempts=[AttemptRecord(State.SUCCESS, s + 2, listed, "exit code 0", 0)],
+                   outputs={"items": list(range(n_iterations))}),
+        TaskRecord("process", type="core/python.run", needs=("list",), queued=listed),
+    ]  # fmt: skip
+    free = [listed] * concurrency
+    results = []
+    for index in range(n_iterations):
+        slot = min(range(concurrency), key=lambda i: free[i])
+        start = free[slot] + 1
+        run = rng.randint(20, 200)
+        attempts = []
+        if index % 7 == 6:
+            error = _stderr_error("Command exited with code 1", 1, [f"flaky {index}"])
+            attempts.append(AttemptRecord(State.FAILED, start, start + run, "PLUGIN_ERROR", 1,
+                                          error))  # fmt: skip
+            start += run + 200
+        attempts.append(AttemptRecord(State.SUCCESS, start, start + run, "exit code 0", 0))
+        free[slot] = start + run
+        results.append({"index": index})
+        tasks.append(TaskRecord(f"process[{index}]", type="core/python.run", queued=listed,
+                                attempts=attempts, inputs={"args": [index]},
+                                outputs={"index": index}))  # fmt: skip
+    done = max(free) + 1
+    tasks[1].ended = done
+    tasks[1].outputs = {"results": results, "count": n_iterations}
+    tasks.append(TaskRecord("total", type="core/log.emit", needs=("process",), queued=done,
+                            attempts=[AttemptRecord(State.SUCCESS, done + 1, done + 10,
+                                                    "exit code 0", 0)]))  # fmt: skip
+    end = done + 12
+    events = [
+        *_created(eid, "fan-out", t0),
+        (AuditEventType.COMPLETED, end, {"duration_ms": end - s, "task_count": len(tasks)}),
+    ]
+    return ExecutionRecord(eid, "fan-out", State.SUCCESS, t0, s, end, tasks, events,
+                           log_entry_count=n_iterations * 2)  # fmt: skip

@@ -22,7 +22,6 @@ Not thread-safe: the exporter's one worker thread owns it.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from autokestra_obs_collector import (
     TaskStarted,
 )
 from autokestra_obs_schema import LogLevel, Reason, State
+from autokestra_obs_store import split_iteration
 
 from ._ids import (
     attempt_span_id,
@@ -75,8 +75,6 @@ _SEVERITY = {
     LogLevel.ERROR: SeverityNumber.ERROR,
 }
 _MS = 1_000_000  # nanoseconds per millisecond
-#: The id of a for_each iteration's task run: ``<task>[<index>]`` (task ids cannot hold "[").
-_ITERATION = re.compile(r"^(?P<task>.+)\[(?P<index>\d+)\]$")
 
 
 def _attributes(**values: AttributeValue | None) -> _Attributes:
@@ -267,7 +265,7 @@ class TraceBuilder:
         if task.backoff is not None:  # cancelled while waiting to retry
             spans.append(self._backoff_span(eid, task_id, task, event.at_ms))
         start_ms = task.start_ms if task.start_ms is not None else event.at_ms
-        iteration = _ITERATION.match(task_id)
+        iteration = split_iteration(task_id)
         if event.state is State.SKIPPED:
             task.events.append(
                 Event(
@@ -282,9 +280,7 @@ class TraceBuilder:
                 execution_id=eid,
                 span_id=task_span_id(eid, task_id),
                 parent_id=(
-                    execution_span_id(eid)
-                    if iteration is None
-                    else task_span_id(eid, iteration.group("task"))
+                    execution_span_id(eid) if iteration is None else task_span_id(eid, iteration[0])
                 ),
                 start_ms=start_ms,
                 end_ms=event.at_ms,
@@ -296,8 +292,8 @@ class TraceBuilder:
                     attempt=event.attempts or None,
                     state=event.state.value,
                     reason_code=event.reason_code,
-                    for_each_task=None if iteration is None else iteration.group("task"),
-                    iteration=None if iteration is None else int(iteration.group("index")),
+                    for_each_task=None if iteration is None else iteration[0],
+                    iteration=None if iteration is None else iteration[1],
                 ),
                 status=_status(event.state, event.error_message),
                 events=task.events,
