@@ -15,7 +15,9 @@ from autokestra_obs_store.testing import (
     cancelled_execution,
     failure_execution,
     retry_execution,
+    fan_out_execution,
     running_execution,
+    skipped_execution,
     success_execution,
     timeout_execution,
     wide_execution,
@@ -70,6 +72,8 @@ class TestIntactTrails:
             timeout_execution,
             cancelled_execution,
             running_execution,
+            skipped_execution,
+            lambda: fan_out_execution(30),
         ],
     )
     def test_engine_shaped_trails_verify(self, db: tuple[Writer, Path], build: Any) -> None:

@@ -522,3 +522,35 @@ def fan_out_execution(
     ]
     return ExecutionRecord(eid, "fan-out", State.SUCCESS, t0, s, end, tasks, events,
                            log_entry_count=n_iterations * 2)  # fmt: skip
+
+
+def skipped_execution(t0: int = T0, seed: int = 9) -> ExecutionRecord:
+    """A SUCCESS execution with skips: ``count`` runs, ``nothing-to-do`` is SKIPPED
+    (CONDITION_FALSE), ``archive`` after it SKIPPED (UPSTREAM_SKIPPED); each skip has its
+    task ``STATE_CHANGE`` audit event, as the engine writes it."""
+    eid = make_execution_id(t0, random.Random(seed))
+    s = t0 + 5
+    tasks = [
+        TaskRecord("count", "core/python.run", queued=s, attempts=[
+            AttemptRecord(State.SUCCESS, s + 2, s + 80, "exit code 0", 0)],
+            outputs={"count": 3}),
+        TaskRecord("nothing-to-do", "core/log.emit", ("count",), state=State.SKIPPED,
+                   reason_code=Reason.CONDITION_FALSE, ended=s + 82),
+        TaskRecord("archive", "core/log.emit", ("nothing-to-do",), state=State.SKIPPED,
+                   reason_code=Reason.UPSTREAM_SKIPPED, ended=s + 83),
+    ]  # fmt: skip
+    end = s + 90
+
+    def skip(task_id: str, at: int, reason: str) -> tuple[str, int, dict[str, Any]]:
+        change = {"task_id": task_id, "from_state": State.PENDING.value,
+                  "to_state": State.SKIPPED.value, "reason": reason}  # fmt: skip
+        return (AuditEventType.STATE_CHANGE, at, change)
+
+    events = [
+        *_created(eid, "conditions", t0),
+        skip("nothing-to-do", s + 82, Reason.CONDITION_FALSE),
+        skip("archive", s + 83, Reason.UPSTREAM_SKIPPED),
+        (AuditEventType.COMPLETED, end, {"duration_ms": end - s, "task_count": len(tasks)}),
+    ]
+    return ExecutionRecord(eid, "conditions", State.SUCCESS, t0, s, end, tasks, events,
+                           log_entry_count=4)  # fmt: skip
