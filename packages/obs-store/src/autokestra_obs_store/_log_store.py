@@ -50,6 +50,14 @@ def iteration_prefix(task_id: str) -> str:
     return task_id + "["
 
 
+def id_ordered_family(flt: LogFilter) -> bool:
+    """Whether an id-ordered read (follow, the console's pages) includes the iterations of
+    the filter's task: always, unless it names one iteration. On ``idx_logs_cursor`` the
+    family test costs what the task test does, so no ``task_runs`` lookup is needed, and a
+    reader started before a fan-out still gets its iterations."""
+    return flt.task_id is not None and "[" not in flt.task_id
+
+
 def _column(index: int, doc: str) -> Any:
     """A read-only property for column ``index`` of a record (``itemgetter`` runs in C)."""
     return property(itemgetter(index), doc=doc)
