@@ -190,6 +190,8 @@ def test_skipped_propagation_rules_are_audited_and_verify(tmp_path: Path) -> Non
     verify = run_cli(tmp_path, "execution", "inspect", eid, "--verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "verified" in verify.stdout and "keyed: content authenticated" in verify.stdout
+    sweep = run_cli(tmp_path, "audit", "verify", "--all")
+    assert sweep.returncode == 0 and f"OK      {eid}" in sweep.stdout, sweep.stdout + sweep.stderr
     audit = run_cli(tmp_path, "execution", "inspect", eid, "--audit")
     assert audit.returncode == 0, audit.stderr
     assert "task gate: PENDING -> SKIPPED  reason=CONDITION_FALSE" in audit.stdout
