@@ -75,5 +75,6 @@ class TestSkipped:
         )
         assert "task nothing-to-do : PENDING → SKIPPED (CONDITION_FALSE)" in text
         assert "task archive : PENDING → SKIPPED (UPSTREAM_SKIPPED)" in text
-        assert "Verified: the hash chain and the state transitions hold (5 events)" in text
+        assert "PENDING → RUNNING" in text and "RUNNING → SUCCESS" in text
+        assert "Verified: the hash chain and the state transitions hold (7 events)" in text
         assert 'title="its if: condition was false"' in html

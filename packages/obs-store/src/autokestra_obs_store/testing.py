@@ -546,10 +546,16 @@ def skipped_execution(t0: int = T0, seed: int = 9) -> ExecutionRecord:
                   "to_state": State.SKIPPED.value, "reason": reason}  # fmt: skip
         return (AuditEventType.STATE_CHANGE, at, change)
 
+    # As the engine writes it: execution transitions (without a reason) beside STARTED and
+    # the terminal event, and the skips between them.
+    running = {"from_state": State.PENDING.value, "to_state": State.RUNNING.value}
+    done = {"from_state": State.RUNNING.value, "to_state": State.SUCCESS.value}
     events = [
         *_created(eid, "conditions", t0),
+        (AuditEventType.STATE_CHANGE, s, running),
         skip("nothing-to-do", s + 82, Reason.CONDITION_FALSE),
         skip("archive", s + 83, Reason.UPSTREAM_SKIPPED),
+        (AuditEventType.STATE_CHANGE, end, done),
         (AuditEventType.COMPLETED, end, {"duration_ms": end - s, "task_count": len(tasks)}),
     ]
     return ExecutionRecord(eid, "conditions", State.SUCCESS, t0, s, end, tasks, events,
