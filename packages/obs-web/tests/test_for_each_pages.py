@@ -40,6 +40,8 @@ class TestIterations:
         text = _text(html)
         assert "… 110 more iterations of process (110 SUCCESS): all iterations" in text
         assert f'href="/executions/{eid}/tasks/process">all iterations' in html
+        options = re.findall(r'<option value="(process[^"]*)"', html)
+        assert options == ["process", *(f"process[{i}]" for i in range(10))]
         svg = html[html.index("<svg") : html.index("</svg>")]
         lanes = re.findall(r'<g class="lane[^"]*" data-task="([^"]+)"', svg)
         assert lanes == ["list", "process", *(f"process[{i}]" for i in range(10)), "total"]
