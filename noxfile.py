@@ -229,6 +229,11 @@ def demo(session: nox.Session) -> None:
     session.run("workflow", "execution", "inspect", failed)
     session.run("workflow", "execution", "logs", failed, "--level", "WARN,ERROR")
     session.run("workflow", "execution", "inspect", failed, "--audit")
+    for_each = _latest_execution(session, "for-each")
+    session.run("workflow", "execution", "inspect", for_each, "--task", "resize")
+    session.run("workflow", "execution", "logs", for_each, "--task", "resize")
+    conditions = _latest_execution(session, "conditions")
+    session.run("workflow", "execution", "inspect", conditions, "--audit")
     session.run("workflow", "db", "status")
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import apsw
 import pytest
-from e2e import WORKFLOW, rows
+from e2e import WORKFLOW, group_alive, rows, wait_for
 
 from autokestra_obs_schema import open_reader
 from autokestra_obs_store import ExecutionInspector
@@ -153,6 +154,22 @@ def test_hundred_items_with_concurrency_four(tmp_path: Path) -> None:
     assert one.returncode == 0, one.stderr
     assert "transient failure on file-7" in one.stdout and "processed file-7" in one.stdout
     assert "file-8" not in one.stdout
+    family = run_cli(tmp_path, "execution", "logs", eid, "--task", "process", "--json")
+    assert family.returncode == 0, family.stderr
+    records = json.loads(family.stdout)
+    assert {r["task_id"] for r in records} == {"process", *(f"process[{i}]" for i in range(100))}
+    processed = [r["message"] for r in records if r["message"].startswith("processed ")]
+    assert sorted(processed) == sorted(f"processed file-{i}" for i in range(100))
+    assert [(r["timestamp"], r["id"]) for r in records] == sorted(
+        (r["timestamp"], r["id"]) for r in records
+    )
+    followed = run_cli(
+        tmp_path, "execution", "logs", eid, "--task", "process", "--follow", "--jsonl"
+    )
+    assert followed.returncode == 0, followed.stderr
+    lines = [json.loads(line) for line in followed.stdout.splitlines()]
+    assert [line["id"] for line in lines[:-1]] == [r["id"] for r in records]
+    assert lines[-1] == {"type": "end", "execution_id": eid, "state": "SUCCESS"}
     detail = run_cli(tmp_path, "execution", "inspect", eid, "--task", "process[7]")
     assert detail.returncode == 0, detail.stderr
     assert "Attempts:     2" in detail.stdout
@@ -165,6 +182,46 @@ def test_hundred_items_with_concurrency_four(tmp_path: Path) -> None:
     ids = [task["task_id"] for task in document["tasks"]]
     assert ids[:4] == ["list", "process", "process[0]", "process[1]"]
     assert ids.index("process[10]") == ids.index("process[9]") + 1
+
+
+def test_following_a_for_each_task_from_before_it_starts(tmp_path: Path) -> None:
+    """logs --task process --follow, started while `list` runs, prints every iteration's
+    lines as they come, then the end record."""
+    path = tmp_path / "fan-out.yaml"
+    path.write_text(
+        FAN_OUT.replace("items = [", "time.sleep(1); items = [").replace(
+            "import json, os, sys\n", "import json, os, sys, time\n", 1
+        )
+    )
+    proc = subprocess.Popen(
+        [WORKFLOW, "--db", str(tmp_path / "ak.db"), "run", str(path), "--input", "count=12"],
+        cwd=tmp_path,
+        env={**os.environ, "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        eid = proc.stdout.readline().split()[1]
+        follow_began_ms = int(time.time() * 1000)
+        followed = run_cli(
+            tmp_path, "execution", "logs", eid, "--task", "process", "--follow", "--jsonl"
+        )
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert proc.returncode == 0
+    assert followed.returncode == 0, followed.stderr
+    lines = [json.loads(line) for line in followed.stdout.splitlines()]
+    assert lines[-1] == {"type": "end", "execution_id": eid, "state": "SUCCESS"}
+    processed = sorted(r["message"] for r in lines[:-1] if r["message"].startswith("processed"))
+    assert processed == sorted(f"processed file-{i}" for i in range(12))
+    [(started,)] = rows(tmp_path, "SELECT started_at FROM task_runs WHERE task_id = 'process'")
+    # The follower began before the fan-out did: it really followed, not re-read the end.
+    assert started > follow_began_ms
 
 
 def queries_of_inspect(db: Path, eid: str) -> int:
@@ -203,3 +260,121 @@ def test_empty_list_succeeds_with_no_results(tmp_path: Path) -> None:
     assert states == {"list": "SUCCESS", "process": "SUCCESS", "total": "SUCCESS"}
     [(outputs,)] = rows(tmp_path, "SELECT outputs FROM task_runs WHERE task_id = 'process'")
     assert json.loads(outputs) == {"results": [], "count": 0}
+
+
+BROKEN = """
+id: broken-fan-out
+tasks:
+  - id: process
+    type: core/python.run
+    for_each: [0, 1, 2, 3, 4, 5]
+    concurrency: 2
+    retry: {max: 1, backoff: {delay: 100ms}}
+    inputs:
+      args: ["{{ item }}"]
+      script: |
+        import sys
+        if sys.argv[1] == "2":
+            sys.exit("item 2 is corrupt")
+        print("ok", sys.argv[1])
+  - {id: total, type: core/log.emit, needs: [process], inputs: {message: never}}
+"""
+
+
+def test_an_iteration_that_keeps_failing_fails_its_task_only(tmp_path: Path) -> None:
+    """Iteration 2 fails both attempts: the others still succeed, process ends FAILED
+    (ITERATION_FAILED, failed_indexes [2]), its dependant is cancelled; inspect --task
+    counts the iterations by state; the audit trail verifies."""
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN)
+    result = run_cli(tmp_path, "run", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    eid = result.stdout.splitlines()[0].split()[1]
+    states = dict(
+        rows(
+            tmp_path,
+            "SELECT task_id, state || '/' || ifnull(reason_code, '') || '/' || attempt_count"
+            " FROM task_runs WHERE execution_id = ?",
+            (eid,),
+        )
+    )
+    assert states == {
+        "process": "FAILED/ITERATION_FAILED/0",
+        "total": "CANCELLED/UPSTREAM_FAILED/0",
+        **{f"process[{i}]": "SUCCESS//1" for i in (0, 1, 3, 4, 5)},
+        "process[2]": "FAILED/PLUGIN_ERROR/2",
+    }
+    [(error,)] = rows(tmp_path, "SELECT error FROM task_runs WHERE task_id = 'process'")
+    assert json.loads(error)["failed_indexes"] == [2]
+    shown = run_cli(tmp_path, "execution", "inspect", eid, "--task", "process")
+    assert shown.returncode == 0, shown.stderr
+    assert "Iterations: 6 (SUCCESS 5, FAILED 1)" in shown.stdout
+    failed_logs = run_cli(tmp_path, "execution", "logs", eid, "--task", "process[2]")
+    assert failed_logs.stdout.count("item 2 is corrupt") == 2  # both attempts
+    assert run_cli(tmp_path, "execution", "inspect", eid, "--verify").returncode == 0
+
+
+SLOW = """
+id: slow-fan-out
+tasks:
+  - id: process
+    type: core/shell.run
+    for_each: [0, 1, 2, 3, 4, 5, 6, 7]
+    concurrency: 2
+    inputs: {command: "echo started {{ item }}; sleep 300"}
+"""
+
+
+def test_cancelling_a_fan_out_stops_running_and_unstarted_iterations(tmp_path: Path) -> None:
+    """A cancel ends the two running iterations and the six never started CANCELLED, then
+    the for_each task and the execution; no iteration process is left behind."""
+    path = tmp_path / "slow.yaml"
+    path.write_text(SLOW)
+    proc = subprocess.Popen(
+        [WORKFLOW, "--db", str(tmp_path / "ak.db"), "run", str(path)],
+        cwd=tmp_path,
+        env={**os.environ, "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        eid = proc.stdout.readline().split()[1]
+
+        def two_running() -> bool:
+            running = rows(
+                tmp_path,
+                "SELECT count(*) FROM task_runs WHERE execution_id = ? AND state = 'RUNNING'"
+                " AND task_id LIKE 'process[%'",
+                (eid,),
+            )
+            return running == [(2,)]
+
+        wait_for("two iterations to run", two_running)
+        cancel = run_cli(tmp_path, "execution", "cancel", eid, "--reason", "test")
+        assert cancel.returncode == 0, cancel.stderr
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    states = dict(
+        rows(
+            tmp_path,
+            "SELECT task_id, state FROM task_runs WHERE execution_id = ?",
+            (eid,),
+        )
+    )
+    assert states == {"process": "CANCELLED", **{f"process[{i}]": "CANCELLED" for i in range(8)}}
+    [(started,)] = rows(
+        tmp_path,
+        "SELECT count(*) FROM task_attempts WHERE execution_id = ? AND task_id LIKE 'process[%'",
+        (eid,),
+    )
+    assert started == 2
+    pgids = [pgid for (pgid,) in rows(tmp_path, "SELECT pgid FROM task_attempts")]
+    assert pgids and not any(group_alive(pgid) for pgid in pgids if pgid)
+    [(state,)] = rows(tmp_path, "SELECT state FROM executions WHERE execution_id = ?", (eid,))
+    assert state == "CANCELLED"
+    assert run_cli(tmp_path, "execution", "inspect", eid, "--verify").returncode == 0

@@ -115,6 +115,91 @@ def test_conditions_true_and_false_and_skipped_propagation(tmp_path: Path) -> No
     assert task_states(tmp_path, started_id(again))["report"] == ("SKIPPED", "CONDITION_FALSE")
 
 
+RULES = """
+id: rules
+tasks:
+  - id: gate
+    type: core/log.emit
+    if: "1 == 2"
+    inputs: {message: never}
+  - {id: strict, type: core/log.emit, needs: [gate], inputs: {message: never}}
+  - {id: after-strict, type: core/log.emit, needs: [strict], inputs: {message: never}}
+  - {id: tolerant, type: core/log.emit, needs: [gate], run_if: none_failed,
+     inputs: {message: "tolerant ran"}}
+  - {id: always, type: core/log.emit, needs: [strict], run_if: always,
+     inputs: {message: "always ran"}}
+  - {id: on-failure-only, type: core/log.emit, needs: [tolerant], run_if: any_failed,
+     inputs: {message: never}}
+"""
+
+
+def test_skipped_propagation_rules_are_audited_and_verify(tmp_path: Path) -> None:
+    """A false condition skips its task; all_success dependants are skipped in a chain,
+    none_failed and always ones run, any_failed with nothing failed is skipped; every skip
+    is a task STATE_CHANGE in the audit trail, which --verify accepts; the execution
+    succeeds."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES)
+    result = run_cli(tmp_path, "run", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    eid = started_id(result)
+    assert task_states(tmp_path, eid) == {
+        "gate": ("SKIPPED", "CONDITION_FALSE"),
+        "strict": ("SKIPPED", "UPSTREAM_SKIPPED"),
+        "after-strict": ("SKIPPED", "UPSTREAM_SKIPPED"),
+        "tolerant": ("SUCCESS", None),
+        "always": ("SUCCESS", None),
+        "on-failure-only": ("SKIPPED", "TRIGGER_RULE_UNMET"),
+    }
+    assert "tolerant ran" in messages(tmp_path, eid, "tolerant")
+    assert "always ran" in messages(tmp_path, eid, "always")
+    audited = [
+        json.loads(meta)
+        for (meta,) in rows(
+            tmp_path,
+            "SELECT metadata FROM execution_audit_events WHERE execution_id = ?"
+            " AND event_type = 'STATE_CHANGE' ORDER BY id",
+            (eid,),
+        )
+    ]
+    skips = {
+        m["task_id"]: (m["from_state"], m["to_state"], m["reason"])
+        for m in audited
+        if "task_id" in m
+    }
+    assert skips == {
+        "gate": ("PENDING", "SKIPPED", "CONDITION_FALSE"),
+        "strict": ("PENDING", "SKIPPED", "UPSTREAM_SKIPPED"),
+        "after-strict": ("PENDING", "SKIPPED", "UPSTREAM_SKIPPED"),
+        "on-failure-only": ("PENDING", "SKIPPED", "TRIGGER_RULE_UNMET"),
+    }
+    # Each skip committed with its task row: the event's time is the row's end.
+    for task_id in skips:
+        [(ended_at,)] = rows(
+            tmp_path,
+            "SELECT ended_at FROM task_runs WHERE execution_id = ? AND task_id = ?",
+            (eid, task_id),
+        )
+        [(at,)] = rows(
+            tmp_path,
+            "SELECT timestamp FROM execution_audit_events WHERE execution_id = ?"
+            " AND json_extract(metadata, '$.task_id') = ?",
+            (eid, task_id),
+        )
+        assert at == ended_at
+    verify = run_cli(tmp_path, "execution", "inspect", eid, "--verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "verified" in verify.stdout and "keyed: content authenticated" in verify.stdout
+    sweep = run_cli(tmp_path, "audit", "verify", "--all")
+    assert sweep.returncode == 0 and f"OK      {eid}" in sweep.stdout, sweep.stdout + sweep.stderr
+    audit = run_cli(tmp_path, "execution", "inspect", eid, "--audit")
+    assert audit.returncode == 0, audit.stderr
+    assert "task gate: PENDING -> SKIPPED  reason=CONDITION_FALSE" in audit.stdout
+    assert "task on-failure-only: PENDING -> SKIPPED  reason=TRIGGER_RULE_UNMET" in audit.stdout
+    [(state,)] = rows(tmp_path, "SELECT state FROM executions WHERE execution_id = ?", (eid,))
+    assert state == "SUCCESS"
+
+
 def test_failure_runs_rollback_cleanup_and_the_failure_handler(tmp_path: Path) -> None:
     """allow_failure goes on; a real failure cancels its all_success dependants, runs the
     any_failed and always tasks, then the on_failure handler once; the execution FAILED."""
@@ -167,10 +252,23 @@ def test_failure_handler_is_skipped_when_nothing_fails(tmp_path: Path) -> None:
     path.write_text(HANDLED)
     result = run_cli(tmp_path, "run", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert task_states(tmp_path, started_id(result)) == {
+    eid = started_id(result)
+    assert task_states(tmp_path, eid) == {
         "work": ("SUCCESS", None),
         "tell": ("SKIPPED", "NO_FAILURE"),
     }
+    # The handler's skip is in the audit trail, before the terminal event, and verifies.
+    kinds = [
+        (kind, json.loads(meta).get("task_id"))
+        for kind, meta in rows(
+            tmp_path,
+            "SELECT event_type, metadata FROM execution_audit_events WHERE execution_id = ?"
+            " ORDER BY id",
+            (eid,),
+        )
+    ]
+    assert kinds.index(("STATE_CHANGE", "tell")) < kinds.index(("COMPLETED", None))
+    assert run_cli(tmp_path, "execution", "inspect", eid, "--verify").returncode == 0
 
 
 CANCELLABLE = """

@@ -195,6 +195,54 @@ class TestTraceOfARealExecution:
         assert all(s.parent_span_id == root.span_id for s in cancelled)
 
 
+class TestForEachAndConditions:
+    def test_iterations_under_their_task_and_skipped_tasks_say_so(
+        self, tmp_path: Path, receiver: OtlpReceiver
+    ) -> None:
+        """for-each.yaml: each resize[i] span is a child of resize's span with its attempt
+        and logs under it; conditions.yaml: the skipped tasks are spans with state SKIPPED,
+        their reason and a `skipped` event, status unset."""
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}
+        fanned, _ = run(tmp_path, "for-each.yaml", env)
+        assert fanned.returncode == 0, fanned.stderr
+        trace = execution_id(fanned).replace("-", "")
+        spans = [s for s in receiver.spans if s.trace_id == trace]
+        named = {s.name: s for s in spans}
+        root, resize = named["for-each"], named["resize"]
+        assert resize.parent_span_id == root.span_id
+        iterations = children(spans, resize)
+        assert sorted(s.name for s in iterations) == ["resize[0]", "resize[1]", "resize[2]"]
+        for span in iterations:
+            index = int(span.name[len("resize[") : -1])
+            assert span.attributes["autokestra.iteration"] == index
+            assert span.attributes["autokestra.for_each_task"] == "resize"
+            (attempt,) = children(spans, span)
+            assert attempt.name == f"{span.name} attempt 1"
+            assert resize.start_ns <= span.start_ns <= span.end_ns <= resize.end_ns
+            [line] = [
+                log
+                for log in receiver.logs
+                if log.span_id == attempt.span_id and "resizing" in str(log.body)
+            ]
+            assert str(line.body).startswith(f"[{index}] resizing")
+
+        skipping, _ = run(tmp_path, "conditions.yaml", env)
+        assert skipping.returncode == 0, skipping.stderr
+        trace = execution_id(skipping).replace("-", "")
+        named = {s.name: s for s in receiver.spans if s.trace_id == trace}
+        for task_id, reason in (
+            ("nothing-to-do", "CONDITION_FALSE"),
+            ("archive", "UPSTREAM_SKIPPED"),
+        ):
+            span = named[task_id]
+            assert span.parent_span_id == named["conditions"].span_id
+            assert span.attributes["autokestra.state"] == "SKIPPED"
+            assert span.attributes["autokestra.reason_code"] == reason
+            assert span.status_code == 0 and span.start_ns == span.end_ns
+            assert [e.name for e in span.events] == ["skipped"]
+        assert named["process"].attributes["autokestra.state"] == "SUCCESS"
+
+
 class TestServerExports:
     def test_the_server_exports_the_executions_it_runs(
         self, tmp_path: Path, receiver: OtlpReceiver

@@ -100,6 +100,28 @@ class TestExecutionPage:
         expect(page.locator(".verify.ok")).to_be_visible()
         _screenshot(page, "console-execution.png")
 
+    def test_iterations_under_their_task_and_skips_with_their_reason(
+        self, page: Page, console: Served, examples: Examples
+    ) -> None:
+        """for-each: resize's three iterations are indented rows right after it; conditions:
+        the skipped tasks say why, and the audit table shows their transitions."""
+        page.goto(f"{console.base}/executions/{examples.ids['for-each']}")
+        rows = page.locator("table.task-table tr.task")
+        expect(rows).to_have_count(6)
+        ids = [row.get_attribute("data-task") for row in rows.all()]
+        assert ids == ["list", "resize", "resize[0]", "resize[1]", "resize[2]", "report"]
+        expect(page.locator("tr.iteration")).to_have_count(3)
+        page.goto(f"{console.base}/executions/{examples.ids['conditions']}")
+        skipped = page.locator('tr.task[data-task="archive"] td:nth-child(3)')
+        expect(skipped).to_have_text("SKIPPED UPSTREAM_SKIPPED")
+        page.locator("#task-archive summary").click()
+        expect(page.locator("#task-archive .skipped")).to_contain_text(
+            "a task it needs was skipped (run_if: all_success)"
+        )
+        expect(page.locator("table.audit-events")).to_contain_text(
+            "task nothing-to-do: PENDING → SKIPPED (CONDITION_FALSE)"
+        )
+
     def test_retries_show_attempts_and_backoff(
         self, page: Page, console: Served, examples: Examples
     ) -> None:

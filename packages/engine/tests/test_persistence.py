@@ -404,6 +404,30 @@ class TestTaskRuns:
             "c": "RUNNING/",
         }
 
+    def test_a_skip_is_audited_with_the_task_row(
+        self, store: ExecutionRecorder, db_path: Path
+    ) -> None:
+        """SKIPPED writes a task STATE_CHANGE (task_id, states, reason); other ends do not;
+        a replayed skip writes nothing more."""
+        store.create_execution(new_execution())
+        store.start_execution("e1", OWNER)
+        assert store.finish_task("e1", "a", State.SKIPPED, reason=Reason.CONDITION_FALSE)
+        assert not store.finish_task("e1", "a", State.SKIPPED, reason=Reason.CONDITION_FALSE)
+        store.finish_task("e1", "c", State.CANCELLED, reason=Reason.UPSTREAM_FAILED)
+        events = audit(db_path)
+        kinds = [kind for kind, _ in events]
+        assert kinds == ["CREATED", "STARTED", "STATE_CHANGE", "STATE_CHANGE"]
+        assert events[-1][1] == {
+            "task_id": "a",
+            "from_state": "PENDING",
+            "to_state": "SKIPPED",
+            "reason": "CONDITION_FALSE",
+        }
+        assert one(db_path, "SELECT state, reason_code FROM task_runs WHERE task_id = 'a'") == (
+            "SKIPPED",
+            "CONDITION_FALSE",
+        )
+
     def test_unknown_task(self, store: ExecutionRecorder) -> None:
         """A task id the execution does not have is an error, not a silent no-op."""
         store.create_execution(new_execution())

@@ -108,6 +108,10 @@ class TestValidation:
                 AuditEventType.STATE_CHANGE,
                 {"from_state": "PENDING", "to_state": "RUNNING", "reason": 5},
             ),
+            (
+                AuditEventType.STATE_CHANGE,
+                {"from_state": "PENDING", "to_state": "SKIPPED", "task_id": ""},
+            ),
             (AuditEventType.COMPLETED, {"duration_ms": -1, "task_count": 1}),
             (AuditEventType.COMPLETED, {"duration_ms": True, "task_count": 1}),
             (AuditEventType.COMPLETED, {"duration_ms": 1.5, "task_count": 1}),

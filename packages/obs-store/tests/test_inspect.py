@@ -15,6 +15,7 @@ from autokestra_obs_store.testing import (
     ExecutionRecord,
     cancelled_execution,
     failure_execution,
+    fan_out_execution,
     retry_execution,
     running_execution,
     success_execution,
@@ -191,6 +192,26 @@ class TestQueryCount:
             counts.append(len(counter.statements))
         assert counts[0] == counts[1]
         assert counts[0] <= 6  # BEGIN, the reads, COMMIT
+
+    @pytest.mark.parametrize("method", ["snapshot", "tasks", "timeline", "verify"])
+    def test_same_count_for_10_and_200_iterations(
+        self, db: tuple[Writer, Path], method: str
+    ) -> None:
+        """A for_each task of 200 iterations costs as many statements as one of 10."""
+        small = _write(db, fan_out_execution(10, seed=31))
+        large = _write(db, fan_out_execution(200, seed=32))
+        inspector, conn = _inspector(db[1])
+        counts = []
+        for eid in (small, large):
+            counter = _Counter(conn)
+            result = getattr(inspector, method)(eid)
+            counts.append(len(counter.statements))
+            if method == "snapshot":
+                iterations = [t for t in result.tasks if t.task_id.startswith("process[")]
+                assert len(iterations) == (10 if eid == small else 200)
+                assert all(t.attempts for t in iterations)
+        assert counts[0] == counts[1]
+        assert counts[0] <= 6
 
     def test_snapshot_of_500_tasks_is_complete(self, db: tuple[Writer, Path]) -> None:
         """The whole-set reads return all 500 tasks and every attempt (retries included)."""

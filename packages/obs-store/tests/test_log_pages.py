@@ -66,6 +66,27 @@ class TestLogPage:
         assert [r.id for r in page.records] == errors
         assert page.next_after == page.high_water
 
+    def test_a_for_each_task_page_holds_its_iterations(
+        self, writer: Writer, store: LogStore
+    ) -> None:
+        """task=each gives each's and each[i]'s entries (not eachother's), both ways;
+        task=each[1] one iteration."""
+        eid = write_execution(writer, success_execution())
+        with writer.transaction() as conn:
+            for n, task in enumerate(["each", "each[0]", "eachother", "each[1]", "x"]):
+                conn.execute(
+                    "INSERT INTO execution_logs (execution_id, task_id, attempt, timestamp,"
+                    " level, source, message) VALUES (?, ?, 1, ?, 'INFO', 'worker', ?)",
+                    (eid, task, T0 + n, task),
+                )
+        family = LogFilter(task_id="each")
+        forward = log_page(store, eid, family, after=0)
+        assert [r.message for r in forward.records] == ["each", "each[0]", "each[1]"]
+        backward = log_page(store, eid, family, before=2**63 - 1, limit=2)
+        assert [r.message for r in backward.records] == ["each[0]", "each[1]"]
+        one = log_page(store, eid, LogFilter(task_id="each[1]"), after=0)
+        assert [r.message for r in one.records] == ["each[1]"]
+
     def test_unknown_execution_and_bad_arguments(self, store: LogStore) -> None:
         """An unknown id raises ExecutionNotFound; after with before is refused."""
         with pytest.raises(ExecutionNotFound):

@@ -13,13 +13,14 @@ import pytest
 from autokestra_obs_schema import open_reader, open_writer
 from autokestra_obs_store import LogStore
 from autokestra_obs_store._log_sql import (
+    ITERATIONS_SQL,
     STATE_AND_HIGH_WATER_SQL,
     WINDOW_SQL,
     Shape,
     select_sql,
 )
 
-FLAGS = ("task", "source", "text", "fold", "attempt", "since")
+FLAGS = ("task", "family", "source", "text", "fold", "attempt", "since")
 # Which index each shape must walk: the keyset shapes the (execution_id, timestamp) index,
 # the follow cursor and the console's pages by id the (execution_id, id) one.
 EXPECTED_INDEX = {
@@ -69,7 +70,9 @@ COMBINATIONS: list[tuple[Shape, dict[str, Any]]] = [
     for shape in Shape
     for bits in itertools.product((False, True), repeat=len(FLAGS))
     for levels in range(5)
-    if (shape is Shape.AFTER_ID or not bits[-1]) and not (bits[2] and bits[3])
+    if (shape is Shape.AFTER_ID or not bits[-1])
+    and not (bits[3] and bits[4])
+    and (bits[0] or not bits[1])  # family refines a task filter
 ]
 
 
@@ -93,7 +96,10 @@ class TestQueryPlans:
         assert len(details) == 1, details
         (detail,) = details
         assert detail.startswith("SEARCH execution_logs USING"), detail
-        expected = EXPECTED_TASK_INDEX if flags["task"] else EXPECTED_INDEX
+        # A for_each task with its iterations walks the execution's index (one range in
+        # order) where the task index would need a range per task id and a sort.
+        by_task = flags["task"] and not flags["family"]
+        expected = EXPECTED_TASK_INDEX if by_task else EXPECTED_INDEX
         assert expected[shape] in detail, detail
         assert "TEMP B-TREE" not in detail
         assert not any(line.startswith("SCAN") for line in details)
@@ -114,6 +120,12 @@ class TestQueryPlans:
         assert all("COVERING INDEX idx_logs_execution (execution_id=?)" in d for d in searches)
         # "SCAN CONSTANT ROW" is the outer SELECT without a FROM, not a table scan.
         assert not any(d.startswith("SCAN execution_logs") or "TEMP" in d for d in details)
+
+    def test_iterations_check_is_one_primary_key_seek(self, conn: apsw.Connection) -> None:
+        """Whether a task has for_each iterations is one seek on task_runs' primary key."""
+        details = plan(conn, ITERATIONS_SQL)
+        assert len(details) == 1 and details[0].startswith("SEARCH task_runs USING"), details
+        assert "execution_id=? AND task_id=?" in details[0]
 
     def test_the_naive_cursor_query_would_not_qualify(self, conn: apsw.Connection) -> None:
         """The check can fail: ordering by timestamp under an id range needs a sort."""

@@ -305,6 +305,86 @@ class TestTaskQueries:
         assert got == [f"mine {i}" for i in range(2_598, 2_600)] + ["last"]
 
 
+def add_task_runs(writer: Writer, execution_id: str, task_ids: Sequence[str]) -> None:
+    """Insert PENDING task runs (the store checks a for_each task's iterations by them)."""
+    with writer.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO task_runs (execution_id, task_id, position, type, state, needs,"
+            " created_at) VALUES (?, ?, 0, 'core/log.emit', 'PENDING', '[]', 0)",
+            [(execution_id, task_id) for task_id in task_ids],
+        )
+
+
+class TestForEachTaskQueries:
+    @pytest.fixture
+    def fanned(self, writer: Writer) -> None:
+        """e1: task `each` with 3 iterations logging over 2,500 interleaved rows, a task
+        `eachother` (same prefix, not an iteration) and `build`; e2: the same ids."""
+        add_execution(writer, "e1")
+        add_execution(writer, "e2")
+        add_task_runs(writer, "e1", ["each", "each[0]", "each[1]", "each[2]", "build"])
+        rows = [entry("each starts", 1, task="each", attempt=None)]
+        for i in range(2_500):
+            rows.append(entry(f"it {i}", 2 + i, task=f"each[{i % 3}]"))
+            rows.append(entry(f"noise {i}", 2 + i, task="eachother"))
+        rows.append(entry("each ends", 3_000, task="each", attempt=None))
+        add_logs(writer, "e1", rows)
+        add_logs(writer, "e2", [entry("other execution", 5, task="each[0]")])
+
+    @pytest.mark.usefixtures("fanned")
+    def test_a_for_each_task_includes_every_iteration(self, store: LogStore) -> None:
+        """--task each gives each's and each[i]'s entries in order, over pages; nothing of
+        a task that only shares the prefix, nor of another execution."""
+        got = messages(store.logs_for_task("e1", "each"))
+        assert got == ["each starts", *[f"it {i}" for i in range(2_500)], "each ends"]
+
+    @pytest.mark.usefixtures("fanned")
+    def test_one_iteration_and_filters(self, store: LogStore) -> None:
+        """each[1] names one iteration; tail and grep apply to the whole family."""
+        one = messages(store.logs_for_task("e1", "each[1]"))
+        assert one == [f"it {i}" for i in range(1, 2_500, 3)]
+        tail = messages(store.logs_for_task("e1", "each", LogFilter(tail=1_200)))
+        assert tail == [*[f"it {i}" for i in range(1_301, 2_500)], "each ends"]
+        assert messages(store.logs_for_task("e1", "each", LogFilter(text="it 249"))) == [
+            "it 249",
+            *[f"it {i}" for i in range(2_490, 2_500)],
+        ]
+
+    @pytest.mark.usefixtures("fanned")
+    def test_a_task_without_iterations_keeps_the_task_index(self, store: LogStore) -> None:
+        """A task with no iteration rows is read through idx_logs_task, as before."""
+        plans: list[str] = []
+
+        def trace(_cursor: apsw.Cursor, sql: str, _bindings: Any) -> bool:
+            if sql.startswith("SELECT id"):
+                plans.append(sql)
+            return True
+
+        store.connection.exec_trace = trace
+        try:
+            assert len(messages(store.logs_for_task("e1", "eachother"))) == 2_500
+        finally:
+            store.connection.exec_trace = None
+        assert plans and all("AND task_id = ?" in sql for sql in plans)
+
+    def test_follow_includes_iterations_written_later(
+        self, writer: Writer, store: LogStore
+    ) -> None:
+        """A follower of a for_each task started before its iterations prints them too."""
+        add_execution(writer, "e3")
+        add_task_runs(writer, "e3", ["each"])
+        add_logs(writer, "e3", [entry("queued", 1, task="each", attempt=None)])
+        follower = store.follow("e3", LogFilter(task_id="each"), poll_s=0.01)
+        records = iter(follower)
+        assert next(records).message == "queued"
+        add_task_runs(writer, "e3", ["each[0]"])
+        add_logs(writer, "e3", [entry("iteration", 2, task="each[0]"), entry("x", 2, task="b")])
+        assert next(records).message == "iteration"
+        with writer.transaction() as conn:
+            conn.execute("UPDATE executions SET state = 'SUCCESS' WHERE execution_id = 'e3'")
+        assert list(records) == []
+
+
 class TestTail:
     def test_large_tail_streams_the_last_entries(self, writer: Writer, store: LogStore) -> None:
         """A tail larger than a page returns exactly the last N entries, oldest first."""

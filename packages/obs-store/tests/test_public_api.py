@@ -60,6 +60,7 @@ PUBLIC_NAMES = [
     "execution_outcome",
     "execution_summary_document",
     "export_execution",
+    "in_task_family",
     "inspection_document",
     "list_executions",
     "log_page",
@@ -72,6 +73,7 @@ PUBLIC_NAMES = [
     "purge",
     "registered_workflows",
     "search_hit_document",
+    "split_iteration",
     "task_document",
     "timeline_document",
 ]

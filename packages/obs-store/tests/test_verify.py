@@ -14,8 +14,10 @@ from autokestra_obs_store.testing import (
     ExecutionRecord,
     cancelled_execution,
     failure_execution,
+    fan_out_execution,
     retry_execution,
     running_execution,
+    skipped_execution,
     success_execution,
     timeout_execution,
     wide_execution,
@@ -70,6 +72,8 @@ class TestIntactTrails:
             timeout_execution,
             cancelled_execution,
             running_execution,
+            skipped_execution,
+            lambda: fan_out_execution(30),
         ],
     )
     def test_engine_shaped_trails_verify(self, db: tuple[Writer, Path], build: Any) -> None:
@@ -195,6 +199,51 @@ class TestInvariants:
         """A live execution with CREATED and STARTED only is consistent."""
         eid = write_execution(db[0], _with_events([CREATED, STARTED], "RUNNING"))
         assert _verify(db[1], eid) is None
+
+
+def _skip(task_id: str | None, at: int, **extra: Any) -> tuple[str, int, dict[str, Any]]:
+    """A task's STATE_CHANGE to SKIPPED, as the engine writes it."""
+    metadata: dict[str, Any] = {"from_state": "PENDING", "to_state": "SKIPPED"}
+    if task_id is not None:
+        metadata["task_id"] = task_id
+    metadata.update(reason="CONDITION_FALSE", **extra)
+    return ("STATE_CHANGE", at, metadata)
+
+
+class TestTaskTransitions:
+    def test_skips_between_start_and_end_verify(self, db: tuple[Writer, Path]) -> None:
+        """Task STATE_CHANGE events (a task_id in the metadata) leave the execution RUNNING."""
+        events = [CREATED, STARTED, _skip("a", T0 + 6), _skip("b", T0 + 7), COMPLETED]
+        eid = write_execution(db[0], _with_events(events, "SUCCESS"))
+        assert _verify(db[1], eid) is None
+
+    def test_the_same_event_without_task_id_is_an_execution_transition(
+        self, db: tuple[Writer, Path]
+    ) -> None:
+        """The check can fail: without task_id, PENDING -> SKIPPED is the execution's own."""
+        eid = write_execution(
+            db[0], _with_events([CREATED, STARTED, _skip(None, T0 + 6), COMPLETED], "SUCCESS")
+        )
+        violation = _verify(db[1], eid)
+        assert violation is not None and violation.kind == "transition"
+
+    def test_a_skip_after_the_terminal_event_is_a_violation(self, db: tuple[Writer, Path]) -> None:
+        """A task transition appended after the execution ended is reported."""
+        eid = write_execution(
+            db[0], _with_events([CREATED, STARTED, COMPLETED, _skip("a", T0 + 10)], "SUCCESS")
+        )
+        violation = _verify(db[1], eid)
+        assert violation is not None and violation.kind == "terminal"
+        assert "STATE_CHANGE of task a after the terminal event" in violation.message
+
+    def test_a_task_event_with_an_unknown_state_is_a_violation(
+        self, db: tuple[Writer, Path]
+    ) -> None:
+        """A task transition must name real states."""
+        bad = ("STATE_CHANGE", T0 + 6, {"task_id": "a", "from_state": "X", "to_state": "SKIPPED"})
+        eid = write_execution(db[0], _with_events([CREATED, STARTED, bad, COMPLETED], "SUCCESS"))
+        violation = _verify(db[1], eid)
+        assert violation is not None and violation.kind == "transition"
 
 
 class TestRetention:

@@ -205,6 +205,72 @@ class TestTraceShape:
         assert {s.resource["service.name"] for s in receiver.spans} == {"etl-prod"}
 
 
+def fan_out_execution(exporter: OtlpExporter, eid: str) -> None:
+    """`resize` runs two iterations (resize[0], resize[1]); `notify` is skipped."""
+    exporter.execution_started(ExecutionStarted(eid, "images", "manual", T0))
+    exporter.task_started(TaskStarted(eid, "resize", "core/python.run", T0 + 5))
+    for index in (0, 1):
+        it = f"resize[{index}]"
+        start = T0 + 10 + index
+        exporter.task_started(TaskStarted(eid, it, "core/python.run", start))
+        exporter.attempt_started(AttemptStarted(eid, it, 1, start))
+        exporter.attempt_ended(
+            AttemptEnded(eid, it, 1, State.SUCCESS, None, 0, None, 50, start + 50)
+        )
+        exporter.task_ended(
+            TaskEnded(eid, it, "core/python.run", State.SUCCESS, None, 1, None, start + 50)
+        )
+    exporter.task_ended(
+        TaskEnded(eid, "resize", "core/python.run", State.SUCCESS, None, 0, None, T0 + 70)
+    )
+    exporter.task_ended(
+        TaskEnded(
+            eid, "notify", "core/log.emit", State.SKIPPED, "CONDITION_FALSE", 0, None, T0 + 71
+        )
+    )
+    exporter.execution_ended(ExecutionEnded(eid, "images", State.SUCCESS, None, None, T0, T0 + 80))
+
+
+class TestForEachAndSkipped:
+    def test_iterations_sit_under_their_for_each_task(self, receiver: OtlpReceiver) -> None:
+        """resize[i]'s span is a child of resize's (not of the root), with its index; its
+        attempts are under it."""
+        exporter = OtlpExporter(settings_for(receiver.url), delay_s=0.05)
+        eid = execution_id()
+        fan_out_execution(exporter, eid)
+        assert exporter.flush(timeout=10)
+        exporter.shutdown()
+        spans = {s.span_id: s for s in receiver.spans}
+        resize = spans[f"{task_span_id(eid, 'resize'):016x}"]
+        assert resize.parent_span_id == f"{execution_span_id(eid):016x}"
+        for index in (0, 1):
+            it = spans[f"{task_span_id(eid, f'resize[{index}]'):016x}"]
+            assert it.name == f"resize[{index}]"
+            assert it.parent_span_id == resize.span_id
+            assert it.attributes["autokestra.for_each_task"] == "resize"
+            assert it.attributes["autokestra.iteration"] == index
+            attempt = spans[f"{attempt_span_id(eid, f'resize[{index}]', 1):016x}"]
+            assert attempt.parent_span_id == it.span_id
+        assert "autokestra.iteration" not in resize.attributes
+
+    def test_a_skipped_task_is_a_zero_length_span_saying_so(self, receiver: OtlpReceiver) -> None:
+        """SKIPPED: state and reason attributes, a `skipped` event, status unset, no length."""
+        exporter = OtlpExporter(settings_for(receiver.url), delay_s=0.05)
+        eid = execution_id()
+        fan_out_execution(exporter, eid)
+        assert exporter.flush(timeout=10)
+        exporter.shutdown()
+        (notify,) = [s for s in receiver.spans if s.name == "notify"]
+        assert notify.parent_span_id == f"{execution_span_id(eid):016x}"
+        assert notify.start_ns == notify.end_ns == (T0 + 71) * 10**6
+        assert notify.status_code == 0
+        assert notify.attributes["autokestra.state"] == "SKIPPED"
+        assert notify.attributes["autokestra.reason_code"] == "CONDITION_FALSE"
+        assert [(e.name, e.attributes) for e in notify.events] == [
+            ("skipped", {"autokestra.reason_code": "CONDITION_FALSE"})
+        ]
+
+
 class TestBadReceivers:
     def test_a_receiver_that_never_answers_costs_callers_nothing(self) -> None:
         """Callbacks return while the worker is stuck; overflow is dropped and counted."""

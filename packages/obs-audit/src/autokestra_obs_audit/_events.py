@@ -36,7 +36,8 @@ _FIELDS: dict[AuditEventType, tuple[dict[str, str], dict[str, str]]] = {
     AuditEventType.STARTED: ({}, {}),
     AuditEventType.STATE_CHANGE: (
         {"from_state": _STATE, "to_state": _STATE},
-        {"reason": _OPT_STR},
+        # With task_id, the transition is a task run's (a skip), not the execution's.
+        {"reason": _OPT_STR, "task_id": _STR},
     ),
     AuditEventType.COMPLETED: ({"duration_ms": _COUNT, "task_count": _COUNT}, {}),
     AuditEventType.FAILED: (

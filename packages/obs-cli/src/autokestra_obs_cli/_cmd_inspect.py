@@ -145,10 +145,13 @@ def _human(
         # \xNN/\uNNNN escapes instead of an encoding error, as `logs` does.
         sys.stdout.reconfigure(errors="backslashreplace")
 
+    from autokestra_obs_store import in_task_family
+
     from ._inspect_render import (
         SUMMARY_THRESHOLD,
         audit_lines,
         details_lines,
+        iteration_lines,
         overview_lines,
         summary_hint,
         summary_lines,
@@ -163,6 +166,11 @@ def _human(
     if task_id is not None:
         task = next(t for t in snapshot.tasks if t.task_id == task_id)
         lines.extend(task_detail_lines(task, execution, truncate=truncate))
+        iterations = [
+            t for t in snapshot.tasks if t.task_id != task_id and in_task_family(t.task_id, task_id)
+        ]
+        if iterations:
+            lines.extend(iteration_lines(task_id, iterations, origin))
     elif not (timeline or audit):
         lines.extend(overview_lines(execution))
         lines.append(Text(""))

@@ -143,7 +143,13 @@ def _not_found(execution_id: str) -> CliError:
 
 @click.command("logs")
 @click.argument("execution_id")
-@click.option("--task", "task_id", metavar="ID", help="Only the entries of this task.")
+@click.option(
+    "--task",
+    "task_id",
+    metavar="ID",
+    help="Only the entries of this task (a for_each task: with all its iterations; "
+    "ID[N]: iteration N).",
+)
 @click.option(
     "--level",
     "levels",
@@ -212,6 +218,7 @@ def logs_command(
     Examples:
       workflow execution logs 0193a5b2-7c1e-7d3f-9a4b-5c6d7e8f9a0b
       workflow execution logs <id> --task build --level error,warn --since 1h
+      workflow execution logs <id> --task 'resize[3]'
       workflow execution logs <id> --follow --jsonl
     """
     if as_json and as_jsonl:

@@ -39,6 +39,7 @@ _STATE_ORDER = (
     State.SUCCESS,
     State.FAILED,
     State.CANCELLED,
+    State.SKIPPED,
     State.RUNNING,
     State.WAITING,
     State.PENDING,
@@ -251,6 +252,33 @@ def summary_lines(tasks: Sequence[TaskView], origin: int) -> list[Text]:
     return lines
 
 
+def iteration_lines(task_id: str, iterations: Sequence[TaskView], origin: int) -> list[Text]:
+    """``--task`` of a for_each task: its iterations' counts per state, then their table
+    (up to SUMMARY_THRESHOLD of them; beyond, only the failed and running ones)."""
+    counts = Counter(task.state for task in iterations)
+    line = Text(f"Iterations: {len(iterations)} (", style="bold")
+    for index, state in enumerate(s for s in _STATE_ORDER if counts[s]):
+        if index:
+            line.append(", ")
+        line.append(_state(state))
+        line.append(f" {counts[state]}")
+    line.append(")")
+    lines = [Text(""), line]
+    if len(iterations) <= SUMMARY_THRESHOLD:
+        lines.extend(task_table(iterations, origin))
+        return lines
+    notable = [t for t in iterations if t.state in _NOTABLE_STATES]
+    if notable:
+        lines.extend(task_table(notable, origin))
+    lines.append(
+        Text(
+            f"Showing the failed and running iterations of {len(iterations)}; use --task "
+            f"'{_plain(task_id)}[N]' for one iteration, --json for all."
+        )
+    )
+    return lines
+
+
 def summary_hint(count: int) -> Text:
     """The hint that ends a summary view (CLI.md: use --task)."""
     return Text(
@@ -376,7 +404,11 @@ def audit_lines(events: Sequence[AuditEvent], *, truncate: bool) -> list[Text]:
         if event.event_type == AuditEventType.STATE_CHANGE:
             source = metadata.pop("from_state", "?")
             target = metadata.pop("to_state", "?")
+            task_id = metadata.pop("task_id", None)
             line.append("  ")
+            if task_id is not None:
+                # A task run's transition (a skip), told apart from the execution's own.
+                line.append(f"task {_plain(str(task_id))}: ")
             line.append(_state(_plain(str(source))))
             line.append(" -> ")
             line.append(_state(_plain(str(target))))

@@ -15,12 +15,11 @@ the rest (how many, their states, the longest), so a 1000-item fan-out stays rea
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 
 from autokestra_obs_schema import escape_control, format_duration_ms
-from autokestra_obs_store import Inspection, Segment, TaskTimeline
+from autokestra_obs_store import Inspection, Segment, TaskTimeline, split_iteration
 
 SHORT_LEGEND = "# running  - waiting  x failed  * critical path"
 #: Narrowest bar drawn; below it long task ids are shortened instead.
@@ -29,7 +28,6 @@ MIN_BAR = 10
 MIN_ID = 8
 #: Iteration lanes drawn per for_each task before the rest collapse into one summary line.
 ITERATION_LANES = 10
-_ITERATION = re.compile(r"^(?P<parent>.+)\[(?P<index>\d+)\]$")
 LEGEND = "# attempt running  - waiting (queue, retry backoff)  x attempt failed  * critical path"
 
 
@@ -117,11 +115,11 @@ def _collapsed(lanes: Sequence[TaskTimeline]) -> list[TaskTimeline | str]:
     hidden: dict[str, list[TaskTimeline]] = {}
     shown: Counter[str] = Counter()
     for lane in lanes:
-        match = _ITERATION.match(lane.task_id)
-        if match is None:
+        iteration = split_iteration(lane.task_id)
+        if iteration is None:
             kept.append(lane)
             continue
-        parent = match.group("parent")
+        parent = iteration[0]
         if shown[parent] < ITERATION_LANES:
             shown[parent] += 1
             kept.append(lane)
@@ -136,12 +134,12 @@ def _collapsed(lanes: Sequence[TaskTimeline]) -> list[TaskTimeline | str]:
 def _summary(parent: str, lanes: list[TaskTimeline]) -> str:
     states = Counter(lane.state for lane in lanes)
     longest = max((lane.duration_ms or 0 for lane in lanes), default=0)
-    first = _ITERATION.match(lanes[0].task_id)
-    last = _ITERATION.match(lanes[-1].task_id)
+    first = split_iteration(lanes[0].task_id)
+    last = split_iteration(lanes[-1].task_id)
     assert first is not None and last is not None  # only iteration lanes are hidden
     counts = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
     return (
-        f"  ... {parent}[{first.group('index')}..{last.group('index')}]: {len(lanes)} more"
+        f"  ... {parent}[{first[1]}..{last[1]}]: {len(lanes)} more"
         f" iterations ({counts}), longest {format_duration_ms(longest)}"
     )
 

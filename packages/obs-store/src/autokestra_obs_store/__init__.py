@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         Timeline,
         Violation,
     )
+    from ._iterations import in_task_family, split_iteration
     from ._liveness import STALE_HEARTBEAT_MS, EngineGone, engine_gone
     from ._log_filter import (
         INVALID_TIME_MESSAGE,
@@ -148,6 +149,7 @@ _MODULES = {
     "execution_outcome": "._execution_list",
     "execution_summary_document": "._documents",
     "export_execution": "._export",
+    "in_task_family": "._iterations",
     "inspection_document": "._documents",
     "list_executions": "._execution_list",
     "log_page": "._log_pages",
@@ -160,6 +162,7 @@ _MODULES = {
     "purge": "._retention",
     "registered_workflows": "._workflows",
     "search_hit_document": "._search",
+    "split_iteration": "._iterations",
     "task_document": "._documents",
     "timeline_document": "._documents",
 }
@@ -220,6 +223,7 @@ __all__ = [
     "execution_outcome",
     "execution_summary_document",
     "export_execution",
+    "in_task_family",
     "inspection_document",
     "list_executions",
     "log_page",
@@ -232,6 +236,7 @@ __all__ = [
     "purge",
     "registered_workflows",
     "search_hit_document",
+    "split_iteration",
     "task_document",
     "timeline_document",
 ]

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from autokestra_obs_schema import iso_from_ms
 
+from ._iterations import in_task_family
+
 if TYPE_CHECKING:  # `execution logs` needs log_record_json only, not the inspect model
     from ._execution_list import ExecutionSummary
     from ._inspect_model import (
@@ -151,11 +153,12 @@ def timeline_document(timeline: Timeline) -> dict[str, Any]:
 
 
 def inspection_document(inspection: Inspection, task_id: str | None = None) -> dict[str, Any]:
-    """The whole ``inspect --json`` object; with ``task_id`` the task lists hold only that task.
+    """The whole ``inspect --json`` object; with ``task_id`` the task lists hold only that task
+    (a ``for_each`` task: that task, then its iterations in index order).
 
     Args:
         inspection: one :meth:`ExecutionInspector.snapshot`.
-        task_id: keep only this task in ``tasks`` and ``timeline.lanes``.
+        task_id: keep only this task (and its iterations) in ``tasks`` and ``timeline.lanes``.
 
     Returns:
         ``{execution, tasks, audit_events, timeline}``, ready for ``json.dumps``.
@@ -164,8 +167,8 @@ def inspection_document(inspection: Inspection, task_id: str | None = None) -> d
     lanes = inspection.timeline.lanes
     timeline = timeline_document(inspection.timeline)
     if task_id is not None:
-        tasks = tuple(t for t in tasks if t.task_id == task_id)
-        timeline["lanes"] = [_lane(lane) for lane in lanes if lane.task_id == task_id]
+        tasks = tuple(t for t in tasks if in_task_family(t.task_id, task_id))
+        timeline["lanes"] = [_lane(lane) for lane in lanes if in_task_family(lane.task_id, task_id)]
     return {
         "execution": execution_document(inspection.execution),
         "tasks": [task_document(t) for t in tasks],

@@ -30,7 +30,7 @@ from autokestra_obs_schema import TERMINAL_STATES
 from ._liveness import engine_gone
 from ._log_filter import LogFilter
 from ._log_sql import PAGE_SIZE, Shape
-from ._log_store import LogRecord, LogStore, _Query
+from ._log_store import LogRecord, LogStore, _Query, id_ordered_family
 
 #: Seconds between polls (CLI.md: every 100 ms).
 DEFAULT_POLL_S = 0.1
@@ -117,7 +117,8 @@ class LogFollower:
         self._state = state
         if high <= self._cursor:
             return False
-        query = _Query(self._execution_id, self._filters, high, since=True)
+        family = id_ordered_family(self._filters)
+        query = _Query(self._execution_id, self._filters, high, since=True, family=family)
         conn = self._store.connection
         cursor = self._cursor
         while True:

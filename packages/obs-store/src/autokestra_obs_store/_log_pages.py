@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ._log_filter import LogFilter
 from ._log_sql import PAGE_SIZE, Shape
-from ._log_store import LogRecord, LogStore, _Query
+from ._log_store import LogRecord, LogStore, _Query, id_ordered_family
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +56,8 @@ def log_page(
     Args:
         store: the store to read with.
         execution_id: the execution.
-        filters: level, task, source, text and attempt filters (``since`` and ``tail`` are
-            not used: a cursor replaces them).
+        filters: level, task (a for_each task with its iterations), source, text and
+            attempt filters (``since`` and ``tail`` are not used: a cursor replaces them).
         after: entries with a larger id, oldest first (the default, from 0).
         before: entries with a smaller id, the newest ``limit`` of them (still returned
             oldest first); excludes ``after``.
@@ -75,12 +75,14 @@ def log_page(
     if not 1 <= limit <= PAGE_SIZE:
         raise ValueError(f"limit must be between 1 and {PAGE_SIZE}")
     flt = filters if filters is not None else LogFilter()
+    # A for_each task's page holds its iterations' entries too (as `logs --task` does).
+    family = id_ordered_family(flt)
     conn = store.connection
     with store._one_snapshot():
         state, high = store.state_and_high_water(execution_id)
         if before is not None:
             upper = min(high, before - 1)
-            query = _Query(execution_id, flt, upper, since=False)
+            query = _Query(execution_id, flt, upper, since=False, family=family)
             rows = query.fetch(conn, Shape.BEFORE_ID, before, limit) if upper > 0 else []
             rows.reverse()
             full = len(rows) == limit
@@ -92,7 +94,7 @@ def log_page(
                 high_water=high,
             )
         start = max(0, after or 0)
-        query = _Query(execution_id, flt, high, since=False)
+        query = _Query(execution_id, flt, high, since=False, family=family)
         found: list[LogRecord] = (
             query.fetch(conn, Shape.AFTER_ID, start, limit) if high > start else []
         )

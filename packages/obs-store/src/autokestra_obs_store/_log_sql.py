@@ -18,6 +18,11 @@ Index use (pinned by ``EXPLAIN QUERY PLAN`` tests):
   window's lower bound is folded into the start key of forward pages and its upper bound
   into the start of backward ones, so each statement has one lower and one upper bound.
 - the follow cursor compares ``+task_id`` (new rows are few; the cursor index is right).
+- a ``--task`` query for a ``for_each`` task whose iterations exist (``--task process`` means
+  ``process`` and ``process[0]``, ``process[1]``...) walks the execution's own index with the
+  family test per row: one index range in ``(timestamp, id)`` order, where the task index
+  would need one range per task id and a sort per page. The iterations of a fan-out are
+  usually most of its execution's rows anyway.
 
     sql = select_sql(Shape.AFTER_TS, task=True, levels=0, source=False, text=False,
                      attempt=False, since=False)
@@ -44,6 +49,9 @@ _SELECT_BY_TASK = (
 )
 # Filter fragments, in the fixed order their parameters are bound.
 _TASK = " AND +task_id = ?"
+# A task and its for_each iterations: the task id, then the length and text of "<task>[".
+# Task ids cannot hold "[" (^[A-Za-z0-9_-]{1,64}$), so the prefix names iterations only.
+_FAMILY = " AND (+task_id = ? OR substr(task_id, 1, ?) = ?)"
 # One slot per chosen level: an IN list longer than its set (a member repeated, one SQL text
 # for all) cost 5-10% more on a level query, measured.
 _LEVELS = (
@@ -109,17 +117,19 @@ def select_sql(
     attempt: bool,
     since: bool,
     fold: bool = False,
+    family: bool = False,
 ) -> str:
     """Return the statement for ``shape`` with the given filter fragments.
 
-    Parameters bind in this order: execution_id, [task_id], [levels], [source length,
-    source], [pattern (``text``) or casefolded text (``fold``)], [attempt], [since], [window
-    end: task and keyset shapes], upper id, then the shape's own parameters.
+    Parameters bind in this order: execution_id, [task_id, or with ``family`` task_id,
+    prefix length, prefix], [levels], [source length, source], [pattern (``text``) or
+    casefolded text (``fold``)], [attempt], [since], [window end: task (not family) and
+    keyset shapes], upper id, then the shape's own parameters.
     """
-    by_task_index = task and shape.windowed
+    by_task_index = task and shape.windowed and not family
     sql = _SELECT_BY_TASK if by_task_index else _SELECT
     if task and not by_task_index:
-        sql += _TASK
+        sql += _FAMILY if family else _TASK
     sql += _LEVELS[levels]
     if source:
         sql += _SOURCE
@@ -143,6 +153,9 @@ WINDOW_SQL = (
     " (SELECT timestamp FROM execution_logs WHERE execution_id = ?1"
     " ORDER BY timestamp DESC LIMIT 1)"
 )
+
+#: Whether a task has for_each iterations: the row of its first one (``<task>[0]``).
+ITERATIONS_SQL = "SELECT 1 FROM task_runs WHERE execution_id = ? AND task_id = ?"
 
 #: State of the execution and the highest log id visible, read in one statement (one
 #: snapshot): every id at or below it is committed, since SQLite serializes writers and

@@ -27,6 +27,7 @@ from autokestra_obs_schema import ExecutionNotFound
 
 from ._log_filter import LogFilter, like_contains
 from ._log_sql import (
+    ITERATIONS_SQL,
     MAX_INT64,
     MIN_INT64,
     PAGE_SIZE,
@@ -42,6 +43,19 @@ if TYPE_CHECKING:
 
 #: Hits ``LogStore.search`` returns when the caller gives no limit (CLI.md: 100).
 DEFAULT_SEARCH_LIMIT = 100
+
+
+def iteration_prefix(task_id: str) -> str:
+    """What the ids of a for_each task's iterations start with: ``process[``."""
+    return task_id + "["
+
+
+def id_ordered_family(flt: LogFilter) -> bool:
+    """Whether an id-ordered read (follow, the console's pages) includes the iterations of
+    the filter's task: always, unless it names one iteration. On ``idx_logs_cursor`` the
+    family test costs what the task test does, so no ``task_runs`` lookup is needed, and a
+    reader started before a fan-out still gets its iterations."""
+    return flt.task_id is not None and "[" not in flt.task_id
 
 
 def _column(index: int, doc: str) -> Any:
@@ -130,12 +144,16 @@ class _Query:
         *,
         since: bool,
         window: tuple[int, int] | None = None,
+        family: bool = False,
     ) -> None:
         #: The execution's (first, last) log timestamps; task queries stay inside them.
         self.window = window
+        #: The task's for_each iterations are selected with it (see ``_log_sql``).
+        self.family = family = family and flt.task_id is not None
         ascii_text = (flt.text or "").isascii()
         self.flags = {
             "task": flt.task_id is not None,
+            "family": family,
             "levels": 0 if flt.levels is None else len(flt.levels),
             "source": bool(flt.source),
             "text": bool(flt.text) and ascii_text,
@@ -146,6 +164,9 @@ class _Query:
         params: list[Any] = [execution_id]
         if flt.task_id is not None:
             params.append(flt.task_id)
+            if family:
+                prefix = iteration_prefix(flt.task_id)
+                params.extend((len(prefix), prefix))
         if flt.levels is not None:
             params.extend(sorted(flt.levels))
         if flt.source:
@@ -159,7 +180,7 @@ class _Query:
             params.append(flt.since_ms)
         self.params = tuple(params)
         self.upper: tuple[int, ...] = (upper_id,)
-        if flt.task_id is not None:
+        if flt.task_id is not None and not family:
             low, high = window if window is not None else (MIN_INT64, MAX_INT64)
             self.forward_tail: tuple[int, ...] = (high, upper_id)
             self.backward_tail: tuple[int, ...] = (low, upper_id)
@@ -183,7 +204,7 @@ class _Query:
 
     def fetch(self, conn: apsw.Connection, shape: Shape, *extra: int) -> list[LogRecord]:
         sql = select_sql(shape, **self.flags)
-        if not (self.flags["task"] and shape.windowed):
+        if not (self.flags["task"] and shape.windowed) or self.family:
             middle = self.upper
         else:
             middle = self.backward_tail if shape.backward else self.forward_tail
@@ -300,13 +321,15 @@ class LogStore:
         # stamped before the first page's last key would be skipped while later ones are
         # returned. The snapshot is released before any record reaches the caller.
         with self._one_snapshot():
-            window = self._task_window(execution_id, flt)
+            window, family = self._task_scope(execution_id, flt)
             if long_tail:
                 # Counting back over several pages needs one fixed bound from the start.
                 _, high = self.state_and_high_water(execution_id)
             else:
                 # Most answers are one page: one statement, and no high-water read at all.
-                query = _Query(execution_id, flt, MAX_INT64, since=False, window=window)
+                query = _Query(
+                    execution_id, flt, MAX_INT64, since=False, window=window, family=family
+                )
                 if flt.tail is not None:
                     page = self._short_tail(query, flt)
                 else:
@@ -317,12 +340,12 @@ class LogStore:
                     return iter(page)
                 _, high = self.state_and_high_water(execution_id)
         if long_tail:
-            return self._bounded(execution_id, flt, high, window)
+            return self._bounded(execution_id, flt, high, window, family)
         # Later pages stop at the high-water mark of the first page's snapshot: entries
         # committed after it are left to follow().
         last, probe = page[PAGE_SIZE - 1], page[PAGE_SIZE]
         del page[PAGE_SIZE:]
-        rest = _Query(execution_id, flt, high, since=False, window=window)
+        rest = _Query(execution_id, flt, high, since=False, window=window, family=family)
         pages = self._forward(rest, None, (last.timestamp, last.id), probe.timestamp)
         return chain(page, chain.from_iterable(pages))
 
@@ -330,6 +353,9 @@ class LogStore:
         self, execution_id: str, task_id: str, filters: LogFilter | None = None
     ) -> Iterator[LogRecord]:
         """Every matching entry of one task of the execution, ordered by ``(timestamp, id)``.
+
+        A ``for_each`` task's entries include those of its iterations (``task[0]``...);
+        ``task[3]`` names one iteration.
 
         Raises:
             ExecutionNotFound: no execution has this id.
@@ -339,7 +365,8 @@ class LogStore:
 
     def existing(self, execution_id: str, flt: LogFilter, high: int) -> Iterator[LogRecord]:
         """Matching entries with ``id <= high`` in ``(timestamp, id)`` order (tail applied)."""
-        return self._bounded(execution_id, flt, high, self._task_window(execution_id, flt))
+        window, family = self._task_scope(execution_id, flt)
+        return self._bounded(execution_id, flt, high, window, family)
 
     @contextmanager
     def _one_snapshot(self) -> Iterator[None]:
@@ -359,22 +386,35 @@ class LogStore:
         finally:
             conn.execute("COMMIT")
 
-    def _task_window(self, execution_id: str, flt: LogFilter) -> tuple[int, int] | None:
-        """The execution's first and last log timestamps, for a task query (else ``None``)."""
+    def _task_scope(self, execution_id: str, flt: LogFilter) -> tuple[tuple[int, int] | None, bool]:
+        """For a task query: the execution's first and last log timestamps (``None`` without
+        logs), and whether the task has for_each iterations to include. ``(None, False)``
+        when no task is asked for."""
         if flt.task_id is None:
-            return None
+            return None, False
         first, last = self._conn.execute(WINDOW_SQL, (execution_id,)).fetchall()[0]
-        if isinstance(first, int) and isinstance(last, int):
-            return (first, last)
-        return None
+        window = (first, last) if isinstance(first, int) and isinstance(last, int) else None
+        return window, self.has_iterations(execution_id, flt.task_id)
+
+    def has_iterations(self, execution_id: str, task_id: str) -> bool:
+        """Whether ``task_id`` is a for_each task whose iterations have task runs."""
+        if "[" in task_id:
+            return False  # an iteration itself (task ids cannot hold "[")
+        first = iteration_prefix(task_id) + "0]"
+        return bool(self._conn.execute(ITERATIONS_SQL, (execution_id, first)).fetchall())
 
     def _bounded(
-        self, execution_id: str, flt: LogFilter, high: int, window: tuple[int, int] | None
+        self,
+        execution_id: str,
+        flt: LogFilter,
+        high: int,
+        window: tuple[int, int] | None,
+        family: bool,
     ) -> Iterator[LogRecord]:
         """Matching entries with ``id <= high``, every page bounded by it (tail applied)."""
         if high <= 0:
             return iter(())
-        query = _Query(execution_id, flt, high, since=False, window=window)
+        query = _Query(execution_id, flt, high, since=False, window=window, family=family)
         if flt.tail is None:
             return chain.from_iterable(self._forward(query, flt.since_ms, None))
         if flt.tail <= PAGE_SIZE:

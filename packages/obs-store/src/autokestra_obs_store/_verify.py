@@ -23,7 +23,10 @@ CANCELLED. A finished execution without any event had its trail removed by reten
 never in part) and passes once it ended before the retention window; one that ended within
 the window (retention cannot have removed it yet), or a live one, does not. A STATE_CHANGE
 that restates the transition the previous event implied (an engine may record both ``STARTED`` and
-``PENDING -> RUNNING``) is not a second transition.
+``PENDING -> RUNNING``) is not a second transition. A STATE_CHANGE whose metadata names a
+``task_id`` records a task run's transition (a task ended SKIPPED): it is chained like any
+event and must name valid states and come before the terminal event, but it does not move the
+execution's implied state.
 """
 
 from __future__ import annotations
@@ -153,6 +156,30 @@ def _check_step(
     return None
 
 
+def _check_task_event(
+    event_id: int, metadata: dict[str, Any], terminal_id: int | None
+) -> Violation | None:
+    """A task run's transition: valid states, a task id, before the execution's end."""
+    task_id = metadata.get("task_id")
+    source, target = metadata.get("from_state"), metadata.get("to_state")
+    named = isinstance(task_id, str) and task_id != ""
+    if not named or source not in _STATES or target not in _STATES:
+        return Violation(
+            "transition",
+            event_id,
+            f"Audit event #{event_id}: task STATE_CHANGE without a valid task_id/from_state/"
+            "to_state",
+        )
+    if terminal_id is not None:
+        return Violation(
+            "terminal",
+            event_id,
+            f"Audit event #{event_id}: STATE_CHANGE of task {task_id} after the terminal "
+            f"event #{terminal_id}",
+        )
+    return None
+
+
 def _check_end(
     state_now: str, implied: str, terminal_id: int | None, last_id: int
 ) -> Violation | None:
@@ -194,7 +221,13 @@ def _check_sequence(  # noqa: PLR0911
     previous: tuple[str, str] = ("", State.PENDING)
     terminal_id: int | None = None
     for event_id, event_type, _, metadata_text, *_ in rows[1:]:
-        step = _transition(event_id, event_type, json.loads(metadata_text), state)
+        metadata = json.loads(metadata_text)
+        if event_type == AuditEventType.STATE_CHANGE and "task_id" in metadata:
+            problem = _check_task_event(event_id, metadata, terminal_id)
+            if problem is not None:
+                return problem
+            continue
+        step = _transition(event_id, event_type, metadata, state)
         if isinstance(step, Violation):
             return step
         restatement = step == previous or (

@@ -472,3 +472,91 @@ def wide_execution(  # noqa: PLR0915
         record.failed_task_id = f"task-{fail_task:03d}"
         record.message = f"Task task-{fail_task:03d} failed"
     return record
+
+
+def fan_out_execution(
+    n_iterations: int, t0: int = T0, seed: int = 8, *, concurrency: int = 4
+) -> ExecutionRecord:
+    """``list`` then a ``for_each`` task ``process`` of ``n_iterations`` iterations
+    (``process[0]``...), ``concurrency`` at once, every 7th failing once and retried after
+    200 ms, then ``total``. The task runs are in the engine's order (an iteration after its
+    task)."""
+    rng = random.Random(seed)
+    eid = make_execution_id(t0, rng)
+    s = t0 + 5
+    listed = s + 100
+    tasks = [
+        TaskRecord("list", type="core/python.run", queued=s,
+                   attempts=[AttemptRecord(State.SUCCESS, s + 2, listed, "exit code 0", 0)],
+                   outputs={"items": list(range(n_iterations))}),
+        TaskRecord("process", type="core/python.run", needs=("list",), queued=listed),
+    ]  # fmt: skip
+    free = [listed] * concurrency
+    results = []
+    for index in range(n_iterations):
+        slot = min(range(concurrency), key=lambda i: free[i])
+        start = free[slot] + 1
+        run = rng.randint(20, 200)
+        attempts = []
+        if index % 7 == 6:
+            error = _stderr_error("Command exited with code 1", 1, [f"flaky {index}"])
+            attempts.append(AttemptRecord(State.FAILED, start, start + run, "PLUGIN_ERROR", 1,
+                                          error))  # fmt: skip
+            start += run + 200
+        attempts.append(AttemptRecord(State.SUCCESS, start, start + run, "exit code 0", 0))
+        free[slot] = start + run
+        results.append({"index": index})
+        tasks.append(TaskRecord(f"process[{index}]", type="core/python.run", queued=listed,
+                                attempts=attempts, inputs={"args": [index]},
+                                outputs={"index": index}))  # fmt: skip
+    done = max(free) + 1
+    tasks[1].ended = done
+    tasks[1].outputs = {"results": results, "count": n_iterations}
+    tasks.append(TaskRecord("total", type="core/log.emit", needs=("process",), queued=done,
+                            attempts=[AttemptRecord(State.SUCCESS, done + 1, done + 10,
+                                                    "exit code 0", 0)]))  # fmt: skip
+    end = done + 12
+    events = [
+        *_created(eid, "fan-out", t0),
+        (AuditEventType.COMPLETED, end, {"duration_ms": end - s, "task_count": len(tasks)}),
+    ]
+    return ExecutionRecord(eid, "fan-out", State.SUCCESS, t0, s, end, tasks, events,
+                           log_entry_count=n_iterations * 2)  # fmt: skip
+
+
+def skipped_execution(t0: int = T0, seed: int = 9) -> ExecutionRecord:
+    """A SUCCESS execution with skips: ``count`` runs, ``nothing-to-do`` is SKIPPED
+    (CONDITION_FALSE), ``archive`` after it SKIPPED (UPSTREAM_SKIPPED); each skip has its
+    task ``STATE_CHANGE`` audit event, as the engine writes it."""
+    eid = make_execution_id(t0, random.Random(seed))
+    s = t0 + 5
+    tasks = [
+        TaskRecord("count", "core/python.run", queued=s, attempts=[
+            AttemptRecord(State.SUCCESS, s + 2, s + 80, "exit code 0", 0)],
+            outputs={"count": 3}),
+        TaskRecord("nothing-to-do", "core/log.emit", ("count",), state=State.SKIPPED,
+                   reason_code=Reason.CONDITION_FALSE, ended=s + 82),
+        TaskRecord("archive", "core/log.emit", ("nothing-to-do",), state=State.SKIPPED,
+                   reason_code=Reason.UPSTREAM_SKIPPED, ended=s + 83),
+    ]  # fmt: skip
+    end = s + 90
+
+    def skip(task_id: str, at: int, reason: str) -> tuple[str, int, dict[str, Any]]:
+        change = {"task_id": task_id, "from_state": State.PENDING.value,
+                  "to_state": State.SKIPPED.value, "reason": reason}  # fmt: skip
+        return (AuditEventType.STATE_CHANGE, at, change)
+
+    # As the engine writes it: execution transitions (without a reason) beside STARTED and
+    # the terminal event, and the skips between them.
+    running = {"from_state": State.PENDING.value, "to_state": State.RUNNING.value}
+    done = {"from_state": State.RUNNING.value, "to_state": State.SUCCESS.value}
+    events = [
+        *_created(eid, "conditions", t0),
+        (AuditEventType.STATE_CHANGE, s, running),
+        skip("nothing-to-do", s + 82, Reason.CONDITION_FALSE),
+        skip("archive", s + 83, Reason.UPSTREAM_SKIPPED),
+        (AuditEventType.STATE_CHANGE, end, done),
+        (AuditEventType.COMPLETED, end, {"duration_ms": end - s, "task_count": len(tasks)}),
+    ]
+    return ExecutionRecord(eid, "conditions", State.SUCCESS, t0, s, end, tasks, events,
+                           log_entry_count=4)  # fmt: skip

@@ -42,6 +42,7 @@ from ._format import (
 from ._gantt import render_svg
 from ._readers import ReaderPool
 from ._security import SecurityMiddleware
+from ._task_groups import skip_reason
 
 _HERE = Path(__file__).parent
 
@@ -64,6 +65,7 @@ def _templates() -> Jinja2Templates:
         iso_ms=iso_ms,
         gantt_svg=render_svg,
         state_badge=state_badge,
+        skip_reason=skip_reason,
     )
     return Jinja2Templates(env=environment)
 

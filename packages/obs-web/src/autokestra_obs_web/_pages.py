@@ -46,6 +46,7 @@ from ._params import (
     text_param,
 )
 from ._security import SESSION_COOKIE, session_value
+from ._task_groups import drawn_lanes, task_rows
 
 #: Executions per list page.
 LIST_PAGE_SIZE = 50
@@ -100,14 +101,17 @@ def _execution_context(console: Console, execution_id: str) -> dict[str, Any]:
     document = inspection_document(snapshot)
     tasks = document["tasks"]
     details = tasks if len(tasks) <= INLINE_DETAILS else [t for t in tasks if _notable(t)]
+    rows = task_rows(tasks)
+    timeline = document["timeline"]
     return {
         "doc": document,
         "execution": document["execution"],
         "tasks": tasks,
+        "task_rows": rows,
         "detail_tasks": details,
         "detail_ids": {t["task_id"] for t in details},
         "audit_events": document["audit_events"],
-        "chart": gantt_chart(document["timeline"]),
+        "chart": gantt_chart({**timeline, "lanes": drawn_lanes(timeline["lanes"], rows)}),
         "verify": None if violation is None else str(violation),
         "live": bool(document["execution"]["in_progress"]),
     }
@@ -148,7 +152,13 @@ async def task_page(request: Request) -> Response:
         document = inspection_document(snapshot, task_id=task_id)
         if not document["tasks"]:
             raise HTTPException(404, f"Task not found: {task_id} in execution {execution_id}")
-        return {"execution": document["execution"], "task": document["tasks"][0]}
+        # A for_each task's document holds its iterations after it: all of them are listed.
+        task, *iterations = document["tasks"]
+        return {
+            "execution": document["execution"],
+            "task": task,
+            "iterations": iterations,
+        }
 
     with not_found():
         context = await run_in_threadpool(read)

@@ -763,7 +763,10 @@ class ExecutionRecorder:
         task cancelled after it was handed to the pool but before it started).
         """
         at = self._clock()
-        with self.writer.transaction() as conn:
+        # A skip is a decision with no attempt behind it: its audit event commits with the
+        # task row, durably, like an execution transition (docs/audit.md).
+        skipped = state is State.SKIPPED
+        with self.writer.transaction(durable=skipped) as conn:
             applied, ended = self._finish_task(
                 conn,
                 execution_id,
@@ -774,6 +777,7 @@ class ExecutionRecorder:
                 outputs=outputs,
                 error=error,
                 queued_at=queued_at,
+                audit=skipped,
             )
         if ended is not None:
             self.observers.task_ended(ended)
@@ -791,12 +795,30 @@ class ExecutionRecorder:
         outputs: Mapping[str, Any] | None,
         error: Mapping[str, Any] | None,
         queued_at: int | None = None,
+        audit: bool = False,
     ) -> tuple[bool, TaskEnded | None]:
         """End the task run inside ``conn``'s transaction; whether it moved, and the event
-        to tell the observers once the transaction has committed (None without observers)."""
+        to tell the observers once the transaction has committed (None without observers).
+
+        With ``audit``, the transition is also a task ``STATE_CHANGE`` audit event (its
+        ``task_id`` tells it from an execution transition), in the same transaction.
+        """
         current = self._task_state(conn, execution_id, task_id)
         if not check_transition(current, state, subject=f"task {task_id}"):
             return False, None
+        if audit:
+            self._audit.emit(
+                conn,
+                execution_id,
+                AuditEventType.STATE_CHANGE,
+                {
+                    "task_id": task_id,
+                    "from_state": current.value,
+                    "to_state": state.value,
+                    "reason": reason,
+                },
+                timestamp=at,
+            )
         facts = self._task_facts(conn, execution_id, task_id) if self.observers else None
         conn.execute(
             "UPDATE task_runs SET state = ?, reason_code = ?, outputs = ?, error = ?,"

@@ -8,7 +8,9 @@ can name the span of its attempt before that span is exported.
 One trace per execution: a root span named after the workflow, a child per task run named
 after the task, under it ``<task> attempt <n>`` per attempt and, between two attempts,
 ``<task> backoff`` (the retry wait), with a ``retry`` event on the task span at the moment
-the retry was decided.
+the retry was decided. The iterations of a ``for_each`` task (``resize[0]``...) are task runs
+whose spans sit under their task's span. A SKIPPED task is a zero-length span at the moment
+of the decision, status unset, with a ``skipped`` event carrying the reason.
 
     builder = TraceBuilder(resource, scope)
     spans = builder.apply(event)            # [] until something ends
@@ -50,6 +52,7 @@ from autokestra_obs_collector import (
     TaskStarted,
 )
 from autokestra_obs_schema import LogLevel, Reason, State
+from autokestra_obs_store import split_iteration
 
 from ._ids import (
     attempt_span_id,
@@ -262,12 +265,23 @@ class TraceBuilder:
         if task.backoff is not None:  # cancelled while waiting to retry
             spans.append(self._backoff_span(eid, task_id, task, event.at_ms))
         start_ms = task.start_ms if task.start_ms is not None else event.at_ms
+        iteration = split_iteration(task_id)
+        if event.state is State.SKIPPED:
+            task.events.append(
+                Event(
+                    "skipped",
+                    _attributes(reason_code=event.reason_code),
+                    timestamp=event.at_ms * _MS,
+                )
+            )
         spans.append(
             self._span(
                 task_id,
                 execution_id=eid,
                 span_id=task_span_id(eid, task_id),
-                parent_id=execution_span_id(eid),
+                parent_id=(
+                    execution_span_id(eid) if iteration is None else task_span_id(eid, iteration[0])
+                ),
                 start_ms=start_ms,
                 end_ms=event.at_ms,
                 attributes=_attributes(
@@ -278,6 +292,8 @@ class TraceBuilder:
                     attempt=event.attempts or None,
                     state=event.state.value,
                     reason_code=event.reason_code,
+                    for_each_task=None if iteration is None else iteration[0],
+                    iteration=None if iteration is None else iteration[1],
                 ),
                 status=_status(event.state, event.error_message),
                 events=task.events,
