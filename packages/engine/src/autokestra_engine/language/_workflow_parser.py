@@ -51,6 +51,7 @@ from ._model import (
 )
 from ._plugin_registry import PluginRegistry
 from ._problems import Problem, UnknownAction, WorkflowInvalid
+from ._subflows import literal_problems
 from ._task_graph import ancestors, find_cycles
 from ._templates import Reference, is_whole_template, iter_templates
 from ._yaml_document import (
@@ -429,6 +430,7 @@ def parse_workflow(
     handlers = _section(
         check, "on_failure", _handler_list(check, top.get("on_failure")), inputs, main_ids
     )
+    check.problems.extend(literal_problems(workflow_id, tasks + handlers))
     if check.problems or workflow_id is None:
         raise WorkflowInvalid(sorted(check.problems, key=_file_order), filename=filename)
     return Workflow(

@@ -21,7 +21,9 @@ from croniter import croniter
 from autokestra_obs_schema import AutokestraError, Writer, iso_from_ms, now_ms
 
 from ..language._model import Workflow
+from ..language._plugin_registry import PluginRegistry
 from ..language._secret_analysis import secret_input_values
+from ..language._workflow_parser import parse_workflow
 
 
 class WorkflowNotRegistered(AutokestraError, LookupError):
@@ -163,6 +165,23 @@ def get_workflow(conn: apsw.Connection, workflow_id: str) -> RegisteredWorkflow:
     if not rows:
         raise WorkflowNotRegistered(workflow_id)
     return _row(rows[0])
+
+
+def registered_workflow(
+    conn: apsw.Connection, workflow_id: str, plugins: PluginRegistry
+) -> Workflow | None:
+    """A registered workflow, parsed as it would run now; None when no workflow has this id.
+
+    What a subflow task starts, and what ``validate`` checks subflow tasks against.
+
+    Raises:
+        WorkflowInvalid: it is registered but no longer loads (a plugin was removed).
+    """
+    rows = conn.execute(_GET, (workflow_id,)).fetchall()
+    if not rows:
+        return None
+    record = _row(rows[0])
+    return parse_workflow(record.source, plugins, filename=f"registered workflow {workflow_id}")
 
 
 class WorkflowRegistry:

@@ -44,6 +44,7 @@ from ..language._secret_analysis import (
     secret_references,
     stored_form,
 )
+from ..language._subflows import SUBFLOW_TYPE, WorkflowLookup
 from ..language._templates import secret_strings
 from ..language._workflow_parser import parse_workflow
 from ..persistence._ids import new_engine_id, new_execution_id
@@ -54,10 +55,12 @@ from ..persistence._recorder import (
     ExecutionRow,
     NewExecution,
     NewTask,
+    ParentLink,
     load_execution,
 )
 from ._executor import PluginExecutor
 from ._scheduler import SCHEDULER, ExecutionRun
+from ._subflow import SubflowRunner
 from ._worker import EventCallback, ExecutionContext, TaskRunner, WorkerPool
 
 
@@ -117,6 +120,8 @@ class Engine:
         executor: the plugin executor (default: one over ``registry`` in the working folder).
         observers: told of every stored transition and log batch of this engine (telemetry
             exporters); none by default, which costs nothing.
+        workflows: the registered workflows by id, which subflow tasks start (None: a
+            subflow task fails, naming the missing registry).
     """
 
     def __init__(
@@ -129,6 +134,7 @@ class Engine:
         secrets: SecretStore,
         executor: PluginExecutor | None = None,
         observers: Sequence[ExecutionObserver] = (),
+        workflows: WorkflowLookup | None = None,
     ) -> None:
         self.config = config
         self.writer = writer
@@ -151,6 +157,7 @@ class Engine:
             executor=self._executor,
             registry=registry,
             default_timeout_ms=config.default_task_timeout_ms,
+            in_process={SUBFLOW_TYPE: SubflowRunner(self, workflows)},
         )
         self._pool: WorkerPool | None = None
         self._pool_lock = threading.Lock()
@@ -185,6 +192,8 @@ class Engine:
         trigger_type: str = "manual",
         *,
         detached: bool = False,
+        parent: ParentLink | None = None,
+        inherited_secrets: frozenset[str] = frozenset(),
     ) -> str:
         """Store a new PENDING execution with its task runs and CREATED audit event.
 
@@ -200,6 +209,8 @@ class Engine:
             trigger_type: ``manual``, ``cron`` or ``webhook``.
             detached: leave it unowned (``run --detach``): a server picks it up. Otherwise
                 this engine owns it from the start, so no server can claim it first.
+            parent: the execution and subflow task that start this one (a child).
+            inherited_secrets: secret values of the parent: a child's inputs may carry them.
 
         Returns:
             The new execution id (a UUID7).
@@ -216,7 +227,7 @@ class Engine:
         where = f"{workflow.source_path}: " if workflow.source_path else ""
         if detached and declared:
             raise SecretNotQueueable(where + declared.refusal("queued"))
-        secret_values = self._initial_secrets(workflow, declared)
+        secret_values = self._initial_secrets(workflow, declared) | inherited_secrets
         redactor = Redactor(secret_values, mask_token_shapes=self.config.mask_token_shapes)
         stored = stored_form(workflow, values, declared, redactor)
         if detached and (changed := stored.changed(workflow, values)):
@@ -239,6 +250,8 @@ class Engine:
                     for task in workflow.all_tasks
                 ],
                 owner=None if detached else self.owner,
+                parent_execution_id=parent.execution_id if parent else None,
+                parent_task_id=parent.task_id if parent else None,
             )
         )
         if redactor:
@@ -256,6 +269,11 @@ class Engine:
                 "trigger_type": trigger_type,
                 "task_count": len(workflow.tasks),
                 "detached": detached,
+                **(
+                    {"parent_execution_id": parent.execution_id, "parent_task_id": parent.task_id}
+                    if parent
+                    else {}
+                ),
             },
         )
         if detached:
