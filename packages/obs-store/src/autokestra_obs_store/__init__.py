@@ -33,6 +33,7 @@ from ._inspect import ExecutionInspector
 from ._inspect_model import (
     AttemptView,
     AuditEvent,
+    ChildExecution,
     Dependency,
     ExecutionOverview,
     Inspection,
@@ -84,6 +85,7 @@ __all__ = [
     "AttemptView",
     "AuditEvent",
     "AuditVerdict",
+    "ChildExecution",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_SEARCH_LIMIT",

@@ -131,7 +131,8 @@ def _input_problems(path: str, task: TaskSpec, callee: Workflow) -> Iterator[Pro
         where = f"{path}.inputs.inputs.{name}"
         if spec is None:
             yield Problem(
-                where, f"input {name!r} is not declared by workflow {callee.id} ({declared})"
+                where,
+                f"input {name!r} is not declared by workflow {callee.id} (declared: {declared})",
             )
         elif not _holds_template(value) and (problem := type_error(value, spec.type)):
             yield Problem(where, problem)
