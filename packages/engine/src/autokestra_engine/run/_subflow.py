@@ -18,7 +18,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from autokestra_obs_schema import AutokestraError, LogLevel, State, now_ms
+from autokestra_obs_schema import AutokestraError, LogLevel, Reason, State, now_ms
 
 from ..language._model import TaskSpec, Workflow
 from ..language._subflows import MAX_SUBFLOW_DEPTH, WorkflowLookup
@@ -75,7 +75,8 @@ class SubflowRunner:
                 inherited_secrets=ctx.secret_values(),
             )
         except AutokestraError as exc:
-            return _result(started, "failed", error={"message": str(exc), "type": "subflow"})
+            message = f"cannot start subflow {workflow_id}: {exc}"
+            return _result(started, "failed", error={"message": message, "type": "subflow"})
         ctx.add_child(task.id, child_id)
         ctx.log(
             LogLevel.INFO,
@@ -171,9 +172,11 @@ class SubflowRunner:
                 continue
             if token.is_set():
                 stopped = "cancelled"
+                what = "timed out" if token.reason_code == Reason.TIMEOUT else "cancelled"
+                detail = f": {token.reason}" if token.reason else ""
                 why = {
                     "by": token.cancelled_by or "system",
-                    "reason": f"parent execution {ctx.execution_id} stopped ({token.reason_code})",
+                    "reason": f"parent execution {ctx.execution_id} {what}{detail}",
                 }
             elif time.monotonic() >= deadline:
                 stopped = "timeout"
@@ -206,6 +209,7 @@ def _result(
     error: dict[str, Any] | None = None,
 ) -> AttemptResult:
     ended = now_ms()
+    reason = Reason.SUBFLOW_FAILED if outcome == "failed" else None
     return AttemptResult(
         outcome=outcome,
         exit_code=None,
@@ -217,4 +221,5 @@ def _result(
         pgid=None,
         started_at=started,
         ended_at=ended,
+        reason=reason,
     )

@@ -358,7 +358,11 @@ class TaskRunner:
             if result.outcome == "cancelled":
                 self._end_attempt(ctx, task, attempt, result, State.CANCELLED, error=error)
                 return self._cancelled_between(ctx, task, attempt)
-            reason = Reason.TIMEOUT if result.outcome == "timeout" else Reason.PLUGIN_ERROR
+            reason = (
+                Reason.TIMEOUT
+                if result.outcome == "timeout"
+                else (result.reason or Reason.PLUGIN_ERROR)
+            )
             message = str((error or {}).get("message") or f"attempt {attempt} failed")
             if result.outcome == "timeout":
                 ctx.log(
