@@ -24,8 +24,9 @@ from ._problems import Problem, WorkflowInvalid
 
 #: The built-in task type of a subflow (run by the engine itself, no plugin process).
 SUBFLOW_TYPE = "core/flow.subflow"
-#: How deep subflows may nest at run time (a parent at depth 0 starts children at depth 1).
-#: A guard against recursion the static check cannot see (the registry changed meanwhile).
+#: How many executions a chain of subflows may hold at run time: the root and 4 levels of
+#: children. A guard against recursion the static check cannot see (the registry changed
+#: since ``validate``, or the file was never validated).
 MAX_SUBFLOW_DEPTH = 5
 
 #: A registered workflow by id, or None (``validate`` builds it from the database).

@@ -121,7 +121,7 @@ class SubflowRunner:
                 f"subflow depth limit {MAX_SUBFLOW_DEPTH} reached: {path} (recursive subflow?)"
             )
         if self._lookup is None:
-            raise SubflowRefused(f"cannot start subflow {workflow_id}: no workflow registry")
+            raise SubflowRefused("no workflow registry")
         workflow = self._lookup(workflow_id)
         if workflow is None:
             raise SubflowRefused(
