@@ -216,6 +216,8 @@ def demo(session: nox.Session) -> None:
     # Every example runs; failing-pipeline, cleanup-on-failure and notify-on-failure are meant
     # to fail (exit 1), so 1 is not an error.
     secret_env = {"AUTOKESTRA_SECRET_API_TOKEN": "demo-t0ken-4f2a9c1e"}
+    # A subflow starts a registered workflow: subflow.yaml calls subflow-child.yaml.
+    session.run("workflow", "apply", str(ROOT / "examples" / "workflows" / "subflow-child.yaml"))
     for example in sorted((ROOT / "examples" / "workflows").glob("*.yaml")):
         if example.stem == "webhook":  # started by a signed request to a server, not `run`
             session.run("workflow", "validate", str(example))

@@ -295,6 +295,8 @@ tasks:
     def test_every_example_runs(self, tmp_path: Path) -> None:
         """Each example workflow ends as documented (the three failure demos exit 1)."""
         folder = Path(__file__).parents[1] / "examples" / "workflows"
+        # As the demo does: subflow.yaml starts the registered workflow subflow-child.yaml.
+        assert run_cli(tmp_path, "apply", str(folder / "subflow-child.yaml")).returncode == 0
         for example in sorted(folder.glob("*.yaml")):
             result = run_cli(
                 tmp_path,

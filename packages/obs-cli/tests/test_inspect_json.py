@@ -69,6 +69,19 @@ SCHEMA = _object(
                 "heartbeat_at": TS,
                 "observed_at": TS_REQUIRED,
                 "engine_gone_since": TS,
+                "parent_execution_id": STR_OR_NULL,
+                "parent_task_id": STR_OR_NULL,
+                "children": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "execution_id": {"type": "string"},
+                            "task_id": {"type": "string"},
+                            "workflow_id": {"type": "string"},
+                            "state": STATE,
+                        }
+                    ),
+                },
             }
         ),
         "tasks": {
@@ -108,6 +121,7 @@ SCHEMA = _object(
                     "inputs": {"type": ["object", "null"]},
                     "outputs": {"type": ["object", "null"]},
                     "error": {"type": ["object", "null"]},
+                    "child_execution_ids": {"type": "array", "items": {"type": "string"}},
                 }
             ),
         },

@@ -124,3 +124,58 @@ class TestConfigDatabasePath:
         result = runner().invoke(cli, ["db", "migrate"])
         assert result.exit_code == 1
         assert result.stderr.startswith("Error: config file autokestra.yaml: unknown key")
+
+
+CHILD = textwrap.dedent(
+    """\
+    id: child
+    inputs: {name: {type: string, required: true}}
+    tasks:
+      - {id: say, type: core/log.emit, inputs: {message: hi}}
+    """
+)
+PARENT = textwrap.dedent(
+    """\
+    id: parent
+    tasks:
+      - {id: call, type: core/flow.subflow, inputs: {workflow: child, inputs: {name: x}}}
+    """
+)
+
+
+class TestValidateSubflows:
+    def test_callee_given_alongside_validates(self, tmp_path: Path) -> None:
+        """A parent validates together with the child file it calls, before any apply."""
+        parent, child = tmp_path / "parent.yaml", tmp_path / "child.yaml"
+        parent.write_text(PARENT)
+        child.write_text(CHILD)
+        db = str(tmp_path / "none.db")
+        result = runner().invoke(cli, ["--db", db, "validate", str(parent), str(child)])
+        assert result.exit_code == 0, result.output
+        assert not Path(db).exists()  # validate creates no database
+
+    def test_unknown_callee_is_reported_with_its_path(self, tmp_path: Path) -> None:
+        """Alone and unregistered, the callee is unknown: the problem names its path."""
+        parent = tmp_path / "parent.yaml"
+        parent.write_text(PARENT)
+        result = runner().invoke(cli, ["--db", str(tmp_path / "a.db"), "validate", str(parent)])
+        assert result.exit_code == 1
+        assert result.stderr.splitlines() == [
+            f"{parent}: tasks[0].inputs.workflow: unknown workflow 'child' (register it with"
+            " `workflow apply`)"
+        ]
+
+    def test_registered_callee_is_checked(self, tmp_path: Path) -> None:
+        """Once the child is applied, the parent validates against its declared inputs."""
+        parent, child = tmp_path / "parent.yaml", tmp_path / "child.yaml"
+        parent.write_text(PARENT.replace("name: x", "colour: red"))
+        child.write_text(CHILD)
+        db = str(tmp_path / "a.db")
+        assert runner().invoke(cli, ["--db", db, "apply", str(child)]).exit_code == 0
+        result = runner().invoke(cli, ["--db", db, "validate", str(parent)])
+        assert result.exit_code == 1
+        assert result.stderr.splitlines() == [
+            f"{parent}: tasks[0].inputs.inputs.colour: input 'colour' is not declared by"
+            " workflow child (declared: name)",
+            f"{parent}: tasks[0].inputs.inputs: missing required input 'name' of workflow child",
+        ]

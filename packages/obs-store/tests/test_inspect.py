@@ -9,7 +9,13 @@ import apsw
 import pytest
 
 from autokestra_obs_schema import SECRET_MASK, ExecutionNotFound, Writer, open_reader
-from autokestra_obs_store import ExecutionInspector, TaskNotFound
+from autokestra_obs_store import (
+    ExecutionInspector,
+    TaskNotFound,
+    execution_summary_document,
+    inspection_document,
+    list_executions,
+)
 from autokestra_obs_store.testing import (
     T0,
     ExecutionRecord,
@@ -233,3 +239,66 @@ class TestQueryCount:
         inspector.task(eid, "task-033")
         reads = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
         assert len(reads) == 4
+
+
+def _link(db: tuple[Writer, Path], child: str, parent: str, task_id: str) -> None:
+    """Make ``child`` a subflow child of ``parent``'s task, as the engine records it."""
+    with db[0].transaction() as conn:
+        conn.execute(
+            "UPDATE executions SET parent_execution_id = ?, parent_task_id = ?"
+            " WHERE execution_id = ?",
+            (parent, task_id, child),
+        )
+
+
+class TestSubflowLinks:
+    def test_parent_and_children_are_read_with_the_overview(self, db: tuple[Writer, Path]) -> None:
+        """The child names its parent; the parent lists its children, oldest first, on the
+        subflow task too; the statement count is the one of an execution without children."""
+        parent = _write(db, success_execution())
+        plain = _write(db, success_execution(seed=30))
+        first = _write(db, failure_execution(t0=T0 + 1))
+        second = _write(db, retry_execution(t0=T0 + 2))
+        _link(db, first, parent, "load")
+        _link(db, second, parent, "load")
+        inspector, conn = _inspector(db[1])
+        counts = []
+        for eid in (plain, parent):
+            counter = _Counter(conn)
+            inspector.snapshot(eid)
+            counts.append(len(counter.statements))
+        assert counts[0] == counts[1]
+        snapshot = inspector.snapshot(parent)
+        assert [(c.execution_id, c.task_id, c.state) for c in snapshot.execution.children] == [
+            (first, "load", "FAILED"),
+            (second, "load", "SUCCESS"),
+        ]
+        load = next(t for t in snapshot.tasks if t.task_id == "load")
+        assert load.child_execution_ids == (first, second)
+        assert all(t.child_execution_ids == () for t in snapshot.tasks if t.task_id != "load")
+        child = inspector.overview(first)
+        assert (child.parent_execution_id, child.parent_task_id) == (parent, "load")
+        assert child.children == ()
+
+    def test_documents_and_list_carry_the_links(self, db: tuple[Writer, Path]) -> None:
+        """inspect --json and execution list --json name the parent and the children."""
+        parent = _write(db, success_execution())
+        child = _write(db, failure_execution(t0=T0 + 1))
+        _link(db, child, parent, "load")
+        inspector, conn = _inspector(db[1])
+        document = inspection_document(inspector.snapshot(parent))
+        assert document["execution"]["parent_execution_id"] is None
+        assert document["execution"]["children"] == [
+            {
+                "execution_id": child,
+                "task_id": "load",
+                "workflow_id": document["execution"]["children"][0]["workflow_id"],
+                "state": "FAILED",
+            }
+        ]
+        summaries = {
+            s["execution_id"]: s for s in map(execution_summary_document, list_executions(conn))
+        }
+        assert summaries[child]["parent_execution_id"] == parent
+        assert summaries[child]["parent_task_id"] == "load"
+        assert summaries[parent]["parent_execution_id"] is None

@@ -8,6 +8,7 @@ PUBLIC_NAMES = [
     "AttemptView",
     "AuditEvent",
     "AuditVerdict",
+    "ChildExecution",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_SEARCH_LIMIT",

@@ -180,3 +180,33 @@ class TestBigExecution:
             missing = client.get(f"/executions/{execution_id}/tasks/nope")
             assert missing.status_code == 404
             assert f"Task not found: nope in execution {execution_id}" in missing.text
+
+
+class TestSubflowLinks:
+    def test_parent_and_child_pages_link_to_each_other(
+        self, client: TestClient, database: Database
+    ) -> None:
+        """A child's page names its parent and task; the parent's page lists the child."""
+        with database.writer.transaction() as conn:
+            conn.execute(
+                "UPDATE executions SET parent_execution_id = ?, parent_task_id = ?"
+                " WHERE execution_id = ?",
+                (database.failure, "call", database.success),
+            )
+        child = client.get(f"/executions/{database.success}").text
+        assert f'href="/executions/{database.failure}"' in child
+        assert f"Parent {database.failure} (task call)" in " ".join(_text(child).split())
+        parent = client.get(f"/executions/{database.failure}").text
+        assert f'href="/executions/{database.success}"' in parent
+        assert "Subflow" in _text(parent) and "task call" in _text(parent)
+        api = client.get(f"/api/executions/{database.failure}").json()
+        assert api["execution"]["children"] == [
+            {
+                "execution_id": database.success,
+                "task_id": "call",
+                "workflow_id": api["execution"]["children"][0]["workflow_id"],
+                "state": "SUCCESS",
+            }
+        ]
+        listed = {e["execution_id"]: e for e in client.get("/api/executions").json()}
+        assert listed[database.success]["parent_execution_id"] == database.failure

@@ -54,6 +54,7 @@ from .language._secret_analysis import (
     secret_input_values,
     secret_references,
 )
+from .language._subflows import MAX_SUBFLOW_DEPTH, SUBFLOW_TYPE
 from .language._templates import ResolvedInputs, TemplateContext, resolve_task_inputs
 from .language._workflow_parser import load_workflow, parse_workflow
 from .operations._recovery import LostExecution, recover_lost_executions
@@ -77,6 +78,7 @@ from .operations._workflow_registry import (
     RegistryError,
     WorkflowNotRegistered,
     WorkflowRegistry,
+    check_subflows,
     describe_trigger,
     get_workflow,
     list_workflows,
@@ -134,6 +136,7 @@ __all__ = [
     "InputSpec",
     "LauncherMode",
     "LostExecution",
+    "MAX_SUBFLOW_DEPTH",
     "Maintenance",
     "Observers",
     "PluginError",
@@ -147,6 +150,7 @@ __all__ = [
     "RetryPolicy",
     "RunOutcome",
     "SIGNATURE_HEADER",
+    "SUBFLOW_TYPE",
     "SecretInputValues",
     "SecretNotQueueable",
     "SecretStore",
@@ -177,6 +181,7 @@ __all__ = [
     "WorkflowRegistry",
     "bind_inputs",
     "check_secrets",
+    "check_subflows",
     "check_transition",
     "describe_trigger",
     "get_workflow",

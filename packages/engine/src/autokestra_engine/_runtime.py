@@ -30,9 +30,11 @@ from autokestra_obs_schema import StorageError, Writer, open_writer
 from ._config import EngineConfig
 from ._secret_store import SecretStore
 from .language._limits import WorkflowLimits
+from .language._model import Workflow
 from .language._plugin_registry import PluginRegistry
 from .operations._recovery import LostExecution, recover_lost_executions
 from .operations._server_loop import LineSink, Maintenance, Server, ServerTimings
+from .operations._workflow_registry import registered_workflow
 from .persistence._recorder import CancelOutcome
 from .run._engine import Engine, request_cancel
 
@@ -186,8 +188,14 @@ class EngineRuntime:
                     registry=registry,
                     secrets=secrets,
                     observers=self._observers,
+                    workflows=self._registered,
                 )
             return self._engine
+
+    def _registered(self, workflow_id: str) -> Workflow | None:
+        """A registered workflow by id (what a subflow task starts), read by the writer."""
+        with self.writer.locked() as conn:
+            return registered_workflow(conn, workflow_id, self.registry)
 
     # -- what commands do with them --------------------------------------------------------
 

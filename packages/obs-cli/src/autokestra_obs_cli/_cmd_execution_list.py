@@ -21,7 +21,8 @@ from ._context import AppContext, pass_app
 from ._styles import state_style
 from ._types import COUNT
 
-_HEADERS = ("EXECUTION ID", "WORKFLOW", "STATE", "TRIGGER", "CREATED", "DURATION")
+#: PARENT: the execution whose subflow task started this one (whole, to be copied), else -.
+_HEADERS = ("EXECUTION ID", "WORKFLOW", "STATE", "TRIGGER", "CREATED", "DURATION", "PARENT")
 #: The column coloured by state.
 _STATE_COLUMN = 2
 
@@ -38,6 +39,7 @@ def _cells(summary: ExecutionSummary) -> tuple[str, ...]:
         escape_control(summary.trigger_type, keep_newlines=False),
         iso_from_ms(summary.created_at),
         _duration(summary),
+        summary.parent_execution_id or "-",
     )
 
 

@@ -83,6 +83,23 @@ def _field(label: str, value: str | Text, width: int = 13) -> Text:
     return line
 
 
+def _subflow_links(execution: ExecutionOverview) -> list[Text]:
+    """``Parent:`` of a subflow's child and one ``Subflow:`` per child, ids whole to copy."""
+    lines = []
+    if execution.parent_execution_id:
+        parent = _plain(execution.parent_execution_id)
+        lines.append(_field("Parent", f"{parent} (task {_plain(execution.parent_task_id or '-')})"))
+    for child in execution.children:
+        lines.append(
+            _field(
+                "Subflow",
+                f"{_plain(child.execution_id)} ({_plain(child.workflow_id)}, task"
+                f" {_plain(child.task_id)}, {_plain(child.state)})",
+            )
+        )
+    return lines
+
+
 def overview_lines(execution: ExecutionOverview) -> list[Text]:
     """The execution's overview block (CLI.md: workflow, id, state, trigger, times, ...)."""
     lines = [Text(f"Execution {_plain(execution.execution_id)}")]
@@ -98,6 +115,7 @@ def overview_lines(execution: ExecutionOverview) -> list[Text]:
     lines.append(_field("Workflow", _plain(execution.workflow_id)))
     lines.append(_field("State", state))
     lines.append(_field("Trigger", _plain(execution.trigger_type)))
+    lines.extend(_subflow_links(execution))
     lines.append(_field("Created", _when(execution.created_at)))
     lines.append(_field("Started", _when(execution.started_at)))
     lines.append(_field("Ended", _when(execution.ended_at)))
@@ -209,6 +227,8 @@ def _io_lines(task: TaskView, *, show_inputs: bool, truncate: bool, indent: str)
             if task.inputs is not None
             else [Text(f"{indent}  (none)")]
         )
+    for child in task.child_execution_ids:
+        lines.append(Text(f"{indent}subflow: {_plain(child)}"))
     if task.finished and task.outputs is not None:
         lines.append(Text(f"{indent}outputs:"))
         lines.extend(_mapping_lines(task.outputs, indent + "  ", truncate))
@@ -319,6 +339,8 @@ def task_detail_lines(
         _field("Duration", duration),
         _field("Attempts", str(task.attempt_count)),
     ]
+    for child in task.child_execution_ids:
+        lines.append(_field("Subflow", _plain(child)))
     lines.extend(_attempt_lines(task, truncate=truncate))
     lines.extend(_task_io_blocks(task, truncate=truncate))
     return lines

@@ -444,6 +444,26 @@ DROP TABLE webhook_deliveries;
 """,
 )
 
+SUBFLOW_LINKS = MigrationStep(
+    version=10,
+    name="subflow_links",
+    up="""
+-- A subflow's child execution names the execution and task that started it (issue 15): both
+-- NULL for an execution started any other way. No foreign key: retention and exports handle
+-- executions one at a time, and a child outliving its parent's row must stay readable.
+ALTER TABLE executions ADD COLUMN parent_execution_id TEXT;
+ALTER TABLE executions ADD COLUMN parent_task_id TEXT;
+-- inspect finds an execution's children with one indexed query, whatever their number.
+CREATE INDEX idx_executions_parent ON executions(parent_execution_id)
+    WHERE parent_execution_id IS NOT NULL;
+""",
+    down="""
+DROP INDEX idx_executions_parent;
+ALTER TABLE executions DROP COLUMN parent_task_id;
+ALTER TABLE executions DROP COLUMN parent_execution_id;
+""",
+)
+
 #: Every step, in order. Versions are 1..N without gaps.
 STEPS: tuple[MigrationStep, ...] = (
     EXECUTIONS_AND_TASKS,
@@ -455,5 +475,6 @@ STEPS: tuple[MigrationStep, ...] = (
     SKIPPED_TASK_STATE,
     FAILURE_ACCOUNTING,
     WEBHOOK_DELIVERIES,
+    SUBFLOW_LINKS,
 )
 LATEST_VERSION = STEPS[-1].version

@@ -73,6 +73,8 @@ class Reason(StrEnum):
     ITERATION_FAILED = "ITERATION_FAILED"
     #: SKIPPED: a failure handler task of an execution that did not fail.
     NO_FAILURE = "NO_FAILURE"
+    #: FAILED: the child execution a subflow task started did not succeed (or could not start).
+    SUBFLOW_FAILED = "SUBFLOW_FAILED"
 
 
 _INVALID_LEVEL = "Invalid log level. Must be one of: DEBUG, INFO, WARN, ERROR"

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._inspect_model import (
         AttemptView,
         AuditEvent,
+        ChildExecution,
         Dependency,
         ExecutionOverview,
         Inspection,
@@ -97,6 +98,7 @@ _MODULES = {
     "AttemptView": "._inspect_model",
     "AuditEvent": "._inspect_model",
     "AuditVerdict": "._verify",
+    "ChildExecution": "._inspect_model",
     "DEFAULT_BATCH_SIZE": "._retention",
     "DEFAULT_RETENTION_DAYS": "._retention",
     "DEFAULT_SEARCH_LIMIT": "._log_store",
@@ -171,6 +173,7 @@ __all__ = [
     "AttemptView",
     "AuditEvent",
     "AuditVerdict",
+    "ChildExecution",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_SEARCH_LIMIT",

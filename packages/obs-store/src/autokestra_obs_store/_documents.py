@@ -67,6 +67,17 @@ def execution_document(execution: ExecutionOverview) -> dict[str, Any]:
         "heartbeat_at": _iso(execution.heartbeat_at),
         "observed_at": _iso(execution.observed_at),
         "engine_gone_since": _iso(execution.engine_gone_since),
+        "parent_execution_id": execution.parent_execution_id,
+        "parent_task_id": execution.parent_task_id,
+        "children": [
+            {
+                "execution_id": child.execution_id,
+                "task_id": child.task_id,
+                "workflow_id": child.workflow_id,
+                "state": child.state,
+            }
+            for child in execution.children
+        ],
     }
 
 
@@ -105,6 +116,7 @@ def task_document(task: TaskView) -> dict[str, Any]:
         "inputs": task.inputs,
         "outputs": task.outputs,
         "error": task.error,
+        "child_execution_ids": list(task.child_execution_ids),
     }
 
 
@@ -211,6 +223,8 @@ def execution_summary_document(summary: ExecutionSummary) -> dict[str, Any]:
         "logs_dropped": summary.logs_dropped,
         "audit_event_count": summary.audit_event_count,
         "audit_head": summary.audit_head,
+        "parent_execution_id": summary.parent_execution_id,
+        "parent_task_id": summary.parent_task_id,
     }
 
 

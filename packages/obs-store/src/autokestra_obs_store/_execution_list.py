@@ -23,7 +23,8 @@ _LIST_SQL = """
 SELECT execution_id, workflow_id, state, trigger_type, reason_code, message, failed_task_id,
     created_at, started_at, ended_at, updated_at, log_entry_count, cancel_requested_at,
     cancelled_by, cancel_reason, inputs, workflow_source, engine_id, engine_pid,
-    engine_host, heartbeat_at, logs_dropped, audit_event_count, audit_head
+    engine_host, heartbeat_at, logs_dropped, audit_event_count, audit_head,
+    parent_execution_id, parent_task_id
 FROM executions
 WHERE (:workflow_id IS NULL OR workflow_id = :workflow_id)
 AND (:state IS NULL OR state = :state)
@@ -78,6 +79,9 @@ class ExecutionSummary:
     #: The keyed audit chain head (DESIGN.md §6.8): event count and newest keyed hash.
     audit_event_count: int | None
     audit_head: str | None
+    #: The execution and subflow task that started this one (a child); None otherwise.
+    parent_execution_id: str | None = None
+    parent_task_id: str | None = None
 
     @property
     def cursor(self) -> ExecutionCursor:

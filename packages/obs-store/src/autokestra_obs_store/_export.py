@@ -49,13 +49,13 @@ _COPIES: tuple[tuple[str, str], ...] = (
         " failed_task_id, created_at, started_at, ended_at, updated_at, log_entry_count,"
         " cancel_requested_at, cancelled_by, cancel_reason, inputs, workflow_source,"
         " engine_id, engine_pid, engine_host, heartbeat_at, logs_dropped, audit_event_count,"
-        " audit_head FROM executions WHERE execution_id = ?",
+        " audit_head, parent_execution_id, parent_task_id FROM executions WHERE execution_id = ?",
         "INSERT INTO executions (execution_id, workflow_id, state, trigger_type, reason_code,"
         " message, failed_task_id, created_at, started_at, ended_at, updated_at,"
         " log_entry_count, cancel_requested_at, cancelled_by, cancel_reason, inputs,"
         " workflow_source, engine_id, engine_pid, engine_host, heartbeat_at, logs_dropped,"
-        " audit_event_count, audit_head)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " audit_event_count, audit_head, parent_execution_id, parent_task_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ),
     (
         "SELECT execution_id, task_id, position, type, state, reason_code, needs,"

@@ -18,6 +18,17 @@ from autokestra_obs_schema import TERMINAL_STATES, State
 
 
 @dataclass(frozen=True, slots=True)
+class ChildExecution:
+    """An execution a subflow task of this one started (``executions.parent_*`` name it)."""
+
+    execution_id: str
+    #: The subflow task run that started it (``call``, or ``call[2]`` in a fan-out).
+    task_id: str
+    workflow_id: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutionOverview:
     """One ``executions`` row, plus its duration (elapsed so far while it runs)."""
 
@@ -51,6 +62,11 @@ class ExecutionOverview:
     #: For an unfinished execution whose engine is gone (DESIGN.md §6.4): its engine's last
     #: heartbeat (Unix ms); None otherwise.
     engine_gone_since: int | None = None
+    #: The execution and subflow task that started this one; None for a top-level execution.
+    parent_execution_id: str | None = None
+    parent_task_id: str | None = None
+    #: The executions this one's subflow tasks started, oldest first.
+    children: tuple[ChildExecution, ...] = ()
 
     @property
     def in_progress(self) -> bool:
@@ -109,6 +125,8 @@ class TaskView:
     #: The stored duration, or the elapsed time of a running task.
     duration_ms: int | None
     attempts: tuple[AttemptView, ...]
+    #: For a subflow task: the child executions it started (one per attempt), oldest first.
+    child_execution_ids: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:

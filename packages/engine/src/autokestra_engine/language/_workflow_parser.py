@@ -52,6 +52,7 @@ from ._model import (
 )
 from ._plugin_registry import PluginRegistry
 from ._problems import Problem, UnknownAction, WorkflowInvalid
+from ._subflows import literal_problems
 from ._task_graph import ancestors, find_cycles
 from ._templates import Reference, is_whole_template, iter_templates, parse_reference
 from ._yaml_document import (
@@ -489,6 +490,7 @@ def parse_workflow(
         check, "on_failure", _handler_list(check, top.get("on_failure")), inputs, main_ids
     )
     _check_trigger_references(check, trigger, [*tasks, *handlers])
+    check.problems.extend(literal_problems(workflow_id, tasks + handlers))
     if check.problems or workflow_id is None:
         raise WorkflowInvalid(sorted(check.problems, key=_file_order), filename=filename)
     return Workflow(

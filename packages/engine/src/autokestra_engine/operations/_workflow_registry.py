@@ -12,6 +12,7 @@ five fields (minute resolution) or six, the sixth being seconds (``* * * * * */5
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,7 +22,11 @@ from croniter import croniter
 from autokestra_obs_schema import AutokestraError, Writer, iso_from_ms, now_ms
 
 from ..language._model import Workflow
+from ..language._plugin_registry import PluginRegistry
+from ..language._problems import Problem
 from ..language._secret_analysis import secret_input_values
+from ..language._subflows import callee_problems
+from ..language._workflow_parser import parse_workflow
 
 
 class WorkflowNotRegistered(AutokestraError, LookupError):
@@ -164,6 +169,53 @@ def get_workflow(conn: apsw.Connection, workflow_id: str) -> RegisteredWorkflow:
     if not rows:
         raise WorkflowNotRegistered(workflow_id)
     return _row(rows[0])
+
+
+def registered_workflow(
+    conn: apsw.Connection, workflow_id: str, plugins: PluginRegistry
+) -> Workflow | None:
+    """A registered workflow, parsed as it would run now; None when no workflow has this id.
+
+    What a subflow task starts, and what ``validate`` checks subflow tasks against.
+
+    Raises:
+        WorkflowInvalid: it is registered but no longer loads (a plugin was removed).
+    """
+    rows = conn.execute(_GET, (workflow_id,)).fetchall()
+    if not rows:
+        return None
+    record = _row(rows[0])
+    return parse_workflow(record.source, plugins, filename=f"registered workflow {workflow_id}")
+
+
+def check_subflows(
+    workflow: Workflow,
+    plugins: PluginRegistry,
+    *,
+    conn: apsw.Connection | None,
+    alongside: Mapping[str, Workflow] | None = None,
+) -> list[Problem]:
+    """``validate``'s check of a workflow's subflow tasks against what they call.
+
+    Args:
+        workflow: a parsed workflow.
+        plugins: to parse registered workflows.
+        conn: a connection to the database whose registered workflows are callable (None:
+            only ``alongside`` ones are).
+        alongside: workflows validated together, by id: they count as registered (and win
+            over a registered one), so a parent and its child validate before ``apply``.
+
+    Returns:
+        Every problem with its path (see :func:`callee_problems`).
+    """
+    together = dict(alongside or {})
+
+    def lookup(workflow_id: str) -> Workflow | None:
+        if workflow_id in together:
+            return together[workflow_id]
+        return None if conn is None else registered_workflow(conn, workflow_id, plugins)
+
+    return callee_problems(workflow, lookup)
 
 
 class WorkflowRegistry:

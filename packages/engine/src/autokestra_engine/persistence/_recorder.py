@@ -14,7 +14,7 @@ redacted by the caller.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +131,14 @@ class WebhookDelivery:
 
 
 @dataclass(frozen=True, slots=True)
+class ParentLink:
+    """The execution and task that started a child execution (a subflow)."""
+
+    execution_id: str
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewExecution:
     """Everything stored when an execution is created."""
 
@@ -142,6 +150,8 @@ class NewExecution:
     tasks: Sequence[NewTask]
     owner: EngineOwner | None = None
     delivery: WebhookDelivery | None = None
+    parent_execution_id: str | None = None
+    parent_task_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +173,7 @@ class ExecutionRow:
     workflow_source: str
     engine_id: str | None
     message: str | None = None
+    parent_execution_id: str | None = None
 
     @property
     def duration_ms(self) -> int | None:
@@ -175,7 +186,7 @@ class ExecutionRow:
 _SELECT_EXECUTION = (
     "SELECT execution_id, workflow_id, state, trigger_type, reason_code, created_at, started_at,"
     " ended_at, cancel_requested_at, cancelled_by, cancel_reason, inputs, workflow_source,"
-    " engine_id, message FROM executions WHERE execution_id = ?"
+    " engine_id, message, parent_execution_id FROM executions WHERE execution_id = ?"
 )
 
 
@@ -237,7 +248,28 @@ def load_execution(conn: apsw.Connection, execution_id: str) -> ExecutionRow | N
         workflow_source=str(row[12] or ""),
         engine_id=row[13],
         message=None if row[14] is None else str(row[14]),
+        parent_execution_id=None if row[15] is None else str(row[15]),
     )
+
+
+def load_task_outputs(
+    conn: apsw.Connection, execution_id: str, task_ids: Iterable[str]
+) -> dict[str, Any]:
+    """The stored (redacted) outputs of an execution's successful tasks, by task id.
+
+    Only the ``task_ids`` asked for (a workflow's declared tasks, not its iterations).
+    """
+    wanted = set(task_ids)
+    rows: list[tuple[Any, ...]] = conn.execute(
+        "SELECT task_id, outputs FROM task_runs WHERE execution_id = ? AND state = ?"
+        " ORDER BY position, task_id",
+        (execution_id, State.SUCCESS.value),
+    ).fetchall()
+    return {
+        str(task_id): json.loads(outputs) if outputs else {}
+        for task_id, outputs in rows
+        if task_id in wanted
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +347,8 @@ class ExecutionRecorder:
             conn.execute(
                 "INSERT INTO executions (execution_id, workflow_id, state, trigger_type,"
                 " created_at, updated_at, inputs, workflow_source, engine_id, engine_pid,"
-                " engine_host, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " engine_host, heartbeat_at, parent_execution_id, parent_task_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new.execution_id,
                     new.workflow_id,
@@ -329,6 +362,8 @@ class ExecutionRecorder:
                     owner.pid if owner else None,
                     owner.host if owner else None,
                     at if owner else None,
+                    new.parent_execution_id,
+                    new.parent_task_id,
                 ),
             )
             for task in new.tasks:
@@ -364,6 +399,10 @@ class ExecutionRecorder:
             }
             if delivery is not None:
                 created["delivery_id"] = delivery.delivery_id
+            if new.parent_execution_id:
+                # A subflow's child names who started it, inside its own signed trail.
+                created["parent_execution_id"] = new.parent_execution_id
+                created["parent_task_id"] = new.parent_task_id
             self._audit.emit(conn, new.execution_id, AuditEventType.CREATED, created, timestamp=at)
         return at
 

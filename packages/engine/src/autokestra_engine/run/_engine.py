@@ -45,6 +45,7 @@ from ..language._secret_analysis import (
     secret_references,
     stored_form,
 )
+from ..language._subflows import SUBFLOW_TYPE, WorkflowLookup
 from ..language._templates import secret_strings
 from ..language._workflow_parser import parse_workflow
 from ..persistence._ids import new_engine_id, new_execution_id
@@ -55,12 +56,14 @@ from ..persistence._recorder import (
     ExecutionRow,
     NewExecution,
     NewTask,
+    ParentLink,
     WebhookDelivery,
     load_execution,
     load_trigger,
 )
 from ._executor import PluginExecutor
 from ._scheduler import SCHEDULER, ExecutionRun
+from ._subflow import SubflowRunner
 from ._worker import EventCallback, ExecutionContext, TaskRunner, WorkerPool
 
 
@@ -120,6 +123,8 @@ class Engine:
         executor: the plugin executor (default: one over ``registry`` in the working folder).
         observers: told of every stored transition and log batch of this engine (telemetry
             exporters); none by default, which costs nothing.
+        workflows: the registered workflows by id, which subflow tasks start (None: a
+            subflow task fails, naming the missing registry).
     """
 
     def __init__(
@@ -132,6 +137,7 @@ class Engine:
         secrets: SecretStore,
         executor: PluginExecutor | None = None,
         observers: Sequence[ExecutionObserver] = (),
+        workflows: WorkflowLookup | None = None,
     ) -> None:
         self.config = config
         self.writer = writer
@@ -154,6 +160,7 @@ class Engine:
             executor=self._executor,
             registry=registry,
             default_timeout_ms=config.default_task_timeout_ms,
+            in_process={SUBFLOW_TYPE: SubflowRunner(self, workflows)},
         )
         self._pool: WorkerPool | None = None
         self._pool_lock = threading.Lock()
@@ -189,6 +196,8 @@ class Engine:
         *,
         detached: bool = False,
         delivery: WebhookDelivery | None = None,
+        parent: ParentLink | None = None,
+        inherited_secrets: frozenset[str] = frozenset(),
     ) -> str:
         """Store a new PENDING execution with its task runs and CREATED audit event.
 
@@ -206,6 +215,8 @@ class Engine:
                 this engine owns it from the start, so no server can claim it first.
             delivery: the webhook request that starts it, recorded in the same
                 transaction; its body is stored with the execution's secrets masked.
+            parent: the execution and subflow task that start this one (a child).
+            inherited_secrets: secret values of the parent: a child's inputs may carry them.
 
         Returns:
             The new execution id (a UUID7).
@@ -224,7 +235,7 @@ class Engine:
         where = f"{workflow.source_path}: " if workflow.source_path else ""
         if detached and declared:
             raise SecretNotQueueable(where + declared.refusal("queued"))
-        secret_values = self._initial_secrets(workflow, declared)
+        secret_values = self._initial_secrets(workflow, declared) | inherited_secrets
         redactor = Redactor(secret_values, mask_token_shapes=self.config.mask_token_shapes)
         stored = stored_form(workflow, values, declared, redactor)
         if detached and (changed := stored.changed(workflow, values)):
@@ -250,6 +261,8 @@ class Engine:
                 ],
                 owner=None if detached else self.owner,
                 delivery=delivery,
+                parent_execution_id=parent.execution_id if parent else None,
+                parent_task_id=parent.task_id if parent else None,
             )
         )
         if redactor:
@@ -267,6 +280,11 @@ class Engine:
                 "trigger_type": trigger_type,
                 "task_count": len(workflow.tasks),
                 "detached": detached,
+                **(
+                    {"parent_execution_id": parent.execution_id, "parent_task_id": parent.task_id}
+                    if parent
+                    else {}
+                ),
             },
         )
         if detached:

@@ -105,6 +105,7 @@ class AttemptResult:
         started_at: Unix ms at spawn.
         ended_at: Unix ms when the attempt was over.
         counts: what the output capture saw (lines, bytes, elided).
+        reason: a failed attempt's reason code when it is not PLUGIN_ERROR or TIMEOUT.
     """
 
     outcome: Outcome
@@ -118,6 +119,9 @@ class AttemptResult:
     started_at: int = 0
     ended_at: int = 0
     counts: CaptureCounts | None = None
+    #: The reason code of a failed attempt when it is not the plugin's (an in-process
+    #: action's, e.g. SUBFLOW_FAILED); None: PLUGIN_ERROR, or TIMEOUT for a timeout.
+    reason: str | None = None
 
 
 def become_subreaper() -> bool:

@@ -36,6 +36,7 @@ from autokestra_obs_schema import (
 from ..language._conditions import ConditionError, ConditionScope, parse_condition
 from ..language._model import TaskSpec, Workflow
 from ..language._problems import TemplateError
+from ..language._subflows import SUBFLOW_TYPE
 from ..language._templates import TemplateContext, resolve_value
 from ..persistence._recorder import (
     CannotRecordExecution,
@@ -355,7 +356,7 @@ class ExecutionRun:
                 continue
             # Stamped now, stored by the worker with the task's first write (one write
             # transaction less per task; the value is the same).
-            if not self._pool.try_submit(self._job(task, self._clock())):
+            if not self._submit(task, self._job(task, self._clock())):
                 return  # queue full: try again on the next tick
             self._dispatched.add(task_id)
 
@@ -423,7 +424,7 @@ class ExecutionRun:
                 continue
             while fan.can_start():
                 spec = fan.iteration(fan.next_index)
-                if not self._pool.try_submit(self._job(spec, self._clock())):
+                if not self._submit(spec, self._job(spec, self._clock())):
                     return  # queue full: try again on the next tick
                 fan.start_next()
 
@@ -548,6 +549,17 @@ class ExecutionRun:
                 "run_if": task.run_if,
             },
         )
+
+    def _submit(self, task: TaskSpec, job: Callable[[], None]) -> bool:
+        """Hand a job to the worker pool; a subflow task gets a thread of its own.
+
+        A subflow task waits for its child execution, whose tasks need the pool: holding a
+        pool thread while waiting would deadlock as soon as subflows fill the pool.
+        """
+        if task.type == SUBFLOW_TYPE:
+            threading.Thread(target=job, name=f"autokestra-subflow-task-{task.id}").start()
+            return True
+        return self._pool.try_submit(job)
 
     def _job(self, task: TaskSpec, queued_at: int) -> Callable[[], None]:
         def job() -> None:
@@ -692,6 +704,8 @@ class ExecutionRun:
         elapsed = self._clock() - self._started_at
         state, event, reason, message, metadata, failed_task_id = verdict
         message = self._ctx.redactor.redact(message) if message else None
+        if self._ctx.children:  # the parent's trail names the children its subflows started
+            metadata = {**metadata, "subflow_execution_ids": dict(self._ctx.children)}
         metadata = self._ctx.redactor.redact_value(metadata)
         # Log and flush before the terminal commit: a follower that sees the execution
         # terminal and drains the logs then has every entry, the summary included.

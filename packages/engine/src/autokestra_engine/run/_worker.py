@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from autokestra_obs_collector import LogCollector, Redactor
 from autokestra_obs_schema import LogLevel, Reason, State
@@ -131,6 +131,9 @@ class ExecutionContext:
         self._on_event = on_event
         self._lock = threading.Lock()
         self._outputs: dict[str, dict[str, Any]] = {}
+        #: Child executions started by this execution's subflow tasks: task run id -> child
+        #: id (the latest attempt's), named in the terminal audit event.
+        self.children: dict[str, str] = {}
         self._secret_values: set[str] = set(base_secrets)
         self.redactor = Redactor(self._secret_values, mask_token_shapes=mask_token_shapes)
         collector.set_redactor(execution_id, self.redactor)
@@ -148,6 +151,16 @@ class ExecutionContext:
             self._secret_values |= new
             self.redactor = Redactor(self._secret_values, mask_token_shapes=self._mask_token_shapes)
             self.collector.set_redactor(self.execution_id, self.redactor)
+
+    def secret_values(self) -> frozenset[str]:
+        """Every secret value known to this execution's redactor (a child inherits them)."""
+        with self._lock:
+            return frozenset(self._secret_values)
+
+    def add_child(self, task_id: str, child_execution_id: str) -> None:
+        """Remember the child execution a subflow task started."""
+        with self._lock:
+            self.children[task_id] = child_execution_id
 
     def set_outputs(self, task_id: str, outputs: Mapping[str, Any]) -> None:
         """Keep a finished task's real outputs for the templates of its dependants."""
@@ -199,6 +212,26 @@ class TaskOutcome:
     reason: str | None = None
     error_message: str | None = None
     attempts: int = 0
+
+
+class InProcessAction(Protocol):
+    """An action the engine runs itself instead of a plugin process (``core/flow.subflow``).
+
+    It gets the same attempt as a process would (resolved inputs, timeout, the task's stop
+    event) and reports it the same way, so retries, timeouts and cancellation apply unchanged.
+    """
+
+    def run_attempt(
+        self,
+        ctx: ExecutionContext,
+        task: TaskSpec,
+        *,
+        attempt: int,
+        values: dict[str, Any],
+        timeout_ms: int,
+    ) -> AttemptResult:
+        """Run one attempt to its end; never raises for a failure of the work itself."""
+        ...
 
 
 class WorkerPool:
@@ -256,11 +289,14 @@ class TaskRunner:
         executor: PluginExecutor,
         registry: PluginRegistry,
         default_timeout_ms: int,
+        in_process: Mapping[str, InProcessAction] | None = None,
     ) -> None:
         self._recorder = recorder
         self._executor = executor
         self._registry = registry
         self._default_timeout_ms = default_timeout_ms
+        #: Task types the engine runs itself, by type.
+        self.in_process: dict[str, InProcessAction] = dict(in_process or {})
 
     # Each early return is one way a task ends before or between attempts (cancelled, bad
     # template, retries spent...); reading them in order is the retry policy.
@@ -326,7 +362,11 @@ class TaskRunner:
             if result.outcome == "cancelled":
                 self._end_attempt(ctx, task, attempt, result, State.CANCELLED, error=error)
                 return self._cancelled_between(ctx, task, attempt)
-            reason = Reason.TIMEOUT if result.outcome == "timeout" else Reason.PLUGIN_ERROR
+            reason = (
+                Reason.TIMEOUT
+                if result.outcome == "timeout"
+                else (result.reason or Reason.PLUGIN_ERROR)
+            )
             message = str((error or {}).get("message") or f"attempt {attempt} failed")
             if result.outcome == "timeout":
                 ctx.log(
@@ -463,6 +503,9 @@ class TaskRunner:
         values: dict[str, Any],
         timeout_ms: int,
     ) -> AttemptResult:
+        own = self.in_process.get(task.type)
+        if own is not None:
+            return own.run_attempt(ctx, task, attempt=attempt, values=values, timeout_ms=timeout_ms)
         eid = ctx.execution_id
         source = action.source
         plugin_meta = {"plugin": f"{action.namespace}/{action.plugin}", "action": action.action}
