@@ -20,6 +20,7 @@ class TestPublicApi:
             "load_or_create_audit_key",
             "keyed_audit_digest",
             "keyed_chain_head",
+            "lazy_exports",
             "RollbackWouldDeleteRows",
             "rollback_impact",
             "RESERVE_BYTES",
@@ -82,3 +83,19 @@ class TestPublicApi:
         """Every name in __all__ is importable from the package."""
         for name in autokestra_obs_schema.__all__:
             assert getattr(autokestra_obs_schema, name) is not None
+
+
+class TestLazyExports:
+    def test_every_public_name_resolves_and_is_listed(self) -> None:
+        """Each name of __all__ loads from its module on first use; dir() lists them all."""
+        for name in autokestra_obs_schema.__all__:
+            assert getattr(autokestra_obs_schema, name) is not None
+        assert set(autokestra_obs_schema.__all__) <= set(dir(autokestra_obs_schema))
+
+    def test_an_unknown_name_is_an_attribute_error(self) -> None:
+        try:
+            autokestra_obs_schema.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
+        except AttributeError as exc:
+            assert "NoSuchName" in str(exc)
+        else:
+            raise AssertionError("an unknown name resolved")

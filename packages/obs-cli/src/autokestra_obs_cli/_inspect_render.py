@@ -254,16 +254,22 @@ def details_lines(tasks: Iterable[TaskView], *, show_inputs: bool, truncate: boo
     return [Text(""), Text("Task details", style="bold"), *lines] if lines else []
 
 
-def summary_lines(tasks: Sequence[TaskView], origin: int) -> list[Text]:
-    """The view of a large execution: counts per state, then the failed and running tasks."""
+def _state_counts(label: str, tasks: Sequence[TaskView], style: str = "") -> Text:
+    """``<label>: <n> (SUCCESS 3, FAILED 1)``: the states present, in the usual order."""
     counts = Counter(task.state for task in tasks)
-    line = Text(f"Tasks: {len(tasks)} (")
+    line = Text(f"{label}: {len(tasks)} (", style=style)
     for index, state in enumerate(s for s in _STATE_ORDER if counts[s]):
         if index:
             line.append(", ")
         line.append(_state(state))
         line.append(f" {counts[state]}")
     line.append(")")
+    return line
+
+
+def summary_lines(tasks: Sequence[TaskView], origin: int) -> list[Text]:
+    """The view of a large execution: counts per state, then the failed and running tasks."""
+    line = _state_counts("Tasks", tasks)
     notable = [t for t in tasks if t.state in _NOTABLE_STATES]
     lines = [line]
     if notable:
@@ -275,15 +281,7 @@ def summary_lines(tasks: Sequence[TaskView], origin: int) -> list[Text]:
 def iteration_lines(task_id: str, iterations: Sequence[TaskView], origin: int) -> list[Text]:
     """``--task`` of a for_each task: its iterations' counts per state, then their table
     (up to SUMMARY_THRESHOLD of them; beyond, only the failed and running ones)."""
-    counts = Counter(task.state for task in iterations)
-    line = Text(f"Iterations: {len(iterations)} (", style="bold")
-    for index, state in enumerate(s for s in _STATE_ORDER if counts[s]):
-        if index:
-            line.append(", ")
-        line.append(_state(state))
-        line.append(f" {counts[state]}")
-    line.append(")")
-    lines = [Text(""), line]
+    lines = [Text(""), _state_counts("Iterations", iterations, style="bold")]
     if len(iterations) <= SUMMARY_THRESHOLD:
         lines.extend(task_table(iterations, origin))
         return lines

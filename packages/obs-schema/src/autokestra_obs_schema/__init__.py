@@ -12,13 +12,11 @@ statistics and the primitives of the append-only audit table.
 
 from __future__ import annotations
 
-import importlib
+from ._lazy import lazy_exports
 
 # Not typing.TYPE_CHECKING: a command that needs one name must not pay for typing's import.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from ._audit_key import (
         AUDIT_KEY_BYTES,
         AUDIT_KEY_FILE,
@@ -194,6 +192,7 @@ __all__ = [
     "iso_from_ms",
     "keyed_audit_digest",
     "keyed_chain_head",
+    "lazy_exports",
     "load_audit_key",
     "load_or_create_audit_key",
     "migrate",
@@ -214,14 +213,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+if not TYPE_CHECKING:  # hidden from mypy, which then checks each imported name
+    __getattr__, __dir__ = lazy_exports(__name__, _MODULES, __all__)

@@ -11,13 +11,11 @@ web console's API. Test helpers live in :mod:`autokestra_obs_store.testing`.
 
 from __future__ import annotations
 
-import importlib
+from autokestra_obs_schema import lazy_exports
 
 # Not typing.TYPE_CHECKING: a command that needs one name must not pay for typing's import.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from ._documents import (
         execution_document,
         execution_summary_document,
@@ -245,14 +243,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+if not TYPE_CHECKING:  # hidden from mypy, which then checks each imported name
+    __getattr__, __dir__ = lazy_exports(__name__, _MODULES, __all__)
