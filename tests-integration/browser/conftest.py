@@ -11,6 +11,7 @@ Run with ``tools/nox -s browser`` (it installs chromium when it is missing).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -148,11 +149,13 @@ def page(context: BrowserContext) -> Page:
 @dataclass(frozen=True)
 class Examples:
     """The database of the example executions: their ids by workflow id (in the order they
-    ran) and the workflows whose run failed (exit 1)."""
+    ran), the workflows whose run failed (exit 1), and how many child executions their
+    subflows started (listed too)."""
 
     db: Path
     ids: dict[str, str]
     failed: frozenset[str]
+    children: int
 
 
 @pytest.fixture(scope="session")
@@ -162,12 +165,34 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> Examples:
     db = folder / "ak.db"
     ids = {}
     failed = set()
+    # As the demo does: subflow.yaml calls the registered subflow-child.yaml, and webhook.yaml
+    # is started by a signed request to a server (test_webhook_e2e.py), not by `run`.
+    applied = subprocess.run(
+        [WORKFLOW, "--db", str(db), "apply", str(EXAMPLES / "subflow-child.yaml")],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+        check=False,
+    )
+    assert applied.returncode == 0, applied.stderr
     for flow in sorted(EXAMPLES.glob("*.yaml")):
+        if flow.stem == "webhook":
+            continue
         execution_id, code = run_workflow(db, flow, folder)
         ids[flow.stem] = execution_id
         if code != 0:
             failed.add(flow.stem)
-    return Examples(db, ids, frozenset(failed))
+    listed = subprocess.run(
+        [WORKFLOW, "--db", str(db), "execution", "list", "--json", "--limit", "100"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+        check=True,
+    )
+    children = sum(1 for row in json.loads(listed.stdout) if row["parent_execution_id"])
+    return Examples(db, ids, frozenset(failed), children)
 
 
 @pytest.fixture(scope="session")

@@ -54,9 +54,16 @@ class TestExecutionsList:
         """Each example execution is a row with its workflow and final state, newest first."""
         page.goto(console.base + "/")
         rows = page.locator("tr.execution")
-        expect(rows).to_have_count(len(examples.ids))
+        # subflow.yaml starts three children: north, then one per item of its for_each.
+        assert examples.children == 3
+        expect(rows).to_have_count(len(examples.ids) + examples.children)
         workflows = rows.locator("td:nth-child(2)").all_inner_texts()
-        assert workflows == list(reversed(examples.ids))  # run last, shown first
+        expected = []  # run last, shown first; a subflow's children started after it
+        for workflow in reversed(examples.ids):
+            if workflow == "subflow":
+                expected += ["subflow-child"] * examples.children
+            expected.append(workflow)
+        assert workflows == expected
         states = dict(
             zip(workflows, rows.locator("td:nth-child(3)").all_inner_texts(), strict=True)
         )
