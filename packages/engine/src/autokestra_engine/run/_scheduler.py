@@ -573,7 +573,9 @@ class ExecutionRun:
                 reason = (
                     Reason.STORAGE_FULL if isinstance(exc, StorageFull) else Reason.ENGINE_ERROR
                 )
-                outcome = TaskOutcome(task.id, State.FAILED, reason, str(exc))
+                outcome = TaskOutcome(
+                    task.id, State.FAILED, reason, self._ctx.redactor.redact(str(exc))
+                )
             except BaseException as exc:
                 # Whatever ends the job (SystemExit included: rich raises it on a closed
                 # stdout pipe), the loop must get an outcome, or it waits for this task
@@ -738,10 +740,10 @@ class ExecutionRun:
         )
         # Stores what is buffered, or counts it and stores the `Dropped <n> log entries`
         # WARN (DESIGN.md §6.1), freeing the reserve if even that does not fit.
-        logs = self._ctx.collector.end_execution(eid, make_room=self._recorder.reserve.release)
+        self._ctx.collector.end_execution(eid, make_room=self._recorder.reserve.release)
         # What the collector could not record rides with the terminal state: a column
         # update fits where its WARN entry (new log and index pages) did not.
-        unrecorded = 0 if logs.complete else self._ctx.collector.take_unrecorded_drops(eid)
+        unrecorded = self._ctx.collector.take_unrecorded_drops(eid)
         try:
             self._recorder.finish_execution(
                 eid,
@@ -782,9 +784,8 @@ class ExecutionRun:
         self._recorder.reserve.release()
         message = self._ctx.redactor.redact(f"Cannot store the execution's data: {exc}")
         self._ctx.log(LogLevel.ERROR, message, source=SCHEDULER)
-        logs = self._ctx.collector.end_execution(eid, timeout=2.0)
-        if not logs.complete:
-            unrecorded_drops += self._ctx.collector.take_unrecorded_drops(eid)
+        self._ctx.collector.end_execution(eid, timeout=2.0)
+        unrecorded_drops += self._ctx.collector.take_unrecorded_drops(eid)
         try:
             self._recorder.cancel_unfinished_tasks(eid, reason)
             self._recorder.finish_execution(
